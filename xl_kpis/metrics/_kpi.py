@@ -1,0 +1,174 @@
+"""The machinery every KPI shares: argument domains, validation, safe division.
+
+A KPI is a plain numpy function decorated with :func:`kpi`, which declares
+the *domain* of each argument (a count, an amount of money, a fraction ...).
+The decorator
+
+* converts every argument to a float64 array (no copy when it already is one),
+* raises ``TypeError`` for values that are not numbers and ``ValueError`` for
+  numbers outside the argument's domain, naming the function, the argument,
+  the rule and the offending value,
+* runs the body with floating-point warnings silenced (undefined results are
+  NaN by construction, see :func:`safe_div`),
+* returns a Python ``float`` when every argument was a scalar, an array
+  otherwise.
+
+The declared domains are also published on the function as ``__kpi__`` so
+that the Excel boundary (:mod:`xl_kpis.cells`) can apply exactly the same
+rules cell by cell instead of restating them.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = ["Domain", "KpiSpec", "kpi", "safe_div", "COUNT", "MONEY", "AMOUNT",
+           "FRACTION", "NONNEG", "POSITIVE", "RATING", "LABELS", "REAL"]
+
+
+@dataclass(frozen=True)
+class Domain:
+    """The set of values an argument accepts.
+
+    ``lo``/``hi`` are inclusive bounds (None: unbounded).  ``kind`` is
+    ``"number"`` for numeric arguments and ``"label"`` for identifiers and
+    category names (not converted to float, not range checked).
+    """
+
+    name: str
+    rule: str
+    lo: float | None = None
+    hi: float | None = None
+    kind: str = "number"
+
+    def invalid(self, a: np.ndarray) -> np.ndarray:
+        """Boolean mask of the elements of ``a`` outside the domain (NaN is never invalid)."""
+        bad = np.zeros(a.shape, dtype=bool)
+        if self.lo is not None:
+            bad |= a < self.lo
+        if self.hi is not None:
+            bad |= a > self.hi
+        return bad
+
+
+COUNT = Domain("count", "must be a count >= 0", lo=0.0)
+MONEY = Domain("money", "must be an amount of money >= 0", lo=0.0)
+NONNEG = Domain("non-negative number", "must be >= 0", lo=0.0)
+POSITIVE = Domain("positive number", "must be > 0", lo=np.nextafter(0.0, 1.0))
+AMOUNT = Domain("amount", "must be a number")
+REAL = AMOUNT
+FRACTION = Domain("fraction", "must be a fraction between 0 and 1 (e.g. 0.35 for 35%)",
+                  lo=0.0, hi=1.0)
+RATING = Domain("rating", "must be a star rating between 1 and 5", lo=1.0, hi=5.0)
+LABELS = Domain("labels", "must be identifiers or category names", kind="label")
+
+
+@dataclass(frozen=True)
+class KpiSpec:
+    """What the boundary needs to know about a KPI.
+
+    ``shape`` is ``"elementwise"`` (broadcasting arithmetic: one result per
+    element), ``"aggregate"`` (ranges in, one number out) or ``"table"``
+    (ranges in, a table out).
+    """
+
+    name: str
+    params: tuple[tuple[str, Domain, Any], ...]  # (name, domain, default or inspect._empty)
+    shape: str
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return tuple(p for p, _, d in self.params if d is inspect.Parameter.empty)
+
+
+def as_float_array(fname: str, arg: str, value: Any) -> np.ndarray:
+    """``value`` as a float64 array, or a TypeError naming the argument and the value."""
+    if type(value) is float or type(value) is int:
+        return np.asarray(value, dtype=np.float64)
+    a = np.asarray(value)
+    kind = a.dtype.kind
+    if kind == "f" or kind in "iu":
+        return a.astype(np.float64, copy=False)
+    if kind == "O":
+        flat = a.ravel()
+        for v in flat:
+            if not (v is None or (isinstance(v, (int, float, np.integer, np.floating))
+                                  and not isinstance(v, (bool, np.bool_)))):
+                raise TypeError(f"{fname}: argument {arg!r} must be numeric, got {v!r}")
+        return np.array([np.nan if v is None else v for v in flat],
+                        dtype=np.float64).reshape(a.shape)
+    sample = a.ravel()[0] if a.size else value
+    raise TypeError(f"{fname}: argument {arg!r} must be numeric, got {sample!r}"
+                    f" (dtype {a.dtype})")
+
+
+def check_domain(fname: str, arg: str, a: np.ndarray, dom: Domain) -> None:
+    if dom.lo is None and dom.hi is None:
+        return
+    bad = dom.invalid(a)
+    if bad.any():
+        v = a[bad].flat[0] if a.ndim else float(a)
+        raise ValueError(f"{fname}: argument {arg!r} {dom.rule}, got {v!r}")
+
+
+def kpi(shape: str = "elementwise", **domains: Domain) -> Callable:
+    """Declare a KPI: the domain of each argument and the shape of its result."""
+
+    def deco(fn: Callable) -> Callable:
+        sig = inspect.signature(fn)
+        names = list(sig.parameters)
+        missing = set(names) ^ set(domains)
+        if missing:
+            raise TypeError(f"kpi {fn.__name__}: domains and parameters differ: {missing}")
+        params = tuple((n, domains[n], sig.parameters[n].default) for n in names)
+        spec = KpiSpec(fn.__name__, params, shape)
+        fname = fn.__name__
+        n_all = len(names)
+
+        if shape != "elementwise":
+            # aggregates and tables validate their own (heterogeneous) inputs
+            fn.__kpi__ = spec
+            return fn
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if kwargs or len(args) != n_all:
+                bound = sig.bind(*args, **kwargs)
+                bound.apply_defaults()
+                args = tuple(bound.arguments[n] for n in names)
+            arrays = []
+            scalar = True
+            for (name, dom, _), v in zip(params, args):
+                a = as_float_array(fname, name, v)
+                check_domain(fname, name, a, dom)
+                scalar = scalar and a.ndim == 0
+                arrays.append(a)
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                out = fn(*arrays)
+            return float(out) if scalar or out.ndim == 0 else out
+
+        wrapper.__kpi__ = spec
+        wrapper.__wrapped_kpi__ = fn
+        return wrapper
+
+    return deco
+
+
+def safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """``num / den`` with NaN wherever ``den`` is 0 (the result is undefined there).
+
+    >>> safe_div(np.array([1.0, 1.0, 0.0]), np.array([4.0, 0.0, 0.0]))
+    array([0.25,  nan,  nan])
+    """
+    if num.ndim == 0 and den.ndim == 0:
+        d = float(den)
+        return np.float64(float(num) / d) if d != 0.0 else np.float64(np.nan)
+    shape = np.broadcast_shapes(num.shape, den.shape)
+    out = np.full(shape, np.nan)
+    np.divide(num, den, out=out, where=den != 0)
+    return out

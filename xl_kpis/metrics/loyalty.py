@@ -1,0 +1,202 @@
+"""Loyalty and feedback KPIs: repeat buying, ratings and reviews."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._kpi import COUNT, LABELS, RATING, as_float_array, check_domain, kpi, safe_div
+
+__all__ = ["repeat_purchase_rate", "average_rating", "positive_rating_share", "review_rate"]
+
+
+def _labels(name: str, values) -> np.ndarray:
+    """Identifiers as a 1-D array of str; blanks (None, "", NaN) become ""."""
+    a = np.asarray(values, dtype=object).ravel()
+    out = np.empty(a.shape, dtype=object)
+    for i, v in enumerate(a):
+        if v is None or (isinstance(v, float) and v != v):
+            out[i] = ""
+        elif isinstance(v, (float, np.floating)) and float(v).is_integer():
+            out[i] = str(int(v))
+        elif isinstance(v, (bool, np.bool_)):
+            raise TypeError(f"repeat_purchase_rate: argument {name!r} must hold identifiers,"
+                            f" got {v!r}")
+        else:
+            out[i] = str(v).strip()
+    return out
+
+
+def _codes(a: np.ndarray) -> np.ndarray:
+    """Integer codes of the distinct values of ``a`` (a factorisation)."""
+    if a.dtype.kind == "O":
+        a = a.astype(str)
+    return np.unique(a, return_inverse=True)[1].ravel()
+
+
+@kpi(shape="aggregate", customer_ids=LABELS, order_ids=LABELS)
+def repeat_purchase_rate(customer_ids, order_ids):
+    """Repeat purchase rate from raw order lines.
+
+    Parameters
+    ----------
+    customer_ids : array_like
+        The buyer of each order line (``Buyer Username``).
+    order_ids : array_like
+        The order of each line (``Order ID``); an order may span several lines.
+        Lines whose buyer or order is blank (None, "", NaN) are ignored.
+
+    Returns
+    -------
+    float
+        Customers with at least 2 distinct orders / customers with at least
+        1 order; NaN when there is no customer.
+
+    Raises
+    ------
+    ValueError
+        When the two arguments do not have the same number of elements.
+
+    Warnings
+    --------
+    Filter the lines to the period (and drop cancelled orders) before calling.
+    Shopify's "returning customer rate" also counts customers whose first
+    order was before the period, so it comes out higher.
+
+    Notes
+    -----
+    .. math:: RPR = |\\{c : orders(c) \\ge 2\\}| / |\\{c : orders(c) \\ge 1\\}|
+
+    References
+    ----------
+    firstpier.com; littlestreamsoftware.com/glossary/returning-customer-rate;
+    ``kpi-definitions.md`` §1.
+
+    Examples
+    --------
+    Ann has two orders (one spanning two lines), Bob one:
+
+    >>> repeat_purchase_rate(["ann", "ann", "ann", "bob"], ["o1", "o1", "o2", "o3"])
+    0.5
+    """
+    c = np.asarray(customer_ids)
+    o = np.asarray(order_ids)
+    if c.size != o.size:
+        raise ValueError("repeat_purchase_rate: arguments 'customer_ids' and 'order_ids' must"
+                         f" have the same length, got {c.size} and {o.size}")
+    if c.dtype.kind not in "US":
+        c = _labels("customer_ids", c)
+    if o.dtype.kind not in "US":
+        o = _labels("order_ids", o)
+    c, o = c.ravel(), o.ravel()
+    keep = (c != "") & (o != "")
+    if not keep.all():
+        c, o = c[keep], o[keep]
+    if c.size == 0:
+        return float("nan")
+    ci = _codes(c).astype(np.int64)
+    oi = _codes(o).astype(np.int64)
+    pairs = np.unique(ci * (int(oi.max()) + 1) + oi)
+    per_customer = np.bincount(pairs // (int(oi.max()) + 1))
+    buyers = np.count_nonzero(per_customer)
+    return float(np.count_nonzero(per_customer >= 2) / buyers)
+
+
+def _ratings(fname: str, ratings) -> np.ndarray:
+    a = as_float_array(fname, "ratings", ratings).ravel()
+    check_domain(fname, "ratings", a, RATING)
+    return a[~np.isnan(a)]
+
+
+@kpi(shape="aggregate", ratings=RATING)
+def average_rating(ratings):
+    """Average star rating of the reviews.
+
+    Parameters
+    ----------
+    ratings : array_like
+        Star ratings 1..5; NaN entries (orders without a review) are ignored.
+
+    Returns
+    -------
+    float
+        The mean rating; NaN when there is no rating.
+
+    Notes
+    -----
+    .. math:: \\bar r = \\sum_i r_i / n
+
+    References
+    ----------
+    No standard formula; the usual definition (``kpi-definitions.md`` §1,
+    "Reviews and ratings").
+
+    Examples
+    --------
+    >>> average_rating([5, 4, float("nan"), 3])
+    4.0
+    """
+    r = _ratings("average_rating", ratings)
+    return float(r.mean()) if r.size else float("nan")
+
+
+@kpi(shape="aggregate", ratings=RATING)
+def positive_rating_share(ratings):
+    """Share of reviews with 4 or 5 stars.
+
+    Parameters
+    ----------
+    ratings : array_like
+        Star ratings 1..5; NaN entries are ignored.
+
+    Returns
+    -------
+    float
+        A fraction; NaN when there is no rating.
+
+    Notes
+    -----
+    .. math:: share = |\\{i : r_i \\ge 4\\}| / n
+
+    References
+    ----------
+    ``kpi-definitions.md`` §1, "Reviews and ratings" (a convention).
+
+    Examples
+    --------
+    >>> positive_rating_share([5, 4, 2, 1])
+    0.5
+    """
+    r = _ratings("positive_rating_share", ratings)
+    return float(np.count_nonzero(r >= 4) / r.size) if r.size else float("nan")
+
+
+@kpi(reviews=COUNT, orders=COUNT)
+def review_rate(reviews, orders):
+    """Review rate: reviews per delivered order.
+
+    Parameters
+    ----------
+    reviews : float or array_like
+        Number of reviews received, >= 0.
+    orders : float or array_like
+        Delivered orders, >= 0.
+
+    Returns
+    -------
+    float or ndarray
+        A fraction; NaN where ``orders`` is 0.
+
+    Notes
+    -----
+    .. math:: review\\_rate = reviews / delivered\\_orders
+
+    References
+    ----------
+    ``kpi-definitions.md`` §1, "Reviews and ratings" (a convention).
+
+    Examples
+    --------
+    >>> review_rate(12, 200)
+    0.06
+    """
+    return safe_div(reviews, orders)
