@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._kpi import COUNT, LABELS, RATING, as_float_array, check_domain, kpi, safe_div
+from ._kpi import COUNT, LABELS, MONEY, RATING, as_float_array, check_domain, kpi, safe_div
 
-__all__ = ["repeat_purchase_rate", "average_rating", "positive_rating_share", "review_rate"]
+__all__ = ["order_count", "order_revenue", "buyer_count", "repeat_purchase_rate", "average_rating", "positive_rating_share", "review_rate"]
 
 
 def _labels(name: str, values) -> np.ndarray:
@@ -200,3 +200,132 @@ def review_rate(reviews, orders):
     0.06
     """
     return safe_div(reviews, orders)
+
+
+def _order_keys(fname: str, arg: str, order_ids) -> np.ndarray:
+    o = np.asarray(order_ids)
+    if o.dtype.kind not in "US":
+        o = _labels(arg, o)
+    return o.ravel()
+
+
+@kpi(shape="aggregate", order_ids=LABELS)
+def order_count(order_ids):
+    """Number of orders in export lines: distinct non-blank order ids.
+
+    Parameters
+    ----------
+    order_ids : array_like
+        The order of each line; one order spans one line per SKU.  Blank ids
+        (None, "", NaN) are ignored, so blanking the id of cancelled lines
+        leaves them out.
+
+    Returns
+    -------
+    float
+        The number of distinct orders.
+
+    Warnings
+    --------
+    TikTok Shop exports one row per SKU line: counting rows overcounts orders.
+
+    Notes
+    -----
+    .. math:: orders = |\\{order\\_id\\}|
+
+    References
+    ----------
+    ``tiktok-exports.md`` §B ("deduplicate by Order ID").
+
+    Examples
+    --------
+    >>> order_count(["o1", "o1", "o2", None])
+    2.0
+    """
+    o = _order_keys("order_count", "order_ids", order_ids)
+    return float(np.unique(o[o != ""]).size)
+
+
+@kpi(shape="aggregate", order_ids=LABELS, order_amounts=MONEY)
+def order_revenue(order_ids, order_amounts):
+    """Revenue of the orders in export lines, each order's amount counted once.
+
+    Parameters
+    ----------
+    order_ids : array_like
+        The order of each line; blank ids are ignored.
+    order_amounts : array_like
+        ``Order Amount`` of each line, >= 0; it repeats on every line of an
+        order, so the first line's amount is taken.
+
+    Returns
+    -------
+    float
+        Σ over distinct orders of the order amount.
+
+    Warnings
+    --------
+    Summing ``Order Amount`` over lines counts a multi-SKU order several times.
+
+    Notes
+    -----
+    .. math:: revenue = \\sum_{o} amount_{first\\ line(o)}
+
+    References
+    ----------
+    ``tiktok-exports.md`` §B ("Deduplicate by Order ID before taking Order Amount").
+
+    Examples
+    --------
+    >>> order_revenue(["o1", "o1", "o2"], [30.0, 30.0, 12.5])
+    42.5
+    """
+    o = _order_keys("order_revenue", "order_ids", order_ids)
+    a = as_float_array("order_revenue", "order_amounts", order_amounts).ravel()
+    if a.size != o.size:
+        raise ValueError("order_revenue: arguments 'order_ids' and 'order_amounts' must have the"
+                         f" same length, got {o.size} and {a.size}")
+    check_domain("order_revenue", "order_amounts", a, MONEY)
+    keep = o != ""
+    o, a = o[keep], a[keep]
+    first = np.unique(o.astype(str), return_index=True)[1]
+    return float(np.nansum(a[first]))
+
+
+@kpi(shape="aggregate", customer_ids=LABELS, order_ids=LABELS)
+def buyer_count(customer_ids, order_ids):
+    """Number of distinct buyers among the lines that have an order id.
+
+    Parameters
+    ----------
+    customer_ids : array_like
+        The buyer of each line (``Buyer Username``).
+    order_ids : array_like
+        The order of each line; lines with a blank id (e.g. cancelled orders
+        blanked out) are ignored.
+
+    Returns
+    -------
+    float
+        The number of distinct buyers.
+
+    Notes
+    -----
+    .. math:: buyers = |\\{c : orders(c) \\ge 1\\}|
+
+    References
+    ----------
+    ``tiktok-exports.md`` §B ("Buyer Username" as the customer key).
+
+    Examples
+    --------
+    >>> buyer_count(["ann", "ann", "bob", "cy"], ["o1", "o2", "o3", None])
+    2.0
+    """
+    c = _order_keys("buyer_count", "customer_ids", customer_ids)
+    o = _order_keys("buyer_count", "order_ids", order_ids)
+    if c.size != o.size:
+        raise ValueError("buyer_count: arguments 'customer_ids' and 'order_ids' must have the"
+                         f" same length, got {c.size} and {o.size}")
+    keep = (c != "") & (o != "")
+    return float(np.unique(c[keep].astype(str)).size)

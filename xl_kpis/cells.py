@@ -1,0 +1,451 @@
+"""The Excel boundary: what a cell shows for every input.
+
+This is the one module that decides how values arriving from Excel (through
+xlwings, classic or Lite, or from a formula engine) become numbers for the
+pure KPI functions, and how their results become cell values.  It imports
+numpy and :mod:`xl_kpis.metrics` only.
+
+Cell rules (the README's "Conventions" repeats them):
+
+* numbers are used as they are; a **blank** cell (``None`` or ``""``) counts
+  as 0, as in Excel arithmetic, but where **all** inputs of an element are
+  blank the result is blank;
+* text that Excel coerces in arithmetic is coerced: ``"1,200"``,
+  ``"$1,200.50"``, ``"5%"``, ``"(12)"``, ``" 7 "``, ``"1e3"``; any other text,
+  a boolean, a date or an error value gives ``#VALUE!``;
+* an undefined result (a 0 denominator) gives ``#DIV/0!``; a number outside
+  an argument's domain (a negative count or spend, a margin above 100 %)
+  gives ``#NUM!``; NaN and infinities never reach a cell;
+* ranges: 2-D lists in, 2-D lists out.  A single cell broadcasts against a
+  range; a single row or column broadcasts along the other axis; where ranges
+  of different sizes do not overlap the result is ``#N/A`` (Excel's rules for
+  array arithmetic);
+* per element, the first argument (left to right) that is in error decides
+  the error, as in Excel.
+
+Blank: both xlwings backends write ``None`` as ``""`` (classic:
+``_xlwindows.Engine.prepare_xl_data_element``; Office.js / Lite:
+``pro/_xlofficejs.Engine.prepare_xl_data_element``), so the value that shows
+an empty cell on both platforms is the empty string; :data:`BLANK` is ``""``.
+Error values are returned as the strings in :data:`ERRORS`: real Excel errors
+in xlwings Lite (since xlwings 0.30), look-alike text in classic Excel.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import math
+import os
+import re
+from datetime import date, datetime, time
+from itertools import chain
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+
+from .metrics._kpi import Domain, KpiSpec
+
+__all__ = ["BLANK", "DIV0", "NUM", "VALUE", "NA", "ERRORS", "to_number", "elementwise",
+           "aggregate", "table", "strict"]
+
+log = logging.getLogger("xl_kpis")
+
+BLANK = ""
+DIV0 = "#DIV/0!"
+NUM = "#NUM!"
+VALUE = "#VALUE!"
+NA = "#N/A"
+ERRORS = frozenset({"#NULL!", DIV0, VALUE, "#REF!", "#NAME?", NUM, NA, "#GETTING_DATA",
+                    "#SPILL!", "#CALC!", "#FIELD!", "#BLOCKED!", "#CONNECT!", "#UNKNOWN!",
+                    "#BUSY!", "#PYTHON!"})
+
+# per-element status codes
+_OK, _BLANK, _VALUE, _NA, _NUM = 0, 1, 2, 3, 4
+_CODE_TEXT = {_VALUE: VALUE, _NA: NA, _NUM: NUM}
+
+# Text Excel (en-US) turns into a number in arithmetic: optional sign or
+# parentheses, an optional currency symbol, digits with optional thousands
+# separators, decimals, exponent, and an optional percent sign.
+_NUMERIC_TEXT = re.compile(
+    r"""^\s*(?P<sign>[-+])?\s*(?P<open>\()?\s*(?P<cur>[$€£¥])?\s*(?P<sign2>[-+])?\s*
+        (?P<num>(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?|\.\d+)
+        (?P<exp>[eE][-+]?\d+)?\s*(?P<pct>%)?\s*(?P<close>\))?\s*$""",
+    re.VERBOSE,
+)
+
+
+def _parse_text(s: str) -> float | None:
+    """The number Excel reads in ``s``, or None when Excel would say #VALUE!."""
+    m = _NUMERIC_TEXT.match(s)
+    if m is None or bool(m["open"]) != bool(m["close"]) or (m["sign"] and m["sign2"]):
+        return None
+    x = float(m["num"].replace(",", "") + (m["exp"] or ""))
+    if m["pct"]:
+        x /= 100.0
+    if m["open"] or "-" in (m["sign"] or "", m["sign2"] or ""):
+        x = -x
+    return x
+
+
+def _cell(v: Any) -> tuple[float, int]:
+    """One cell value → (number, status)."""
+    t = type(v)
+    if t is float:
+        return (0.0, _BLANK) if v != v else (v, _OK)
+    if t is int:
+        return float(v), _OK
+    if v is None:
+        return 0.0, _BLANK
+    if isinstance(v, str):
+        if v == "":
+            return 0.0, _BLANK
+        x = _parse_text(v)
+        return (0.0, _VALUE) if x is None else (x, _OK)
+    if isinstance(v, (bool, np.bool_, datetime, date, time)):
+        return 0.0, _VALUE
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        x = float(v)
+        return (0.0, _BLANK) if x != x else (x, _OK)
+    return 0.0, _VALUE
+
+
+def to_number(v: Any) -> float | str:
+    """What one cell value counts as: a float, :data:`BLANK` or ``"#VALUE!"``.
+
+    >>> to_number("$1,200.50"), to_number("5%"), to_number("(3)"), to_number(None)
+    (1200.5, 0.05, -3.0, '')
+    >>> to_number("abc"), to_number(True), to_number("#N/A")
+    ('#VALUE!', '#VALUE!', '#VALUE!')
+    """
+    x, s = _cell(v)
+    return BLANK if s == _BLANK else (VALUE if s == _VALUE else x)
+
+
+class _Grid:
+    """One argument as a 2-D float array with a per-element status."""
+
+    __slots__ = ("values", "status", "kind")
+
+    def __init__(self, values: np.ndarray, status: np.ndarray | None, kind: str):
+        self.values = values          # float64, 2-D
+        self.status = status          # int8 2-D, or None when every element is a number
+        self.kind = kind              # "scalar", "1d" or "2d": how it arrived
+
+
+def _rows(x: Any) -> tuple[list, str]:
+    """A range value as a list of rows, and how it arrived."""
+    if isinstance(x, np.ndarray):
+        if x.ndim == 0:
+            return [[x.item()]], "scalar"
+        return (x.reshape(-1, 1).tolist(), "1d") if x.ndim == 1 else (x.tolist(), "2d")
+    if isinstance(x, (list, tuple)):
+        if len(x) and isinstance(x[0], (list, tuple, np.ndarray)):
+            return [list(r) for r in x] if isinstance(x, tuple) or isinstance(x[0], tuple) \
+                else x, "2d"
+        return [[v] for v in x], "1d"
+    return [[x]], "scalar"
+
+
+def _grid(x: Any) -> _Grid:
+    rows, kind = _rows(x)
+    width = len(rows[0]) if rows else 0
+    if not rows or width == 0 or any(len(r) != width for r in rows):
+        raise _Malformed("a range must be rectangular and not empty")
+    types = set(map(type, chain.from_iterable(rows)))
+    if types <= {float, int}:
+        return _Grid(np.array(rows, dtype=np.float64), None, kind)
+    if types <= {float, int, type(None)}:
+        a = np.array(rows, dtype=np.float64)
+        blank = np.isnan(a)
+        a[blank] = 0.0
+        return _Grid(a, blank.astype(np.int8), kind)
+    n = len(rows) * width
+    vals = np.empty(n, dtype=np.float64)
+    stat = np.empty(n, dtype=np.int8)
+    for i, v in enumerate(chain.from_iterable(rows)):
+        vals[i], stat[i] = _cell(v)
+    return _Grid(vals.reshape(len(rows), width), stat.reshape(len(rows), width), kind)
+
+
+class _Malformed(Exception):
+    """An argument that is no range at all (ragged, empty): the call shows #VALUE!."""
+
+
+def _fit(g: _Grid, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Broadcast a grid to ``shape`` the way Excel does (#N/A where it has no element)."""
+    r, c = g.values.shape
+    R, C = shape
+    vals, stat = g.values, g.status
+    if stat is None:
+        stat = np.zeros((r, c), dtype=np.int8)
+    if (r, c) == (R, C):
+        return vals, stat
+    rr, cc = (R if r == 1 else r), (C if c == 1 else c)
+    vals = np.broadcast_to(vals, (rr, cc)) if (rr, cc) != (r, c) else vals
+    stat = np.broadcast_to(stat, (rr, cc)) if (rr, cc) != (r, c) else stat
+    if (rr, cc) == (R, C):
+        return vals, stat
+    v2 = np.zeros(shape)
+    s2 = np.full(shape, _NA, dtype=np.int8)
+    v2[:rr, :cc] = vals
+    s2[:rr, :cc] = stat
+    return v2, s2
+
+
+def _collapse_columns(g: _Grid) -> _Grid:
+    """Sum a grid across its columns (several competitors on one row)."""
+    stat = g.status if g.status is not None else np.zeros(g.values.shape, np.int8)
+    out = np.where(np.any(stat == _VALUE, axis=1), _VALUE,
+                   np.where(np.all(stat == _BLANK, axis=1), _BLANK, _OK)).astype(np.int8)
+    return _Grid(g.values.sum(axis=1, keepdims=True), out[:, None], g.kind)
+
+
+def _scalar_fast(spec: KpiSpec, fn: Callable, args: Sequence[Any]) -> Any:
+    """The common case of one call with plain numbers: no arrays at all."""
+    for (name, dom, _), x in zip(spec.params, args):
+        if x != x or (dom.lo is not None and x < dom.lo) or (dom.hi is not None and x > dom.hi):
+            return None
+    y = fn(*args)
+    return y if math.isfinite(y) else (DIV0 if y != y else NUM)
+
+
+def _to_cells(result: np.ndarray, status: np.ndarray) -> list:
+    """Results and statuses → 2-D list of cell values."""
+    bad = ~np.isfinite(result)
+    if not status.any() and not bad.any():
+        return result.tolist()
+    out = result.astype(object)
+    out[bad & np.isnan(result)] = DIV0
+    out[bad & ~np.isnan(result)] = NUM
+    for code, text in ((_BLANK, BLANK), (_VALUE, VALUE), (_NA, NA), (_NUM, NUM)):
+        m = status == code
+        if m.any():
+            out[m] = text
+    return out.tolist()
+
+
+def _elementwise(fn: Callable, args: Sequence[Any], collapse: str | None = None) -> Any:
+    """Apply an element-wise KPI to cell values (scalars or ranges) under the cell rules.
+
+    ``args`` are the values of the arguments the caller gave, in order
+    (omitted optional arguments are left out and take the KPI's default).
+    ``collapse`` names an argument whose columns are summed when the first
+    argument is a single column (several competitors on one row).
+
+    >>> from xl_kpis.metrics import roas
+    >>> elementwise(roas, [[[100], [200], [None]], [[50], [0], [None]]])
+    [[2.0], ['#DIV/0!'], ['']]
+    """
+    spec: KpiSpec = fn.__kpi__
+    if all(type(a) in (float, int) for a in args):
+        y = _scalar_fast(spec, fn, args)
+        if y is not None:
+            return y
+    try:
+        grids = [_grid(a) for a in args]
+    except _Malformed:
+        return VALUE
+    params = spec.params[: len(args)]
+    if collapse is not None:
+        k = [p[0] for p in params].index(collapse)
+        if grids[k].values.shape[1] > 1 and grids[0].values.shape[1] == 1:
+            grids[k] = _collapse_columns(grids[k])
+    shape = (max(g.values.shape[0] for g in grids), max(g.values.shape[1] for g in grids))
+    fitted = [_fit(g, shape) for g in grids]
+    status = np.zeros(shape, dtype=np.int8)
+    all_blank = np.ones(shape, dtype=bool)
+    for _, st in fitted:
+        all_blank &= st == _BLANK
+    # the first argument in error wins: assign from the last to the first
+    values = []
+    for (name, dom, _), (v, st) in reversed(list(zip(params, fitted))):
+        err = (st == _VALUE) | (st == _NA)
+        bad = dom.invalid(v) & ~err
+        if bad.any():
+            v = np.where(bad, np.nan, v)
+            status = np.where(bad, np.int8(_NUM), status)
+        if err.any():
+            status = np.where(err, st, status)
+        values.append(v)
+    values.reverse()
+    status = np.where(all_blank & (status == _OK), np.int8(_BLANK), status)
+    result = np.asarray(fn(*values), dtype=np.float64)
+    if result.shape != shape:
+        result = np.broadcast_to(result, shape)
+    cells = _to_cells(result, status)
+    if all(g.kind == "scalar" for g in grids):
+        return cells[0][0]
+    if not any(g.kind == "2d" for g in grids) and shape[1] == 1:
+        return [row[0] for row in cells]
+    return cells
+
+
+def _flat(x: Any) -> tuple[np.ndarray, np.ndarray]:
+    g = _grid(x)
+    stat = g.status if g.status is not None else np.zeros(g.values.shape, np.int8)
+    return g.values.ravel(), stat.ravel()
+
+
+def _labels(x: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A range of identifiers/categories → (str labels, status)."""
+    rows, _ = _rows(x)
+    if not rows or any(len(r) != len(rows[0]) for r in rows):
+        raise _Malformed("a range must be rectangular")
+    cells = list(chain.from_iterable(rows))
+    labels = np.empty(len(cells), dtype=object)
+    stat = np.zeros(len(cells), dtype=np.int8)
+    for i, v in enumerate(cells):
+        if v is None or v == "" or (type(v) is float and v != v):
+            labels[i], stat[i] = "", _BLANK
+        elif isinstance(v, (bool, np.bool_)) or (isinstance(v, str) and v.strip() in ERRORS):
+            labels[i], stat[i] = "", _VALUE
+        elif isinstance(v, (float, np.floating)) and float(v).is_integer():
+            labels[i] = str(int(v))
+        else:
+            labels[i] = str(v).strip()
+    return labels, stat
+
+
+def _number_or_error(x: float) -> Any:
+    return x if math.isfinite(x) else (DIV0 if x != x else NUM)
+
+
+def _domain_error(values: np.ndarray, dom: Domain) -> bool:
+    return bool(dom.invalid(values).any())
+
+
+def _aggregate(fn: Callable, args: Sequence[Any]) -> Any:
+    """Apply an aggregate KPI (ranges in, one number out) under the cell rules.
+
+    Blank cells are skipped, as SUM and AVERAGE skip them; a call whose
+    ranges are all blank returns a blank.  Labels (ids) and numbers are
+    checked by the argument's domain.
+
+    >>> from xl_kpis.metrics import repeat_purchase_rate
+    >>> aggregate(repeat_purchase_rate, [[["ann"], ["ann"], ["bob"]], [[1], [2], [3]]])
+    0.5
+    """
+    spec: KpiSpec = fn.__kpi__
+    try:
+        cols = []
+        blank_everywhere = True
+        for (name, dom, _), a in zip(spec.params, args):
+            if dom.kind == "label":
+                vals, st = _labels(a)
+            else:
+                vals, st = _flat(a)
+            if (st == _VALUE).any():
+                return VALUE
+            blank_everywhere &= bool((st == _BLANK).all())
+            cols.append((dom, vals, st))
+    except _Malformed:
+        return VALUE
+    if blank_everywhere:
+        return BLANK
+    sizes = {v.size for _, v, _ in cols}
+    if len(sizes) > 1:
+        return VALUE
+    # a row counts when every argument has a value in it
+    keep = np.ones(sizes.pop(), dtype=bool)
+    for _, _, st in cols:
+        keep &= st != _BLANK
+    call = []
+    for dom, vals, _ in cols:
+        vals = vals[keep]
+        if dom.kind != "label" and _domain_error(vals, dom):
+            return NUM
+        call.append(vals)
+    return _number_or_error(float(fn(*call)))
+
+
+def _table(fn: Callable, args: Sequence[Any], headers: Sequence[str],
+          options: Sequence[Any] = ()) -> Any:
+    """Apply a table KPI (ranges in, a table out): a header row, then one row per group.
+
+    Rows whose cells are all blank are skipped; a blank label in a row with
+    numbers is shown as ``"(blank)"``; blank numbers count as 0.  ``options``
+    are trailing scalar arguments (e.g. how many rows), checked as numbers.
+    """
+    spec: KpiSpec = fn.__kpi__
+    try:
+        cols = []
+        for (name, dom, _), a in zip(spec.params, args):
+            vals, st = _labels(a) if dom.kind == "label" else _flat(a)
+            if (st == _VALUE).any():
+                return VALUE
+            cols.append((dom, vals, st))
+    except _Malformed:
+        return VALUE
+    if len({v.size for _, v, _ in cols}) > 1:
+        return VALUE
+    keep = np.zeros(cols[0][1].size, dtype=bool)
+    for _, _, st in cols:
+        keep |= st != _BLANK
+    if not keep.any():
+        return BLANK
+    call = []
+    for dom, vals, st in cols:
+        vals = vals[keep]
+        if dom.kind == "label":
+            vals = np.where(vals == "", "(blank)", vals)
+        elif _domain_error(vals, dom):
+            return NUM
+        call.append(vals)
+    opts = []
+    for (name, dom, default), o in zip(spec.params[len(args):], options):
+        x, s = _cell(o[0][0] if isinstance(o, (list, tuple)) and o and
+                     isinstance(o[0], (list, tuple)) else o)
+        if s == _VALUE:
+            return VALUE
+        if s == _BLANK:
+            x = default
+        if dom.invalid(np.asarray(x)) or (name == "n" and (x < 1 or not float(x).is_integer())):
+            return NUM
+        opts.append(int(x) if name == "n" else x)
+    result = fn(*call, *opts)
+    out = [list(headers)]
+    for row in result.tolist():
+        out.append([v if isinstance(v, str) else _number_or_error(float(v)) for v in row])
+    return out
+
+
+_STRICT = os.environ.get("XL_KPIS_STRICT") == "1"
+
+
+@contextlib.contextmanager
+def strict():
+    """Re-raise instead of showing ``#VALUE!`` for an unexpected error (for tests)."""
+    global _STRICT
+    old, _STRICT = _STRICT, True
+    try:
+        yield
+    finally:
+        _STRICT = old
+
+
+def _guard(entry: Callable) -> Callable:
+    """The last line of defence: no traceback ever reaches a cell.
+
+    Every input class has an explicit rule above; an exception escaping them
+    is a bug.  It is logged with its traceback (logger ``xl_kpis``) and the
+    cell shows ``#VALUE!``; under :func:`strict` (the test suite) it is
+    re-raised so that the bug fails a test instead.
+    """
+    @functools.wraps(entry)
+    def call(fn: Callable, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return entry(fn, *args, **kwargs)
+        except Exception:
+            if _STRICT:
+                raise
+            log.exception("xl-kpis: %s failed", getattr(fn, "__name__", fn))
+            return VALUE
+
+    return call
+
+
+elementwise = _guard(_elementwise)
+aggregate = _guard(_aggregate)
+table = _guard(_table)

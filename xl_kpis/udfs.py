@@ -1,0 +1,303 @@
+"""Excel functions (xlwings UDFs): one per KPI, named as Excel users type them.
+
+Register this module in Excel:
+
+* classic Windows Excel: xlwings add-in, ``UDF Modules = xl_kpis.udfs``, then
+  *Import Functions*;
+* xlwings Lite (Windows, Mac, Excel on the web): ``import xl_kpis.udfs`` in
+  ``main.py`` (or ``from xl_kpis.udfs import *``).
+
+Every range argument is declared ``ndim=2`` so a column stays a column on
+both platforms, and ``err_to_str=True`` so an error cell is seen as an error
+rather than as a blank.  A whole column in gives a whole column out in one
+call.  What a cell shows for each kind of input is decided in
+:mod:`xl_kpis.cells`; this module only wires names to KPIs.  It imports
+numpy and xlwings and nothing else (xlwings Lite runs it under Pyodide).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import xlwings as xw
+
+from . import cells
+from . import metrics as m
+
+CATEGORY = "TikTok KPIs"
+
+__all__ = [
+    "TOTAL_VIEWS", "ENGAGEMENT_RATE", "COMPLETION_RATE", "PROFILE_VISIT_RATE", "CTR",
+    "CONVERSION_RATE", "AOV", "ROAS", "CAC", "CPM", "CPC", "CPA", "ROI", "BREAKEVEN_ROAS",
+    "CLV", "DISCOUNTED_CLV", "LTV_CAC", "CAC_PAYBACK",
+    "ORDER_COUNT", "ORDER_REVENUE", "BUYER_COUNT", "REPEAT_PURCHASE_RATE", "AVERAGE_RATING", "POSITIVE_RATING_SHARE", "REVIEW_RATE",
+    "TOP_PRODUCTS", "CONTENT_RESONANCE",
+    "FOLLOWER_GROWTH_RATE", "SHARE_OF_VOICE", "SUPPORT_QUERY_RATE",
+]
+
+#: The KPI behind each Excel function (``UDF name -> metrics function``).
+KPI_OF: dict[str, Callable] = {}
+
+_ARG_DOCS = {
+    "likes": "Likes (a cell or a column)",
+    "comments": "Comments",
+    "shares": "Shares",
+    "saves": "Saves (optional, 0 if left out)",
+    "views": "Video views (the denominator)",
+    "completed_views": "Views watched to 100%",
+    "profile_visits": "Profile visits",
+    "clicks": "Destination clicks",
+    "impressions": "Impressions",
+    "conversions": "Conversions (purchases, orders)",
+    "denominator": "Clicks, impressions, sessions or visitors: your choice",
+    "revenue": "Revenue (money)",
+    "orders": "Number of orders",
+    "spend": "Ad cost (money)",
+    "new_customers": "New customers acquired",
+    "margin": "Gross margin as a fraction, e.g. 40%",
+    "refund_rate": "Share of revenue refunded (optional)",
+    "avg_order_value": "Average order value (money)",
+    "repeat": "Purchases per retention period",
+    "retention": "Retention time, in periods of the unit used for repeat",
+    "margin_per_period": "Gross margin per customer per period",
+    "retention_rate": "Share of customers kept each period, e.g. 80%",
+    "discount_rate": "Discount rate per period, e.g. 10%",
+    "lifetime_value": "Customer lifetime value (margin-based)",
+    "acquisition_cost": "Customer acquisition cost",
+    "monthly_margin": "Gross margin per customer per month",
+    "order_amounts": "Order Amount of each order line (a column)",
+    "buyers": "Buyer of each order line (a column)",
+    "order_ids": "Order ID of each order line (a column)",
+    "ratings": "Star ratings 1-5 (blanks ignored)",
+    "reviews": "Number of reviews",
+    "products": "Product of each order line (a column)",
+    "amounts": "Revenue of each order line (a column)",
+    "top_n": "How many products (optional, 5)",
+    "content_types": "Content type of each video (a column)",
+    "engagements": "Likes + comments + shares of each video",
+    "followers_start": "Followers at the start of the period",
+    "followers_end": "Followers at the end of the period",
+    "brand_mentions": "Mentions of your brand",
+    "competitor_mentions": "Mentions of competitors (one or several columns)",
+    "queries": "Customer support queries",
+    "per": "Per how many orders (optional, 100)",
+}
+
+
+def _udf(kpi: Callable) -> Callable[[Callable], Callable]:
+    """Register ``f`` as the Excel function of ``kpi`` (xlwings decorators, arg docs)."""
+
+    def deco(f: Callable) -> Callable:
+        names = f.__code__.co_varnames[: f.__code__.co_argcount]
+        for name in names:
+            f = xw.arg(name, ndim=2, err_to_str=True, doc=_ARG_DOCS[name])(f)
+        f = xw.func(category=CATEGORY)(f)
+        KPI_OF[f.__name__] = kpi
+        return f
+
+    return deco
+
+
+def _given(*args: Any) -> list:
+    """Arguments up to the last one given (an omitted optional argument is None)."""
+    args = list(args)
+    while args and args[-1] is None:
+        args.pop()
+    return args
+
+
+# --- engagement -----------------------------------------------------------
+
+@_udf(m.total_views)
+def TOTAL_VIEWS(views):
+    """Views: the total of a range of video views (blanks ignored)."""
+    return cells.aggregate(m.total_views, [views])
+
+
+@_udf(m.engagement_rate)
+def ENGAGEMENT_RATE(likes, comments, shares, views, saves=None):
+    """Engagement rate = (likes + comments + shares [+ saves]) / views, as a fraction. #DIV/0! when views is 0."""
+    return cells.elementwise(m.engagement_rate, _given(likes, comments, shares, views, saves))
+
+
+@_udf(m.completion_rate)
+def COMPLETION_RATE(completed_views, views):
+    """Video completion rate = views at 100% / video views, as a fraction."""
+    return cells.elementwise(m.completion_rate, [completed_views, views])
+
+
+@_udf(m.profile_visit_rate)
+def PROFILE_VISIT_RATE(profile_visits, views):
+    """Profile visit rate = profile visits / views (or impressions for paid), as a fraction."""
+    return cells.elementwise(m.profile_visit_rate, [profile_visits, views])
+
+
+@_udf(m.ctr)
+def CTR(clicks, impressions):
+    """Click-through rate = destination clicks / impressions, as a fraction."""
+    return cells.elementwise(m.ctr, [clicks, impressions])
+
+
+# --- sales ------------------------------------------------------------------
+
+@_udf(m.conversion_rate)
+def CONVERSION_RATE(conversions, denominator):
+    """Conversion rate = conversions / denominator. The denominator is yours to choose: clicks (ads), sessions or visitors (shop)."""
+    return cells.elementwise(m.conversion_rate, [conversions, denominator])
+
+
+@_udf(m.aov)
+def AOV(revenue, orders):
+    """Average order value = revenue / number of orders."""
+    return cells.elementwise(m.aov, [revenue, orders])
+
+
+@_udf(m.roas)
+def ROAS(revenue, spend):
+    """Return on ad spend = attributed revenue / ad cost (3 means 3x). #DIV/0! when spend is 0."""
+    return cells.elementwise(m.roas, [revenue, spend])
+
+
+@_udf(m.cac)
+def CAC(spend, new_customers):
+    """Customer acquisition cost = acquisition spend / new customers."""
+    return cells.elementwise(m.cac, [spend, new_customers])
+
+
+@_udf(m.cpm)
+def CPM(spend, impressions):
+    """Cost per 1,000 impressions = ad cost / impressions x 1000."""
+    return cells.elementwise(m.cpm, [spend, impressions])
+
+
+@_udf(m.cpc)
+def CPC(spend, clicks):
+    """Cost per click = ad cost / destination clicks."""
+    return cells.elementwise(m.cpc, [spend, clicks])
+
+
+@_udf(m.cpa)
+def CPA(spend, conversions):
+    """Cost per action = ad cost / conversions."""
+    return cells.elementwise(m.cpa, [spend, conversions])
+
+
+@_udf(m.roi)
+def ROI(revenue, spend, margin):
+    """Return on investment = (revenue x margin - ad cost) / ad cost, as a fraction."""
+    return cells.elementwise(m.roi, [revenue, spend, margin])
+
+
+@_udf(m.breakeven_roas)
+def BREAKEVEN_ROAS(margin, refund_rate=None):
+    """Break-even ROAS = 1 / (margin x (1 - refund rate)): below it, ads lose money."""
+    return cells.elementwise(m.breakeven_roas, _given(margin, refund_rate))
+
+
+# --- lifetime value -----------------------------------------------------------
+
+@_udf(m.clv)
+def CLV(avg_order_value, repeat, retention, margin=None):
+    """Customer lifetime value = AOV x purchases per period x number of periods [x margin]. E.g. CLV(50, 5, 1) = 250."""
+    return cells.elementwise(m.clv, _given(avg_order_value, repeat, retention, margin))
+
+
+@_udf(m.discounted_clv)
+def DISCOUNTED_CLV(margin_per_period, retention_rate, discount_rate):
+    """Discounted CLV = margin x retention / (1 + discount - retention) (Gupta-Lehmann)."""
+    return cells.elementwise(m.discounted_clv, [margin_per_period, retention_rate, discount_rate])
+
+
+@_udf(m.ltv_cac)
+def LTV_CAC(lifetime_value, acquisition_cost):
+    """LTV:CAC ratio = customer lifetime value / customer acquisition cost."""
+    return cells.elementwise(m.ltv_cac, [lifetime_value, acquisition_cost])
+
+
+@_udf(m.cac_payback)
+def CAC_PAYBACK(acquisition_cost, monthly_margin):
+    """CAC payback in months = acquisition cost / gross margin per customer per month."""
+    return cells.elementwise(m.cac_payback, [acquisition_cost, monthly_margin])
+
+
+# --- orders, loyalty and feedback ----------------------------------------------
+
+@_udf(m.order_count)
+def ORDER_COUNT(order_ids):
+    """Number of orders in order lines: distinct non-blank order ids."""
+    return cells.aggregate(m.order_count, [order_ids])
+
+
+@_udf(m.order_revenue)
+def ORDER_REVENUE(order_ids, order_amounts):
+    """Revenue of order lines with each order's amount counted once (not once per SKU line)."""
+    return cells.aggregate(m.order_revenue, [order_ids, order_amounts])
+
+
+@_udf(m.buyer_count)
+def BUYER_COUNT(buyers, order_ids):
+    """Number of distinct buyers among the lines that have an order id."""
+    return cells.aggregate(m.buyer_count, [buyers, order_ids])
+
+
+@_udf(m.repeat_purchase_rate)
+def REPEAT_PURCHASE_RATE(buyers, order_ids):
+    """Repeat purchase rate from order lines = buyers with 2+ distinct orders / buyers."""
+    return cells.aggregate(m.repeat_purchase_rate, [buyers, order_ids])
+
+
+@_udf(m.average_rating)
+def AVERAGE_RATING(ratings):
+    """Average star rating (1-5) of a range; blanks ignored."""
+    return cells.aggregate(m.average_rating, [ratings])
+
+
+@_udf(m.positive_rating_share)
+def POSITIVE_RATING_SHARE(ratings):
+    """Share of ratings with 4 or 5 stars; blanks ignored."""
+    return cells.aggregate(m.positive_rating_share, [ratings])
+
+
+@_udf(m.review_rate)
+def REVIEW_RATE(reviews, orders):
+    """Review rate = reviews / delivered orders, as a fraction."""
+    return cells.elementwise(m.review_rate, [reviews, orders])
+
+
+# --- product and content ------------------------------------------------------
+
+@_udf(m.top_products)
+def TOP_PRODUCTS(products, amounts, top_n=None):
+    """Top products by revenue: a table (product, revenue, share, cumulative share), best first."""
+    return cells.table(m.top_products, [products, amounts],
+                       ["Product", "Revenue", "Share", "Cumulative share"],
+                       options=_given(top_n))
+
+
+@_udf(m.content_resonance)
+def CONTENT_RESONANCE(content_types, views, engagements, orders, revenue):
+    """Which content sells: per type videos, views, ER, orders, revenue, revenue per 1,000 views."""
+    return cells.table(m.content_resonance, [content_types, views, engagements, orders, revenue],
+                       ["Content type", "Videos", "Views", "Engagement rate", "Orders",
+                        "Revenue", "Revenue per 1,000 views"])
+
+
+# --- brand ----------------------------------------------------------------------
+
+@_udf(m.follower_growth_rate)
+def FOLLOWER_GROWTH_RATE(followers_start, followers_end):
+    """Follower growth rate = (followers at end - at start) / at start, as a fraction."""
+    return cells.elementwise(m.follower_growth_rate, [followers_start, followers_end])
+
+
+@_udf(m.share_of_voice)
+def SHARE_OF_VOICE(brand_mentions, competitor_mentions):
+    """Share of voice = brand mentions / (brand + competitor mentions). Competitors may span several columns."""
+    return cells.elementwise(m.share_of_voice, [brand_mentions, competitor_mentions],
+                             collapse="competitor_mentions")
+
+
+@_udf(m.support_query_rate)
+def SUPPORT_QUERY_RATE(queries, orders, per=None):
+    """Customer support queries per 100 orders (or per the number given)."""
+    return cells.elementwise(m.support_query_rate, _given(queries, orders, per))
