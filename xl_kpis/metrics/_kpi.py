@@ -27,7 +27,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["Domain", "KpiSpec", "kpi", "safe_div", "COUNT", "MONEY", "AMOUNT",
+__all__ = ["Domain", "KpiSpec", "kpi", "safe_div", "as_float_array", "as_labels", "check_domain",
+           "COUNT", "MONEY", "AMOUNT",
            "FRACTION", "NONNEG", "POSITIVE", "RATING", "LABELS", "REAL"]
 
 
@@ -105,6 +106,29 @@ def as_float_array(fname: str, arg: str, value: Any) -> np.ndarray:
     sample = a.ravel()[0] if a.size else value
     raise TypeError(f"{fname}: argument {arg!r} must be numeric, got {sample!r}"
                     f" (dtype {a.dtype})")
+
+
+def as_labels(fname: str, arg: str, values) -> np.ndarray:
+    """Identifiers as a 1-D array of str; blanks (None, "", NaN) become "".
+
+    A numpy array of str is taken as it is (the fast path for large exports);
+    anything else is normalised element by element, so that ``1001.0``,
+    ``1001`` and ``"1001"`` are the same id.
+    """
+    if isinstance(values, np.ndarray) and values.dtype.kind in "US":
+        return values.ravel()
+    a = np.asarray(values, dtype=object).ravel()
+    out = np.empty(a.shape, dtype=object)
+    for i, v in enumerate(a):
+        if v is None or (isinstance(v, float) and v != v):
+            out[i] = ""
+        elif isinstance(v, (bool, np.bool_)):
+            raise TypeError(f"{fname}: argument {arg!r} must hold identifiers, got {v!r}")
+        elif isinstance(v, (float, np.floating)) and float(v).is_integer():
+            out[i] = str(int(v))
+        else:
+            out[i] = str(v).strip()
+    return out
 
 
 def check_domain(fname: str, arg: str, a: np.ndarray, dom: Domain) -> None:

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._kpi import COUNT, LABELS, MONEY, as_float_array, check_domain, kpi, safe_div
+from ._kpi import COUNT, LABELS, MONEY, as_float_array, as_labels, check_domain, kpi, safe_div
 
 __all__ = ["top_products", "content_resonance"]
 
 
 def _group(fname: str, arg: str, labels, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Distinct labels (as str, in first-seen order) and each element's group index."""
-    lab = np.asarray(labels, dtype=object).ravel()
-    if lab.size != n:
+    keys = as_labels(fname, arg, labels)
+    if keys.size != n:
         raise ValueError(f"{fname}: argument {arg!r} must have one entry per row,"
-                         f" got {lab.size} for {n} rows")
-    keys = np.array(["" if v is None else str(v).strip() for v in lab], dtype=object)
+                         f" got {keys.size} for {n} rows")
     uniq, first, inv = np.unique(keys.astype(str), return_index=True, return_inverse=True)
     order = np.argsort(first, kind="stable")
     rank = np.empty_like(order)

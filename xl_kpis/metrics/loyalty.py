@@ -4,26 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._kpi import COUNT, LABELS, MONEY, RATING, as_float_array, check_domain, kpi, safe_div
+from ._kpi import COUNT, LABELS, MONEY, RATING, as_float_array, as_labels, check_domain, kpi, safe_div
 
 __all__ = ["order_count", "order_revenue", "buyer_count", "repeat_purchase_rate", "average_rating", "positive_rating_share", "review_rate"]
-
-
-def _labels(name: str, values) -> np.ndarray:
-    """Identifiers as a 1-D array of str; blanks (None, "", NaN) become ""."""
-    a = np.asarray(values, dtype=object).ravel()
-    out = np.empty(a.shape, dtype=object)
-    for i, v in enumerate(a):
-        if v is None or (isinstance(v, float) and v != v):
-            out[i] = ""
-        elif isinstance(v, (float, np.floating)) and float(v).is_integer():
-            out[i] = str(int(v))
-        elif isinstance(v, (bool, np.bool_)):
-            raise TypeError(f"repeat_purchase_rate: argument {name!r} must hold identifiers,"
-                            f" got {v!r}")
-        else:
-            out[i] = str(v).strip()
-    return out
 
 
 def _codes(a: np.ndarray) -> np.ndarray:
@@ -78,16 +61,11 @@ def repeat_purchase_rate(customer_ids, order_ids):
     >>> repeat_purchase_rate(["ann", "ann", "ann", "bob"], ["o1", "o1", "o2", "o3"])
     0.5
     """
-    c = np.asarray(customer_ids)
-    o = np.asarray(order_ids)
+    c = as_labels("repeat_purchase_rate", "customer_ids", customer_ids)
+    o = as_labels("repeat_purchase_rate", "order_ids", order_ids)
     if c.size != o.size:
         raise ValueError("repeat_purchase_rate: arguments 'customer_ids' and 'order_ids' must"
                          f" have the same length, got {c.size} and {o.size}")
-    if c.dtype.kind not in "US":
-        c = _labels("customer_ids", c)
-    if o.dtype.kind not in "US":
-        o = _labels("order_ids", o)
-    c, o = c.ravel(), o.ravel()
     keep = (c != "") & (o != "")
     if not keep.all():
         c, o = c[keep], o[keep]
@@ -202,13 +180,6 @@ def review_rate(reviews, orders):
     return safe_div(reviews, orders)
 
 
-def _order_keys(fname: str, arg: str, order_ids) -> np.ndarray:
-    o = np.asarray(order_ids)
-    if o.dtype.kind not in "US":
-        o = _labels(arg, o)
-    return o.ravel()
-
-
 @kpi(shape="aggregate", order_ids=LABELS)
 def order_count(order_ids):
     """Number of orders in export lines: distinct non-blank order ids.
@@ -242,7 +213,7 @@ def order_count(order_ids):
     >>> order_count(["o1", "o1", "o2", None])
     2.0
     """
-    o = _order_keys("order_count", "order_ids", order_ids)
+    o = as_labels("order_count", "order_ids", order_ids)
     return float(np.unique(o[o != ""]).size)
 
 
@@ -280,7 +251,7 @@ def order_revenue(order_ids, order_amounts):
     >>> order_revenue(["o1", "o1", "o2"], [30.0, 30.0, 12.5])
     42.5
     """
-    o = _order_keys("order_revenue", "order_ids", order_ids)
+    o = as_labels("order_revenue", "order_ids", order_ids)
     a = as_float_array("order_revenue", "order_amounts", order_amounts).ravel()
     if a.size != o.size:
         raise ValueError("order_revenue: arguments 'order_ids' and 'order_amounts' must have the"
@@ -322,8 +293,8 @@ def buyer_count(customer_ids, order_ids):
     >>> buyer_count(["ann", "ann", "bob", "cy"], ["o1", "o2", "o3", None])
     2.0
     """
-    c = _order_keys("buyer_count", "customer_ids", customer_ids)
-    o = _order_keys("buyer_count", "order_ids", order_ids)
+    c = as_labels("buyer_count", "customer_ids", customer_ids)
+    o = as_labels("buyer_count", "order_ids", order_ids)
     if c.size != o.size:
         raise ValueError("buyer_count: arguments 'customer_ids' and 'order_ids' must have the"
                          f" same length, got {c.size} and {o.size}")

@@ -1,0 +1,76 @@
+"""The KPI machinery: argument domains, validation messages, scalar/array results."""
+
+import math
+
+import numpy as np
+import pytest
+
+from xl_kpis.metrics import _kpi
+from xl_kpis.metrics._kpi import COUNT, FRACTION, kpi, safe_div
+
+
+@kpi(a=COUNT, b=FRACTION)
+def _ratio(a, b=0.5):
+    return safe_div(a, b)
+
+
+def test_scalars_in_give_a_python_float():
+    out = _ratio(1, 0.5)
+    assert type(out) is float and out == 2.0
+
+
+def test_arrays_in_give_an_array_with_broadcasting():
+    out = _ratio([1.0, 2.0, 3.0], 0.5)
+    assert isinstance(out, np.ndarray) and out.tolist() == [2.0, 4.0, 6.0]
+    out2 = _ratio([[1.0], [2.0]], [0.5, 0.25])
+    assert out2.shape == (2, 2)
+
+
+def test_keyword_and_default_arguments():
+    assert _ratio(a=3) == 6.0
+    assert _ratio(3, b=0.25) == 12.0
+
+
+def test_zero_denominator_is_nan_not_inf_and_no_warning():
+    with np.errstate(all="raise"):
+        assert math.isnan(_ratio(1, 0))
+        assert np.isnan(_ratio([1, 0], [0, 0])).all()
+
+
+@pytest.mark.parametrize("args, kind, words", [
+    (("x", 0.5), TypeError, ["_ratio", "'a'", "numeric", "'x'"]),
+    ((True, 0.5), TypeError, ["'a'", "True"]),
+    (([1, None, "y"], 0.5), TypeError, ["'a'", "'y'"]),
+    ((-1, 0.5), ValueError, ["'a'", "count >= 0", "-1"]),
+    ((1, 1.5), ValueError, ["'b'", "between 0 and 1", "1.5"]),
+    (([1, 2, -3], 0.5), ValueError, ["'a'", "-3"]),
+])
+def test_malformed_input_names_argument_rule_and_value(args, kind, words):
+    with pytest.raises(kind) as e:
+        _ratio(*args)
+    for w in words:
+        assert w in str(e.value)
+
+
+def test_none_in_an_array_is_missing_and_propagates_as_nan():
+    out = _ratio([1, None], 0.5)
+    assert out[0] == 2.0 and math.isnan(out[1])
+
+
+def test_spec_is_published_for_the_boundary():
+    spec = _ratio.__kpi__
+    assert spec.name == "_ratio" and spec.shape == "elementwise"
+    assert [p[0] for p in spec.params] == ["a", "b"]
+    assert spec.required == ("a",)
+
+
+def test_domains_and_parameters_must_match():
+    with pytest.raises(TypeError, match="domains and parameters differ"):
+        @kpi(a=COUNT)
+        def f(a, b):
+            return a
+
+
+def test_float64_arrays_are_not_copied_on_the_way_in():
+    a = np.arange(5, dtype=float)
+    assert _kpi.as_float_array("f", "a", a) is a
