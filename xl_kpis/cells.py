@@ -154,11 +154,11 @@ def _grid(x: Any) -> _Grid:
     if not rows or width == 0 or any(len(r) != width for r in rows):
         raise _Malformed("a range must be rectangular and not empty")
     types = set(map(type, chain.from_iterable(rows)))
-    if types <= {float, int}:
-        return _Grid(np.array(rows, dtype=np.float64), None, kind)
     if types <= {float, int, type(None)}:
-        a = np.array(rows, dtype=np.float64)
+        a = np.array(rows, dtype=np.float64)  # None -> NaN
         blank = np.isnan(a)
+        if not blank.any():
+            return _Grid(a, None, kind)
         a[blank] = 0.0
         return _Grid(a, blank.astype(np.int8), kind)
     n = len(rows) * width
@@ -264,13 +264,14 @@ def _elementwise(fn: Callable, args: Sequence[Any], collapse: str | None = None)
         err = (st == _VALUE) | (st == _NA)
         bad = dom.invalid(v) & ~err
         if bad.any():
-            v = np.where(bad, np.nan, v)
             status = np.where(bad, np.int8(_NUM), status)
         if err.any():
             status = np.where(err, st, status)
+        if bad.any() or err.any():
+            v = np.where(bad | err, np.nan, v)  # the KPI never sees a value in error
         values.append(v)
     values.reverse()
-    status = np.where(all_blank & (status == _OK), np.int8(_BLANK), status)
+    status = np.where(all_blank, np.int8(_BLANK), status)
     result = np.asarray(fn(*values), dtype=np.float64)
     if result.shape != shape:
         result = np.broadcast_to(result, shape)

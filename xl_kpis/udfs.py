@@ -98,12 +98,16 @@ def _udf(kpi: Callable) -> Callable[[Callable], Callable]:
     return deco
 
 
-def _given(*args: Any) -> list:
-    """Arguments up to the last one given (an omitted optional argument is None)."""
-    args = list(args)
-    while args and args[-1] is None:
-        args.pop()
-    return args
+def _given(required: list, *optional: Any) -> list:
+    """The required arguments and the optional ones up to the last one given.
+
+    An omitted optional argument arrives as None (a blank cell arrives as a
+    range, ``[[None]]``, because every argument is declared ``ndim=2``).
+    """
+    optional = list(optional)
+    while optional and optional[-1] is None:
+        optional.pop()
+    return list(required) + optional
 
 
 # --- engagement -----------------------------------------------------------
@@ -117,7 +121,7 @@ def TOTAL_VIEWS(views):
 @_udf(m.engagement_rate)
 def ENGAGEMENT_RATE(likes, comments, shares, views, saves=None):
     """Engagement rate = (likes + comments + shares [+ saves]) / views, as a fraction. #DIV/0! when views is 0."""
-    return cells.elementwise(m.engagement_rate, _given(likes, comments, shares, views, saves))
+    return cells.elementwise(m.engagement_rate, _given([likes, comments, shares, views], saves))
 
 
 @_udf(m.completion_rate)
@@ -191,7 +195,7 @@ def ROI(revenue, spend, margin):
 @_udf(m.breakeven_roas)
 def BREAKEVEN_ROAS(margin, refund_rate=None):
     """Break-even ROAS = 1 / (margin x (1 - refund rate)): below it, ads lose money."""
-    return cells.elementwise(m.breakeven_roas, _given(margin, refund_rate))
+    return cells.elementwise(m.breakeven_roas, _given([margin], refund_rate))
 
 
 # --- lifetime value -----------------------------------------------------------
@@ -199,7 +203,7 @@ def BREAKEVEN_ROAS(margin, refund_rate=None):
 @_udf(m.clv)
 def CLV(avg_order_value, repeat, retention, margin=None):
     """Customer lifetime value = AOV x purchases per period x number of periods [x margin]. E.g. CLV(50, 5, 1) = 250."""
-    return cells.elementwise(m.clv, _given(avg_order_value, repeat, retention, margin))
+    return cells.elementwise(m.clv, _given([avg_order_value, repeat, retention], margin))
 
 
 @_udf(m.discounted_clv)
@@ -271,7 +275,7 @@ def TOP_PRODUCTS(products, amounts, top_n=None):
     """Top products by revenue: a table (product, revenue, share, cumulative share), best first."""
     return cells.table(m.top_products, [products, amounts],
                        ["Product", "Revenue", "Share", "Cumulative share"],
-                       options=_given(top_n))
+                       options=_given([], top_n))
 
 
 @_udf(m.content_resonance)
@@ -300,4 +304,4 @@ def SHARE_OF_VOICE(brand_mentions, competitor_mentions):
 @_udf(m.support_query_rate)
 def SUPPORT_QUERY_RATE(queries, orders, per=None):
     """Customer support queries per 100 orders (or per the number given)."""
-    return cells.elementwise(m.support_query_rate, _given(queries, orders, per))
+    return cells.elementwise(m.support_query_rate, _given([queries, orders], per))

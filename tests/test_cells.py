@@ -1,0 +1,284 @@
+"""The Excel boundary: every input class x every UDF, without xlwings.
+
+Expected cell values follow the rules in ``xl_kpis.cells`` (and the README's
+"Conventions"): blank counts as 0 but all-blank gives blank, Excel-coercible
+text is a number, other text / booleans / dates / error values give #VALUE!,
+out-of-domain numbers give #NUM!, undefined results give #DIV/0!.
+"""
+
+import math
+from datetime import datetime
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from xl_kpis import cells, udfs
+from xl_kpis.cells import BLANK, DIV0, NA, NUM, VALUE
+
+# a valid value for each kind of argument domain
+VALID = {"count": 10.0, "money": 100.0, "non-negative number": 2.0, "positive number": 100.0,
+         "fraction": 0.4, "rating": 4.0, "labels": "a", "amount": 5.0}
+
+UDFS = sorted(udfs.__all__)
+
+
+def spec(name):
+    return udfs.KPI_OF[name].__kpi__
+
+
+def udf_params(name):
+    """(udf parameter name, domain) pairs, positionally matched with the core KPI."""
+    f = getattr(udfs, name)
+    names = f.__code__.co_varnames[: f.__code__.co_argcount]
+    return list(zip(names, [p[1] for p in spec(name).params]))
+
+
+def range_args(name):
+    """Whether the UDF takes ranges (aggregates, tables) rather than cells."""
+    return spec(name).shape != "elementwise"
+
+
+def base_args(name):
+    """Valid arguments: plain numbers for element-wise UDFs, 2-row ranges for the others."""
+    out = []
+    for pname, dom in udf_params(name):
+        v = VALID[dom.name]
+        if range_args(name) and pname != "top_n":
+            out.append([[v], [v if dom.kind == "label" else v + 1]])
+        else:
+            out.append(v)
+    return out
+
+
+def put(args, i, value, name):
+    args = list(args)
+    args[i] = [[value], [value]] if range_args(name) and not isinstance(args[i], float) \
+        else value
+    return args
+
+
+def call(name, args):
+    with cells.strict():  # an unexpected exception fails the test instead of showing #VALUE!
+        return getattr(udfs, name)(*args)
+
+
+def is_number(x):
+    return isinstance(x, float) and math.isfinite(x)
+
+
+@pytest.mark.parametrize("name", UDFS)
+def test_valid_numbers_give_a_number_or_table(name):
+    out = call(name, base_args(name))
+    if spec(name).shape == "table":
+        assert isinstance(out, list) and len(out) >= 2 and all(isinstance(h, str) for h in out[0])
+    else:
+        assert is_number(out), out
+
+
+BAD = [("abc", "plain text"), (True, "boolean"), ("#N/A", "error value (err_to_str)"),
+       ("#DIV/0!", "error value"), (datetime(2026, 1, 2), "date"), (" ", "blank-looking text")]
+
+
+@pytest.mark.parametrize("name", UDFS)
+@pytest.mark.parametrize("bad, why", BAD)
+def test_non_numeric_input_anywhere_gives_value_error(name, bad, why):
+    for i, (pname, dom) in enumerate(udf_params(name)):
+        if dom.kind == "label" and isinstance(bad, str) and bad not in cells.ERRORS:
+            continue  # text is a valid product name / buyer id
+        if dom.kind == "label" and isinstance(bad, datetime):
+            continue
+        out = call(name, put(base_args(name), i, bad, name))
+        assert out == VALUE, (pname, bad, out)
+
+
+COERCED = [("1,200", 1200.0), ("$1,200.50", 1200.5), ("5%", 0.05), ("(3)", -3.0),
+           (" 7 ", 7.0), ("1e2", 100.0), ("+4", 4.0), (".5", 0.5)]
+
+
+@pytest.mark.parametrize("text, number", COERCED)
+def test_text_excel_coerces_is_a_number(text, number):
+    assert cells.to_number(text) == number
+
+
+@pytest.mark.parametrize("text", ["abc", "1,2", "12,34,567", "$", "5%%", "(3", "--5", "1 2",
+                                  "nan", "inf", "TRUE"])
+def test_text_excel_does_not_coerce_is_value_error(text):
+    assert cells.to_number(text) == VALUE
+
+
+@pytest.mark.parametrize("name", [n for n in UDFS if not range_args(n)])
+def test_coercible_text_equals_the_number(name):
+    args = base_args(name)
+    for i in range(len(args)):
+        as_text = put(args, i, f"{args[i]:,}" if args[i] >= 1 else f"{args[i] * 100}%", name)
+        assert call(name, as_text) == pytest.approx(call(name, args), rel=1e-12)
+
+
+@pytest.mark.parametrize("name", [n for n in UDFS if not range_args(n)])
+@pytest.mark.parametrize("blank", [None, ""])
+def test_one_blank_counts_as_zero(name, blank):
+    args = base_args(name)
+    optional = {i for i, p in enumerate(spec(name).params) if i >= len(spec(name).required)}
+    for i in range(len(args)):
+        if blank is None and i in optional:
+            continue  # a scalar None is an omitted optional argument, tested below
+        assert call(name, put(args, i, blank, name)) == call(name, put(args, i, 0.0, name))
+
+
+@pytest.mark.parametrize("name", UDFS)
+@pytest.mark.parametrize("blank", [None, ""])
+def test_all_blank_gives_blank(name, blank):
+    n = len(udf_params(name))
+    if range_args(name):
+        args = [[[blank], [blank]]] * n
+        if name == "TOP_PRODUCTS":
+            args = args[:2]
+    else:
+        args = [[[blank]]] * n
+    out = call(name, args)
+    assert out in (BLANK, [[BLANK]]), out
+
+
+@pytest.mark.parametrize("name", UDFS)
+def test_negative_where_the_domain_forbids_it_gives_num(name):
+    for i, (pname, dom) in enumerate(udf_params(name)):
+        if dom.kind == "label" or dom.lo is None:
+            continue
+        out = call(name, put(base_args(name), i, -1.0, name))
+        assert out == NUM, (pname, out)
+
+
+@pytest.mark.parametrize("name, i", [("CLV", 3), ("ROI", 2), ("BREAKEVEN_ROAS", 0),
+                                     ("BREAKEVEN_ROAS", 1), ("DISCOUNTED_CLV", 1)])
+def test_fraction_above_one_gives_num(name, i):
+    assert call(name, put(base_args(name), i, 1.5, name)) == NUM
+
+
+@pytest.mark.parametrize("name, args", [
+    ("ROAS", [100, 0]), ("CTR", [3, 0]), ("ENGAGEMENT_RATE", [1, 2, 3, 0]),
+    ("COMPLETION_RATE", [0, 0]), ("PROFILE_VISIT_RATE", [1, 0]), ("CONVERSION_RATE", [1, 0]),
+    ("AOV", [10, 0]), ("CAC", [10, 0]), ("CPM", [1, 0]), ("CPC", [1, 0]), ("CPA", [1, 0]),
+    ("ROI", [1, 0, 0.5]), ("BREAKEVEN_ROAS", [0]), ("DISCOUNTED_CLV", [10, 1, 0]),
+    ("LTV_CAC", [10, 0]), ("CAC_PAYBACK", [10, 0]), ("REVIEW_RATE", [1, 0]),
+    ("FOLLOWER_GROWTH_RATE", [0, 10]), ("SHARE_OF_VOICE", [0, 0]),
+    ("SUPPORT_QUERY_RATE", [1, 0]),
+    ("AVERAGE_RATING", [[[None], [None], [3.0]]]),
+])
+def test_zero_denominator_gives_div0(name, args):
+    if name == "AVERAGE_RATING":
+        assert call(name, args) == 3.0
+        return
+    assert call(name, args) == DIV0
+
+
+def test_every_elementwise_udf_is_covered_by_the_div0_table():
+    no_division = {"CLV"}
+    covered = {"ROAS", "CTR", "ENGAGEMENT_RATE", "COMPLETION_RATE", "PROFILE_VISIT_RATE",
+               "CONVERSION_RATE", "AOV", "CAC", "CPM", "CPC", "CPA", "ROI", "BREAKEVEN_ROAS",
+               "DISCOUNTED_CLV", "LTV_CAC", "CAC_PAYBACK", "REVIEW_RATE",
+               "FOLLOWER_GROWTH_RATE", "SHARE_OF_VOICE", "SUPPORT_QUERY_RATE"}
+    elementwise = {n for n in UDFS if not range_args(n)}
+    assert elementwise == covered | no_division
+
+
+# --- ranges and shapes -------------------------------------------------------------
+
+def test_issue_example_column():
+    assert udfs.ROAS([[100], [200], [None]], [[50], [0], [None]]) == [[2.0], [DIV0], [BLANK]]
+
+
+def test_single_cell_broadcasts_against_a_column():
+    assert udfs.ROAS([[100], [200]], [[50]]) == [[2.0], [4.0]]
+    assert udfs.ROAS(300, [[100], [150]]) == [[3.0], [2.0]]
+
+
+def test_row_and_column_broadcast_to_a_grid_like_excel():
+    assert udfs.ROAS([[1, 2]], [[1], [2]]) == [[1.0, 2.0], [0.5, 1.0]]
+
+
+def test_mismatched_ranges_give_na_where_they_do_not_overlap():
+    assert udfs.ROAS([[1], [2], [3]], [[1], [1]]) == [[1.0], [2.0], [NA]]
+
+
+def test_first_argument_in_error_wins():
+    assert udfs.ROI("x", -1, 2) == VALUE
+    assert udfs.ROI(-1, "x", 2) == NUM
+
+
+def test_ragged_range_is_value_error():
+    assert udfs.ROAS([[1], [2, 3]], 1) == VALUE
+
+
+def test_one_dimensional_lists_give_a_flat_column():
+    assert udfs.CTR([10, 20], [1000, 0]) == [0.01, DIV0]
+
+
+def test_numpy_and_tuple_ranges_are_accepted():
+    assert udfs.ROAS(np.array([[100.0], [50.0]]), ((50,), (25,))) == [[2.0], [2.0]]
+
+
+def test_share_of_voice_competitors_across_columns():
+    assert udfs.SHARE_OF_VOICE([[120], [0]], [[80, 100], [0, 0]]) == [[0.4], [DIV0]]
+    assert udfs.SHARE_OF_VOICE([[1], [1]], [["x", 1], [None, None]]) == [[VALUE], [1.0]]
+
+
+def test_optional_arguments_left_out_or_blank():
+    assert udfs.CLV(50, 5, 1) == 250.0                      # margin omitted: revenue CLV
+    assert udfs.CLV(50, 5, 1, 0.4) == pytest.approx(100.0)
+    assert udfs.CLV([[50]], [[5]], [[1]], [[None]]) == [[0.0]]  # a blank margin cell is 0
+    assert udfs.TOP_PRODUCTS([["a"], ["b"]], [[1], [2]])[1] == ["b", 2.0, 2 / 3, 2 / 3]
+    assert len(udfs.TOP_PRODUCTS([["a"], ["b"]], [[1], [2]], 1)) == 2
+    assert udfs.TOP_PRODUCTS([["a"]], [[1]], 0) == NUM
+
+
+def test_tables_skip_empty_rows_and_name_blank_labels():
+    out = udfs.CONTENT_RESONANCE([["tutorial"], [None], [None]], [[100], [50], [None]],
+                                 [[5], [5], [None]], [[1], [0], [None]], [[10], [0], [None]])
+    assert [r[0] for r in out[1:]] == ["tutorial", "(blank)"]
+
+
+def test_aggregate_ranges_of_different_sizes_are_value_error():
+    assert udfs.REPEAT_PURCHASE_RATE([["a"], ["b"]], [["1"]]) == VALUE
+
+
+def test_nan_and_inf_never_reach_a_cell():
+    assert udfs.ROAS(float("nan"), 1) == BLANK or udfs.ROAS(float("nan"), 1) == 0.0
+    assert udfs.ROAS(1e308, 1e-308) == NUM
+
+
+cell_values = st.one_of(
+    st.none(), st.just(""), st.booleans(), st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(-10**6, 10**6), st.text(max_size=8), st.sampled_from(sorted(cells.ERRORS)),
+    st.sampled_from(["1,200", "$3.50", "5%", "(2)"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.sampled_from(UDFS), data=st.data())
+def test_no_input_ever_raises_or_returns_nan(name, data):
+    n = len(udf_params(name))
+    shape = data.draw(st.sampled_from(["scalar", "column"]))
+    if shape == "scalar" and not range_args(name):
+        args = [data.draw(cell_values) for _ in range(n)]
+    else:
+        rows = data.draw(st.integers(1, 4))
+        args = [[[data.draw(cell_values)] for _ in range(rows)] for _ in range(n)]
+    out = call(name, args)
+    flat = out if isinstance(out, list) else [out]
+    while flat and isinstance(flat[0], list):
+        flat = [v for row in flat for v in row]
+    for v in flat:
+        assert isinstance(v, str) or (isinstance(v, float) and math.isfinite(v)), (args, out)
+        if isinstance(v, str) and v.startswith("#"):
+            assert v in cells.ERRORS
+
+
+def test_guard_turns_an_unexpected_bug_into_value_and_logs_it(caplog):
+    def broken(*a):
+        raise RuntimeError("bug")
+
+    broken.__kpi__ = udfs.KPI_OF["ROAS"].__kpi__
+    assert cells.elementwise(broken, [1.0, 2.0]) == VALUE
+    assert "bug" in caplog.text
+    with cells.strict(), pytest.raises(RuntimeError):
+        cells.elementwise(broken, [1.0, 2.0])
