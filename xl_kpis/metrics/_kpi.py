@@ -132,11 +132,15 @@ def as_labels(fname: str, arg: str, values) -> np.ndarray:
 
 
 def check_domain(fname: str, arg: str, a: np.ndarray, dom: Domain) -> None:
-    if dom.lo is None and dom.hi is None:
+    """Raise ValueError naming the argument, the rule and the value when ``a`` leaves ``dom``.
+
+    One NaN-ignoring reduction per bound (no temporary arrays) on the happy path.
+    """
+    if (dom.lo is None and dom.hi is None) or a.size == 0:
         return
-    bad = dom.invalid(a)
-    if bad.any():
-        v = a[bad].flat[0] if a.ndim else float(a)
+    if (dom.lo is not None and np.fmin.reduce(a, axis=None) < dom.lo) or \
+            (dom.hi is not None and np.fmax.reduce(a, axis=None) > dom.hi):
+        v = a[dom.invalid(a)].flat[0] if a.ndim else float(a)
         raise ValueError(f"{fname}: argument {arg!r} {dom.rule}, got {v!r}")
 
 
@@ -159,9 +163,14 @@ def kpi(shape: str = "elementwise", **domains: Domain) -> Callable:
             fn.__kpi__ = spec
             return fn
 
+        defaults = tuple(d for _, _, d in params)
+        n_required = sum(d is inspect.Parameter.empty for d in defaults)
+
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if kwargs or len(args) != n_all:
+            if not kwargs and n_required <= len(args) < n_all:
+                args = args + defaults[len(args):]
+            elif kwargs or len(args) != n_all:
                 bound = sig.bind(*args, **kwargs)
                 bound.apply_defaults()
                 args = tuple(bound.arguments[n] for n in names)

@@ -57,7 +57,10 @@ def clv(aov, repeat, retention, margin=1):
     >>> clv(50, 5, 1, margin=0.4)
     100.0
     """
-    return aov * repeat * retention * margin
+    value = aov * repeat * retention
+    if margin.ndim == 0 and margin == 1.0:
+        return value  # the calculator's revenue CLV: skip a pass over the data
+    return value * margin
 
 
 @kpi(margin_per_period=MONEY, retention_rate=FRACTION, discount_rate=NONNEG)

@@ -1,0 +1,100 @@
+"""UDF and core overhead on 1,000,000 rows, and the cost of one scalar call.
+
+    python benchmarks/bench_udfs.py [--rows N]
+
+(a) the UDF on the 2-D lists xlwings hands over vs the bare round trip
+    ``np.array(lists, float)`` -> the same numpy expression -> ``.tolist()``;
+(b) the core function on float64 arrays vs the raw numpy expression;
+(c) one scalar UDF call.
+Each time is the best of several runs (``timeit``), so it measures the code,
+not the machine's noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import timeit
+
+import numpy as np
+
+import xl_kpis
+from xl_kpis import udfs
+
+TARGET_UDF, TARGET_CORE, TARGET_SCALAR_US = 2.0, 1.5, 20.0
+
+
+def _safe_div(num, den):
+    out = np.full(np.broadcast_shapes(num.shape, den.shape), np.nan)
+    np.divide(num, den, out=out, where=den != 0)
+    return out
+
+
+# the raw numpy expression of each KPI, written out by hand for the comparison
+RAW = {
+    "ROAS": lambda r, s: _safe_div(r, s),
+    "CTR": lambda c, i: _safe_div(c, i),
+    "CLV": lambda a, r, t: a * r * t,
+}
+CORE = {"ROAS": xl_kpis.roas, "CTR": xl_kpis.ctr, "CLV": xl_kpis.clv}
+
+
+def _columns(rows: int, seed: int = 7) -> dict[str, list[np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    spend = rng.uniform(5, 500, rows).round(2)
+    revenue = (spend * rng.uniform(0.5, 5, rows)).round(2)
+    impressions = rng.integers(1_000, 100_000, rows).astype(float)
+    clicks = np.floor(impressions * rng.uniform(0.002, 0.03, rows))
+    aov = rng.uniform(10, 120, rows).round(2)
+    repeat = rng.integers(1, 12, rows).astype(float)
+    retention = rng.integers(1, 4, rows).astype(float)
+    return {"ROAS": [revenue, spend], "CTR": [clicks, impressions],
+            "CLV": [aov, repeat, retention]}
+
+
+def _best(fn, repeat: int) -> float:
+    return min(timeit.repeat(fn, number=1, repeat=repeat))
+
+
+def run(rows: int = 1_000_000, repeat: int = 5) -> list[dict]:
+    results = []
+    for name, cols in _columns(rows).items():
+        lists = [c.reshape(-1, 1).tolist() for c in cols]  # what xlwings passes (ndim=2)
+        udf, raw, core = getattr(udfs, name), RAW[name], CORE[name]
+        assert udf(*lists) == raw(*(np.array(x, float) for x in lists)).tolist()
+        t_udf = _best(lambda: udf(*lists), repeat)
+        t_trip = _best(lambda: raw(*(np.array(x, dtype=float) for x in lists)).tolist(), repeat)
+        t_core = _best(lambda: core(*cols), repeat * 4)
+        t_raw = _best(lambda: raw(*cols), repeat * 4)
+        scalar_args = [float(c[0]) for c in cols]
+        n = 20_000
+        t_scalar = min(timeit.repeat(lambda: udf(*scalar_args), number=n, repeat=3)) / n
+        results.append(dict(kpi=name, udf=t_udf, trip=t_trip, core=t_core, raw=t_raw,
+                            scalar_us=t_scalar * 1e6))
+    return results
+
+
+def table(results: list[dict], rows: int) -> str:
+    head = (f"{rows:,} rows | UDF on lists | np round trip | ratio (<= {TARGET_UDF}) | "
+            f"core | raw numpy | ratio (<= {TARGET_CORE}) | scalar UDF call (<= "
+            f"{TARGET_SCALAR_US:.0f} us)")
+    lines = ["| " + " | ".join(h.strip() for h in head.split("|")) + " |",
+             "|" + "---|" * 8]
+    for r in results:
+        a, b, c = r["udf"] / r["trip"], r["core"] / r["raw"], r["scalar_us"]
+        lines.append(
+            f"| {r['kpi']} | {r['udf'] * 1e3:.0f} ms | {r['trip'] * 1e3:.0f} ms | "
+            f"{a:.2f}x {'ok' if a <= TARGET_UDF else 'MISSED'} | {r['core'] * 1e3:.2f} ms | "
+            f"{r['raw'] * 1e3:.2f} ms | {b:.2f}x {'ok' if b <= TARGET_CORE else 'MISSED'} | "
+            f"{c:.1f} us {'ok' if c <= TARGET_SCALAR_US else 'MISSED'} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rows", type=int, default=1_000_000)
+    args = p.parse_args(argv)
+    print(table(run(args.rows), args.rows))
+
+
+if __name__ == "__main__":
+    main()

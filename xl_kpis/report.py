@@ -1,0 +1,173 @@
+"""Shop-level KPIs from column data (a workbook's tables or export files).
+
+Input: columns keyed by the canonical keys of the template's tables
+(``order_id``, ``status``, ``buyer``, ``order_amount`` for orders; ``cost``,
+``impressions``, ``clicks``, ``conversions``, ``revenue`` ... for campaigns).
+Every figure is computed by the KPI functions of :mod:`xl_kpis.metrics`; this
+module only decides which rows count:
+
+* a cancelled order (status ``Canceled``/``Cancelled``, any case) does not count;
+* an order is a distinct Order ID, its amount is its Order Amount taken once
+  (an export repeats it on every SKU line);
+* revenue = Σ order amounts, AOV = revenue / orders;
+* buyers = distinct Buyer Username; repeat purchase rate = buyers with ≥ 2
+  orders / buyers;
+* ad KPIs pool the campaigns: CTR = Σ clicks / Σ impressions, ROAS = Σ ad
+  revenue / Σ spend, conversion rate = Σ conversions / Σ clicks;
+* engagement and completion rates pool the videos (by views); without videos
+  the ads' video metrics are used;
+* follower growth runs from the first period's start to the last period's end.
+
+Rates are fractions; an undefined figure is ``None`` (JSON ``null``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping
+
+import numpy as np
+
+from . import metrics as m
+from .metrics._kpi import as_labels
+
+CANCELLED = frozenset({"canceled", "cancelled"})
+
+#: Keys of :func:`shop_kpis`, in display order, with their labels and formats.
+FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("spend", "Ad spend", "money"),
+    ("impressions", "Impressions", "int"),
+    ("clicks", "Clicks", "int"),
+    ("conversions", "Conversions", "int"),
+    ("ad_revenue", "Ad revenue", "money"),
+    ("ctr", "CTR", "pct"),
+    ("cpc", "CPC", "money"),
+    ("cpm", "CPM", "money"),
+    ("roas", "ROAS", "x"),
+    ("conversion_rate", "Conversion rate (per click)", "pct"),
+    ("orders", "Orders", "int"),
+    ("buyers", "Buyers", "int"),
+    ("revenue", "Revenue", "money"),
+    ("aov", "AOV", "money"),
+    ("repeat_purchase_rate", "Repeat purchase rate", "pct"),
+    ("engagement_rate", "Engagement rate (by views)", "pct"),
+    ("completion_rate", "Completion rate", "pct"),
+    ("follower_growth_rate", "Follower growth", "pct"),
+)
+
+Columns = Mapping[str, "np.ndarray | list"]
+
+
+def _num(cols: Columns | None, key: str) -> np.ndarray:
+    """A numeric column with blanks as NaN (empty when the table or column is missing)."""
+    if not cols or key not in cols:
+        return np.zeros(0)
+    a = np.asarray(cols[key])
+    if a.dtype.kind != "f":
+        a = np.array([np.nan if v is None or v == "" else v for v in a.ravel()], dtype=float)
+    return a
+
+
+def _sum(cols: Columns | None, key: str) -> float:
+    return float(np.nansum(_num(cols, key)))
+
+
+def _clean(x: float) -> float | None:
+    return x if isinstance(x, float) and math.isfinite(x) else (
+        float(x) if isinstance(x, (int, np.integer)) else None)
+
+
+def counted_order_ids(orders: Columns) -> np.ndarray:
+    """Order ids with the cancelled lines blanked out (``""``)."""
+    ids = as_labels("report", "order_id", orders["order_id"])
+    status = orders.get("status")
+    if status is None:
+        return ids
+    st = np.char.lower(np.char.strip(np.asarray(status, dtype=str)))
+    return np.where(np.isin(st, list(CANCELLED)), "", ids)
+
+
+def order_kpis(orders: Columns) -> dict[str, float | None]:
+    """Orders, buyers, revenue, AOV and repeat purchase rate from order lines."""
+    ids = counted_order_ids(orders)
+    buyers = as_labels("report", "buyer", orders["buyer"])
+    n_orders = m.order_count(ids)
+    revenue = m.order_revenue(ids, _num(orders, "order_amount"))
+    return {
+        "orders": n_orders,
+        "buyers": m.buyer_count(buyers, ids),
+        "revenue": round(revenue, 2),
+        "aov": m.aov(revenue, n_orders),
+        "repeat_purchase_rate": m.repeat_purchase_rate(buyers, ids),
+    }
+
+
+def ad_kpis(ads: Columns) -> dict[str, float | None]:
+    """Pooled ad KPIs from campaign rows."""
+    spend, imp, clk = _sum(ads, "cost"), _sum(ads, "impressions"), _sum(ads, "clicks")
+    conv, rev = _sum(ads, "conversions"), _sum(ads, "revenue")
+    return {
+        "spend": round(spend, 2), "impressions": imp, "clicks": clk, "conversions": conv,
+        "ad_revenue": round(rev, 2), "ctr": m.ctr(clk, imp), "cpc": m.cpc(spend, clk),
+        "cpm": m.cpm(spend, imp), "roas": m.roas(rev, spend),
+        "conversion_rate": m.conversion_rate(conv, clk),
+    }
+
+
+def content_kpis(videos: Columns | None, ads: Columns | None) -> dict[str, float | None]:
+    """Engagement and completion rates pooled over the videos (or the ads' video metrics)."""
+    if videos and len(_num(videos, "views")):
+        src, completed = videos, "completed_views"
+        views = _sum(videos, "views")
+    else:
+        src, completed = ads, "views_p100"
+        views = _sum(ads, "video_views")
+    return {
+        "engagement_rate": m.engagement_rate(_sum(src, "likes"), _sum(src, "comments"),
+                                             _sum(src, "shares"), views, _sum(src, "saves")),
+        "completion_rate": m.completion_rate(_sum(src, completed), views),
+    }
+
+
+def brand_kpis(brand: Columns | None) -> dict[str, float | None]:
+    """Follower growth from the first period's start to the last period's end."""
+    start, end = _num(brand, "followers_start"), _num(brand, "followers_end")
+    start, end = start[~np.isnan(start)], end[~np.isnan(end)]
+    if not (start.size and end.size):
+        return {"follower_growth_rate": None}
+    return {"follower_growth_rate": m.follower_growth_rate(start[0], end[-1])}
+
+
+def shop_kpis(orders: Columns | None = None, ads: Columns | None = None,
+              videos: Columns | None = None, brand: Columns | None = None) -> dict:
+    """Every shop-level KPI the report shows, as a flat dict (None when undefined)."""
+    out: dict = {}
+    out.update(ad_kpis(ads or {}))
+    if orders and len(orders.get("order_id", ())):
+        out.update(order_kpis(orders))
+    else:
+        out.update({k: None for k in ("orders", "buyers", "revenue", "aov",
+                                      "repeat_purchase_rate")})
+    out.update(content_kpis(videos, ads))
+    out.update(brand_kpis(brand))
+    return {k: _clean(out.get(k)) for k, _, _ in FIELDS}
+
+
+def format_value(value: float | None, kind: str) -> str:
+    """A KPI as a person reads it."""
+    if value is None:
+        return "—"
+    if kind == "money":
+        return f"{value:,.2f}"
+    if kind == "int":
+        return f"{value:,.0f}"
+    if kind == "pct":
+        return f"{value:.2%}"
+    return f"{value:.2f}x"
+
+
+def format_table(kpis: dict) -> str:
+    """The KPIs as an aligned two-column text table."""
+    width = max(len(label) for _, label, _ in FIELDS)
+    return "\n".join(f"{label:<{width}}  {format_value(kpis.get(key), kind):>14}"
+                     for key, label, kind in FIELDS)
