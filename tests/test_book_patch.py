@@ -1,0 +1,122 @@
+"""Cached-value patching inside the zip: nothing else changes, writes are atomic."""
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import zipfile
+
+import pytest
+import xlsxwriter
+from python_calamine import CalamineWorkbook
+
+from xl_kpis.book import patch
+
+
+@pytest.fixture
+def book(tmp_path):
+    p = tmp_path / "b.xlsx"
+    wb = xlsxwriter.Workbook(p)
+    ws = wb.add_worksheet("Data")
+    ws.write_row("A1", ["Revenue", "Cost", "ROAS"])
+    for r in range(1, 50):
+        ws.write_number(r, 0, 100.0 + r)
+        ws.write_number(r, 1, 50.0)
+        ws.write_formula(r, 2, f"=ROAS(A{r + 1},B{r + 1})", None, (100.0 + r) / 50.0)
+    ws.write_formula("E1", '="a"&"b"', None, "ab")
+    other = wb.add_worksheet("Other")
+    other.write("A1", "untouched")
+    other.insert_textbox("C3", "a shape")
+    wb.add_chart({"type": "line"}).add_series({"values": "=Data!$C$2:$C$50"})
+    wb.close()
+    return p
+
+
+def parts(path):
+    with zipfile.ZipFile(path) as z:
+        return {i.filename: z.read(i) for i in z.infolist()}
+
+
+def test_only_the_changed_cached_values_differ(book, tmp_path):
+    before = parts(book)
+    out = tmp_path / "out.xlsx"
+    n = patch.patch_workbook(book, out, {"Data": {"C2": 9.5, "C3": "#DIV/0!", "E1": "ab"}})
+    assert n == 2  # E1 already held "ab"
+    after = parts(out)
+    assert before.keys() == after.keys()
+    changed = [k for k in before if before[k] != after[k]]
+    assert changed == ["xl/worksheets/sheet1.xml"]
+    old, new = before[changed[0]].decode(), after[changed[0]].decode()
+    assert old.replace("<v>2.02</v>", "<v>9.5</v>").replace(
+        '<c r="C3"><f>ROAS(A3,B3)</f><v>2.04</v>',
+        '<c r="C3" t="e"><f>ROAS(A3,B3)</f><v>#DIV/0!</v>') == new
+
+
+def test_an_independent_reader_sees_the_new_values(book, tmp_path):
+    out = tmp_path / "out.xlsx"
+    patch.patch_workbook(book, out, {"Data": {"C2": 9.5, "C4": "text & <more>"}})
+    rows = CalamineWorkbook.from_path(str(out)).get_sheet_by_name("Data").to_python()
+    assert rows[1][2] == 9.5 and rows[3][2] == "text & <more>"
+    assert patch.read_formulas(out)["Data"]["C4"] == ("ROAS(A4,B4)", "text & <more>")
+
+
+def test_unknown_sheet_and_not_a_workbook(book, tmp_path):
+    with pytest.raises(patch.BookFormatError, match="no sheet named 'Nope'"):
+        patch.patch_workbook(book, tmp_path / "x.xlsx", {"Nope": {"A1": 1}})
+    bad = tmp_path / "bad.xlsx"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(patch.BookFormatError, match="not an .xlsx"):
+        patch.read_formulas(bad)
+
+
+def test_failed_write_leaves_the_target_and_no_temp_file(book, tmp_path, monkeypatch):
+    digest = hashlib.sha256(book.read_bytes()).hexdigest()
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(zipfile.ZipFile, "writestr", boom)
+    with pytest.raises(OSError, match="disk full"):
+        patch.patch_workbook(book, book, {"Data": {"C2": 1.0}})
+    assert hashlib.sha256(book.read_bytes()).hexdigest() == digest
+    assert sorted(os.listdir(tmp_path)) == ["b.xlsx"]
+
+
+def test_killed_mid_write_leaves_the_original_intact(book, tmp_path):
+    digest = hashlib.sha256(book.read_bytes()).hexdigest()
+    script = textwrap.dedent(f"""
+        import sys, time, zipfile
+        from xl_kpis.book import patch
+        real = zipfile.ZipFile.writestr
+        def slow(self, *a, **k):
+            real(self, *a, **k)
+            print("writing", flush=True)
+            time.sleep(30)
+        zipfile.ZipFile.writestr = slow
+        patch.patch_workbook({str(book)!r}, {str(book)!r}, {{"Data": {{"C2": 1.0}}}})
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "writing"  # the temp file is half written now
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert hashlib.sha256(book.read_bytes()).hexdigest() == digest
+    with zipfile.ZipFile(book) as z:
+        assert z.testzip() is None
+
+
+def test_lock_file_is_found(book):
+    assert patch.lock_file(book) is None
+    lock = book.with_name("~$" + book.name)
+    lock.write_bytes(b"owner")
+    assert patch.lock_file(book) == lock
+
+
+@pytest.mark.parametrize("value, t, v", [
+    (2.0, None, "2"), (0.1, None, "0.1"), (1 / 3, None, "0.3333333333333333"),
+    ("#N/A", "e", "#N/A"), ("", "str", ""), ("a<b", "str", "a&lt;b"), (True, "b", "1"),
+    (float("nan"), "e", "#DIV/0!"), (float("inf"), "e", "#NUM!"),
+])
+def test_encode_value(value, t, v):
+    assert patch.encode_value(value) == (t, v)

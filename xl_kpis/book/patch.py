@@ -1,0 +1,226 @@
+"""Rewrite the cached values of formula cells inside an .xlsx/.xlsm, touching nothing else.
+
+openpyxl cannot do this: a load + save drops every cached value and rebuilds
+every part from its object model.  Here the workbook stays a zip of XML
+parts: every part is copied byte for byte except the worksheets that hold a
+changed value, and in those only the ``<v>`` (and the ``t`` type attribute)
+of the formula cells whose value changed are rewritten.
+
+Writes are atomic: the new file is written to a temporary file beside the
+target, flushed and fsynced, then renamed over it, so a crash or a kill at
+any point leaves either the old file or the new one, never a broken one.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import posixpath
+import re
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+from xml.sax.saxutils import escape, unescape
+
+from defusedxml import ElementTree as SafeET
+
+NS = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
+      "r": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
+      "rel": "http://schemas.openxmlformats.org/package/2006/relationships"}
+
+ERRORS = frozenset({"#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A",
+                    "#GETTING_DATA", "#SPILL!", "#CALC!"})
+
+# A formula cell as Excel, XlsxWriter and LibreOffice write it:
+#   <c r="K2" s="3" t="str"><f ...>FORMULA</f><v>VALUE</v></c>
+# (the <f> of a shared-formula child may be empty: <f t="shared" si="0"/>).
+_FORMULA_CELL = re.compile(
+    r'<c (?P<attrs>[^>]*?)>(?P<f><f(?P<fattrs>[^>]*?)(?:/>|>(?P<formula>[^<]*)</f>))'
+    r'(?:<v>(?P<v>[^<]*)</v>|<v/>)?</c>')
+_ATTR = re.compile(r'(\w+)="([^"]*)"')
+
+
+class BookFormatError(ValueError):
+    """The file is not a workbook this module can read (one-line message)."""
+
+
+def sheet_parts(z: zipfile.ZipFile) -> dict[str, str]:
+    """Sheet name → zip part name of its worksheet XML (from workbook.xml and its rels)."""
+    try:
+        wb = SafeET.fromstring(z.read("xl/workbook.xml"))
+        rels = SafeET.fromstring(z.read("xl/_rels/workbook.xml.rels"))
+    except KeyError as e:
+        raise BookFormatError(f"not an Excel workbook: missing {e.args[0]}") from e
+    target = {r.get("Id"): r.get("Target") for r in rels.findall("rel:Relationship", NS)}
+    out = {}
+    for s in wb.findall("m:sheets/m:sheet", NS):
+        t = target[s.get(f"{{{NS['r']}}}id")]
+        out[s.get("name")] = t.lstrip("/") if t.startswith("/") else posixpath.normpath(
+            posixpath.join("xl", t))
+    return out
+
+
+def formula_cells(xml: str) -> Iterator[tuple[str, str | None, str | None, str | None]]:
+    """(cell ref, formula text or None for a shared child, cached value text, type)."""
+    for m in _FORMULA_CELL.finditer(xml):
+        attrs = dict(_ATTR.findall(m["attrs"]))
+        formula = m["formula"]
+        yield (attrs.get("r"), None if formula is None else unescape(formula, {"&quot;": '"'}),
+               m["v"], attrs.get("t"))
+
+
+def read_formulas(path: str | os.PathLike) -> dict[str, dict[str, tuple[str | None, Any]]]:
+    """Every formula cell of every sheet: ``{sheet: {ref: (formula, cached value)}}``."""
+    out: dict[str, dict[str, tuple[str | None, Any]]] = {}
+    with _open(path) as z:
+        for name, part in sheet_parts(z).items():
+            xml = z.read(part).decode("utf-8")
+            out[name] = {ref: (f, decode_value(v, t)) for ref, f, v, t in formula_cells(xml)}
+    return out
+
+
+def decode_value(v: str | None, t: str | None) -> Any:
+    """A cached ``<v>`` text as a Python value ("" for none)."""
+    if v is None:
+        return ""
+    if t in ("str", "s", "inlineStr", "e"):
+        return unescape(v, {"&quot;": '"'})
+    if t == "b":
+        return v == "1"
+    try:
+        return float(v)
+    except ValueError:
+        return unescape(v)
+
+
+def encode_value(value: Any) -> tuple[str | None, str]:
+    """A cell value → (``t`` attribute or None for a number, ``<v>`` text)."""
+    if isinstance(value, bool):
+        return "b", "1" if value else "0"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        x = float(value)
+        if not math.isfinite(x):
+            return "e", "#NUM!" if not math.isnan(x) else "#DIV/0!"
+        return None, repr(int(x)) if x.is_integer() and abs(x) < 1e15 else repr(x)
+    if value is None:
+        value = ""
+    s = str(value)
+    return ("e" if s in ERRORS else "str"), escape(s)
+
+
+def _set_type(attrs: str, t: str | None) -> str:
+    attrs = re.sub(r'\s*\bt="[^"]*"', "", attrs)
+    return attrs if t is None else f'{attrs} t="{t}"'
+
+
+def patch_xml(xml: str, values: Mapping[str, Any]) -> tuple[str, int]:
+    """Rewrite the cached values of the formula cells named in ``values``; (xml, changed)."""
+    changed = 0
+
+    def sub(m: re.Match) -> str:
+        nonlocal changed
+        ref = _ATTR.search(m["attrs"]) and dict(_ATTR.findall(m["attrs"])).get("r")
+        if ref not in values:
+            return m.group(0)
+        t, v = encode_value(values[ref])
+        old_t = dict(_ATTR.findall(m["attrs"])).get("t")
+        if v == (m["v"] or "") and t == old_t and m["v"] is not None:
+            return m.group(0)
+        changed += 1
+        return f'<c {_set_type(m["attrs"], t)}>{m["f"]}<v>{v}</v></c>'
+
+    return _FORMULA_CELL.sub(sub, xml), changed
+
+
+def _open(path: str | os.PathLike) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(path)
+    except zipfile.BadZipFile as e:
+        raise BookFormatError(f"{os.fspath(path)}: not an .xlsx/.xlsm file (not a zip archive,"
+                              " or truncated)") from e
+    except FileNotFoundError as e:
+        raise BookFormatError(f"{os.fspath(path)}: no such file") from e
+
+
+def patch_workbook(src: str | os.PathLike, dst: str | os.PathLike,
+                   values: Mapping[str, Mapping[str, Any]]) -> int:
+    """Copy ``src`` to ``dst`` with new cached values ``{sheet: {ref: value}}``; cells changed.
+
+    Every zip member other than the patched worksheets is copied with its
+    bytes, compression and timestamp unchanged; the write is atomic.
+    """
+    total = 0
+    with _open(src) as z:
+        parts = sheet_parts(z)
+        unknown = set(values) - set(parts)
+        if unknown:
+            raise BookFormatError(f"{os.fspath(src)}: no sheet named {sorted(unknown)[0]!r}")
+        by_part = {parts[s]: v for s, v in values.items() if v}
+        with atomic_write(dst) as out:
+            with zipfile.ZipFile(out, "w") as zout:
+                for info in z.infolist():
+                    data = z.read(info)
+                    if info.filename in by_part:
+                        xml, n = patch_xml(data.decode("utf-8"), by_part[info.filename])
+                        total += n
+                        data = xml.encode("utf-8") if n else data
+                    zout.writestr(info, data, compress_type=info.compress_type)
+    return total
+
+
+class atomic_write:
+    """Context manager yielding a binary file object; on success it replaces ``path``.
+
+    The temporary file lives in the target's directory (same file system, so
+    ``os.replace`` is atomic); it is flushed and fsynced before the rename and
+    removed when anything fails.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def __enter__(self):
+        fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp",
+                                        dir=self.path.parent)
+        self.file = os.fdopen(fd, "w+b")
+        return self.file
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if exc_type is None:
+                self.file.flush()
+                os.fsync(self.file.fileno())
+            self.file.close()
+            if exc_type is None:
+                if self.path.exists():
+                    os.chmod(self.tmp, self.path.stat().st_mode & 0o777)
+                os.replace(self.tmp, self.path)
+                _fsync_dir(self.path.parent)
+        finally:
+            if os.path.exists(self.tmp):
+                os.unlink(self.tmp)
+        return False
+
+
+def _fsync_dir(d: Path) -> None:
+    try:
+        fd = os.open(d, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def lock_file(path: str | os.PathLike) -> Path | None:
+    """Excel's owner file (``~$BOOK.xlsx``) when the book is open in Excel, else None."""
+    p = Path(path)
+    for name in (f"~${p.name}", f"~${p.name[2:]}"):
+        candidate = p.with_name(name)
+        if candidate.exists():
+            return candidate
+    return None
