@@ -1,0 +1,654 @@
+"""Evaluate the template's formulas and write the workbook with XlsxWriter.
+
+Two halves:
+
+* :func:`evaluate_book` — pure: input columns (and settings) in, the value
+  of every formula of the template out (:class:`Evaluation`).  A refresher
+  reads a workbook's input columns, calls it, and patches the cached values.
+* :func:`build_workbook` / :func:`write_workbook` — write an ``.xlsx`` or
+  ``.xlsm`` whose formula cells carry those values, so the workbook shows
+  numbers before anything recalculates.  Same input, same bytes.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from . import schema as S
+from .formulas import Evaluator, RenderContext, a1, excel_serial, render
+
+__all__ = ["Evaluation", "evaluate_book", "normalise_tables", "build_workbook",
+           "write_workbook", "vba_project_path", "CREATED", "CALC_ID"]
+
+#: The fixed creation time written into the file (the build is reproducible).
+CREATED = datetime(2026, 1, 1)
+#: Excel's calculation engine id of Excel 2016+ / 365.  With it, and without
+#: ``fullCalcOnLoad``, Excel shows the cached values instead of recalculating
+#: the UDFs (which would show #NAME? until xlwings has loaded).
+CALC_ID = 191029
+#: Data validation reaches this many rows below the header at least.
+VALIDATION_ROWS = 5000
+
+VBA_DIR = Path(__file__).with_name("vba")
+
+
+# --- evaluation -----------------------------------------------------------------------
+
+@dataclass
+class Evaluation:
+    """The values of every formula of the template for given inputs.
+
+    Attributes
+    ----------
+    columns : dict
+        ``table -> header -> values`` for every column (inputs as written,
+        computed columns as evaluated), all of the table's row count.
+    rows : dict
+        ``table -> number of data rows`` (at least 1: an empty table keeps one
+        blank row).
+    settings : dict
+        ``defined name -> value``.
+    plan : schema.Plan
+        Where every cell outside the tables goes.
+    values : dict
+        ``planned formula key -> value`` (an array result as a 2-D list).
+    cells : dict
+        ``(sheet, row, col) -> value`` of every planned formula cell (0-based;
+        an array formula's cells one by one).
+    """
+
+    columns: dict[str, dict[str, list]]
+    rows: dict[str, int]
+    settings: dict[str, Any]
+    plan: S.Plan
+    values: dict[str, Any]
+    cells: dict[tuple[str, int, int], Any]
+
+    def by_address(self) -> dict[tuple[str, str], Any]:
+        """``(sheet, "B7") -> cached value`` of every formula cell, tables included."""
+        out = {(s, a1(r, c, False)): v for (s, r, c), v in self.cells.items()}
+        for t in S.TABLES:
+            for col in t.computed:
+                c = t.col(col.header)
+                for i, v in enumerate(self.columns[t.name][col.header]):
+                    out[(t.sheet, a1(t.first_data_row + i, c, False))] = v
+        return out
+
+    def formula_text(self, key: str) -> str:
+        """The formula of a planned key, as written in its cell."""
+        cell = self.plan.cell(key)
+        return render(cell.expr, RenderContext(cell.sheet, address=self.plan.address))
+
+
+def _clean(col: S.Input, v: Any) -> Any:
+    """An input value as the workbook stores it (ids as text, NaN as blank, numpy as Python)."""
+    if v is None or v == "":
+        return None
+    if hasattr(v, "item") and not isinstance(v, (str, bytes)):
+        v = v.item()                      # numpy scalar
+    if isinstance(v, float) and v != v:
+        return None
+    if col.kind == "id" and isinstance(v, (int, float)) and not isinstance(v, bool):
+        return str(int(v))
+    return v
+
+
+def normalise_tables(tables: Mapping[str, Mapping[str, Sequence[Any]]]
+                     ) -> tuple[dict[str, dict[str, list]], dict[str, int]]:
+    """Input columns keyed by canonical key → columns keyed by header, padded.
+
+    Missing tables and columns are blank; every table gets at least one row
+    (the blank row an empty Excel table keeps).
+
+    Returns
+    -------
+    (dict, dict)
+        ``table -> header -> values`` of the input columns, and
+        ``table -> number of rows``.
+    """
+    unknown = set(tables) - set(S.TABLE)
+    if unknown:
+        raise KeyError(f"no such table: {sorted(unknown)}")
+    columns, rows = {}, {}
+    for t in S.TABLES:
+        data = tables.get(t.name, {})
+        extra = set(data) - set(t.keys)
+        if extra:
+            raise KeyError(f"table {t.name} has no input column {sorted(extra)}")
+        n = max([len(v) for v in data.values()] + [1])
+        rows[t.name] = n
+        columns[t.name] = {}
+        for c in t.inputs:
+            values = [_clean(c, v) for v in data.get(c.key, ())]
+            columns[t.name][c.header] = values + [None] * (n - len(values))
+    return columns, rows
+
+
+def evaluate_book(tables: Mapping[str, Mapping[str, Sequence[Any]]],
+                  settings: Mapping[str, Any] | None = None) -> Evaluation:
+    """Compute every formula of the template from the input columns.
+
+    Parameters
+    ----------
+    tables : mapping
+        ``table name -> canonical key -> column values`` for the input
+        columns (see :data:`schema.TABLES`; :func:`schema.rows_to_columns`
+        turns importer rows into this).  Missing tables or keys are blank.
+    settings : mapping, optional
+        ``defined name -> value`` overriding :data:`schema.SETTINGS` defaults.
+
+    Returns
+    -------
+    Evaluation
+        Computed columns, planned formula values and the plan itself.
+
+    Notes
+    -----
+    KPIs are evaluated by calling the UDFs of :mod:`xl_kpis.udfs` (once per
+    computed column, with whole columns); native functions by the small
+    evaluator of :mod:`xl_kpis.book.formulas`.
+    """
+    columns, rows = normalise_tables(tables)
+    names = {s.name: s.default for s in S.SETTINGS}
+    unknown = set(settings or {}) - set(names)
+    if unknown:
+        raise KeyError(f"no such setting: {sorted(unknown)}")
+    names.update(settings or {})
+
+    state: dict[str, Any] = {}
+    constants: dict[str, Any] = {}
+    formulas: dict[str, S.Cell] = {}
+    evaluating: set[str] = set()
+
+    def value_of(key: str) -> Any:
+        if key in constants:
+            return constants[key]
+        if key not in state:
+            if key in evaluating:
+                raise ValueError(f"circular reference through {key!r}")
+            evaluating.add(key)
+            state[key] = ev.cell(formulas[key].expr, array=formulas[key].array)
+            evaluating.discard(key)
+        return state[key]
+
+    def cell(key: str, row: int, col: int) -> Any:
+        v = value_of(key)
+        if isinstance(v, list):
+            return v[row][col] if row < len(v) and col < len(v[row]) else None
+        return v if row == col == 0 else None
+
+    ev = Evaluator(lambda table, header: columns[table][header], names.__getitem__, cell,
+                   headers={t.name: t.headers for t in S.TABLES})
+
+    for t in S.TABLES:
+        for c in t.computed:
+            columns[t.name][c.header] = ev.column(c.expr, t.name, rows[t.name])
+
+    shapes = {}
+    for a in S.ARRAYS:
+        formulas[a.key] = S.Cell(S.KPIS_SHEET, 0, 0, expr=a.expr, key=a.key, array=True)
+        shapes[a.key] = _shape(value_of(a.key))
+    plan = S.plan(rows, shapes)
+    for c in plan.cells:
+        if c.key is not None:
+            (formulas if c.expr is not None else constants)[c.key] = c
+    constants = {k: c.value for k, c in constants.items()}
+    for s in S.SETTINGS:
+        constants[f"setting.{s.name}"] = names[s.name]
+
+    cells: dict[tuple[str, int, int], Any] = {}
+    for c in plan.formulas():
+        v = value_of(c.key) if c.key is not None else ev.cell(c.expr, array=c.array)
+        if c.array:
+            for i, row in enumerate(_as_grid(v)):
+                for j, x in enumerate(row):
+                    cells[(c.sheet, c.row + i, c.col + j)] = x
+        else:
+            cells[(c.sheet, c.row, c.col)] = v
+    values = {k: value_of(k) for k in formulas}
+    return Evaluation(columns, rows, names, plan, values, cells)
+
+
+def _as_grid(v: Any) -> list[list]:
+    return v if isinstance(v, list) else [[v]]
+
+
+def _shape(v: Any) -> tuple[int, int]:
+    g = _as_grid(v)
+    return len(g), max(len(r) for r in g)
+
+
+# --- writing ----------------------------------------------------------------------------
+
+class _EmptyText(str):
+    """A formula's empty-text result ("").
+
+    XlsxWriter writes a cached value of ``""`` as an untyped empty value,
+    which readers take for "no cached value"; Excel itself writes a formula
+    that returns "" as ``t="str"`` with an empty value.  This subclass of
+    ``str`` compares unequal to everything, so XlsxWriter takes the
+    "string result" branch and writes exactly that.
+    """
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __ne__(self, other: object) -> bool:
+        return self is not other
+
+    __hash__ = str.__hash__
+
+
+_EMPTY = _EmptyText("")
+
+
+def _cached(v: Any) -> Any:
+    """A value as XlsxWriter's cached formula value."""
+    if v is None:
+        return 0
+    if isinstance(v, str) and v == "":
+        return _EMPTY
+    if isinstance(v, (date, datetime)):
+        return excel_serial(v)
+    return v
+
+
+STYLES: dict[str, dict[str, Any]] = {
+    "title": {"bold": True, "font_size": 16, "font_color": "#1F3864"},
+    "help": {"italic": True, "font_color": "#404040"},
+    "section": {"bold": True, "font_size": 12, "font_color": "#1F3864", "bottom": 1,
+                "bottom_color": "#8EA9DB"},
+    "header": {"bold": True, "bg_color": "#D9E1F2", "text_wrap": True, "valign": "top",
+               "border": 1, "border_color": "#B4C6E7"},
+    "label": {"valign": "top"},
+    "text": {"valign": "top"},
+    "note": {"font_color": "#595959", "text_wrap": True, "valign": "top"},
+    "input": {"bg_color": "#FFF2CC", "border": 1, "border_color": "#BF9000", "valign": "top"},
+    "value": {"bold": True, "valign": "top"},
+    "formula": {"font_name": "Consolas", "font_size": 9, "font_color": "#375623",
+                "text_wrap": True, "valign": "top"},
+    "rating": {"bold": True, "align": "center", "valign": "top"},
+    "tile_label": {"bold": True, "font_color": "#595959", "align": "center",
+                   "text_wrap": True, "top": 2, "top_color": "#8EA9DB"},
+    "tile_value": {"bold": True, "font_size": 14, "align": "center", "bottom": 2,
+                   "bottom_color": "#8EA9DB", "font_color": "#1F3864"},
+    "table_header": {"bold": True, "text_wrap": True, "valign": "top"},
+    "computed_header": {"bold": True, "text_wrap": True, "valign": "top",
+                        "bg_color": "#7F7F7F", "font_color": "#FFFFFF"},
+    "cell": {},
+    "computed": {"bg_color": "#EDEDED"},
+    "config_key": {"bold": True},
+}
+
+RATING_COLOURS = {"weak": ("#FFC7CE", "#9C0006"), "ok": ("#FFEB9C", "#9C5700"),
+                  "good": ("#C6EFCE", "#006100"), "not so good": ("#FFC7CE", "#9C0006")}
+
+
+class _Formats:
+    """Cell formats by (style role, number format), created once each."""
+
+    def __init__(self, wb):
+        self._wb = wb
+        self._cache: dict[tuple[str, str | None], Any] = {}
+
+    def __call__(self, style: str, fmt: str | None = None):
+        key = (style, fmt)
+        if key not in self._cache:
+            props = dict(STYLES[style])
+            if fmt:
+                props["num_format"] = fmt
+            self._cache[key] = self._wb.add_format(props)
+        return self._cache[key]
+
+
+def _write_value(ws, row: int, col: int, v: Any, fmt) -> None:
+    """Write a constant with the writer of its type (never as a formula or URL)."""
+    if v is None:
+        if fmt is not None:
+            ws.write_blank(row, col, None, fmt)
+    elif isinstance(v, bool):
+        ws.write_boolean(row, col, v, fmt)
+    elif isinstance(v, (int, float)):
+        ws.write_number(row, col, v, fmt)
+    elif isinstance(v, (datetime, date)):
+        ws.write_datetime(row, col, v if isinstance(v, datetime)
+                          else datetime(v.year, v.month, v.day), fmt)
+    else:
+        ws.write_string(row, col, str(v), fmt)
+
+
+def _validation(rule: S.Rule, title: str, help: str) -> dict[str, Any]:
+    """XlsxWriter data-validation options of a rule."""
+    opts: dict[str, Any] = {"validate": rule.validate, "error_title": title[:32],
+                            "error_message": f"{title}: {rule.message}."[:255]}
+    if help:
+        opts.update(input_title=title[:32], input_message=help[:255])
+    if rule.validate == "list":
+        opts["source"] = list(rule.choices)
+    elif rule.maximum is None:
+        opts.update(criteria=">=", value=rule.minimum)
+    else:
+        opts.update(criteria="between", minimum=rule.minimum, maximum=rule.maximum)
+    return opts
+
+
+#: Column width (characters) that fits on one landscape A4 page at a readable size.
+PAGE_WIDTH = 250
+
+
+def _page_setup(ws, last_row: int, last_col: int, repeat_row: int | None = None,
+                width: float = 0) -> None:
+    """Landscape A4, as many pages wide as the columns need, all rows."""
+    ws.set_landscape()
+    ws.set_paper(9)
+    ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.5)
+    ws.fit_to_pages(max(1, -(-int(width) // PAGE_WIDTH)), 0)
+    ws.print_area(0, 0, last_row, last_col)
+    if repeat_row is not None:
+        ws.repeat_rows(repeat_row)
+
+
+def _write_table(ws, fmts: _Formats, t: S.Table, ev: Evaluation) -> None:
+    n = ev.rows[t.name]
+    hr, first = t.header_row, t.first_data_row
+    columns = []
+    for c in t.columns:
+        spec: dict[str, Any] = {"header": c.header}
+        if isinstance(c, S.Input):
+            spec["header_format"] = fmts("table_header")
+            spec["format"] = fmts("cell", c.fmt)
+        else:
+            spec["header_format"] = fmts("computed_header")
+            spec["format"] = fmts("computed", c.fmt)
+            spec["formula"] = t.formula(c.header)
+        columns.append(spec)
+    ws.add_table(hr, 0, hr + n, len(t.columns) - 1,
+                 {"name": t.name, "style": "Table Style Medium 2", "columns": columns})
+    data = ev.columns[t.name]
+    for j, c in enumerate(t.columns):
+        ws.set_column(j, j, c.col_width)
+        values = data[c.header]
+        if isinstance(c, S.Input):
+            fmt = fmts("cell", c.fmt)
+            for i, v in enumerate(values):
+                _write_value(ws, first + i, j, v, fmt)
+            if c.rule is not None:
+                last = max(first + n + 1000, hr + VALIDATION_ROWS)
+                ws.data_validation(first, j, last, j, _validation(c.rule, c.header, c.help))
+        else:
+            formula = t.formula(c.header)
+            fmt = fmts("computed", c.fmt)
+            for i, v in enumerate(values):
+                ws.write_formula(first + i, j, formula, fmt, _cached(v))
+    ws.set_row(hr, 32)
+    ws.freeze_panes(first, 1)
+    _page_setup(ws, hr + n, len(t.columns) - 1, repeat_row=hr,
+                width=sum(c.col_width for c in t.columns))
+
+
+def _write_cells(ws, fmts: _Formats, cells: Sequence[S.Cell], ev: Evaluation) -> None:
+    address = ev.plan.address
+    for c in cells:
+        fmt = fmts(c.style, c.fmt)
+        if c.span:
+            ws.merge_range(c.row, c.col, c.row, c.col + c.span, "", fmt)
+        if c.expr is None:
+            _write_value(ws, c.row, c.col, c.value, fmt)
+            if c.rule is not None:
+                ws.data_validation(c.row, c.col, c.row, c.col,
+                                   _validation(c.rule, c.name or "Value", ""))
+            continue
+        formula = render(c.expr, RenderContext(c.sheet, address=address))
+        if not c.array:
+            ws.write_formula(c.row, c.col, formula, fmt, _cached(ev.cells[(c.sheet, c.row,
+                                                                          c.col)]))
+            continue
+        _write_array(ws, fmts, c, formula, ev)
+
+
+def _write_array(ws, fmts: _Formats, c: S.Cell, formula: str, ev: Evaluation) -> None:
+    """A dynamic array formula over its exact result, every cell with its value.
+
+    The first row of a table result is its header row (styled as a header).
+    """
+    grid = _as_grid(ev.values[c.key])
+    col_fmts = S.ARRAY[c.key].fmts
+    n_rows, n_cols = _shape(grid)
+
+    def fmt_of(i: int, j: int):
+        if i == 0 and n_rows > 1:
+            return fmts("header")
+        return fmts("value", col_fmts[j] if j < len(col_fmts) else None)
+
+    ws.write_dynamic_array_formula(c.row, c.col, c.row + n_rows - 1, c.col + n_cols - 1,
+                                   formula, fmt_of(0, 0), _cached(grid[0][0]))
+    for i, row in enumerate(grid):
+        for j, v in enumerate(row):
+            if i or j:
+                _write_value(ws, c.row + i, c.col + j, "" if v is None else v, fmt_of(i, j))
+
+
+#: Characters per unit of column width, and points per line, of wrapped text by style.
+_WRAP = {"formula": (1.25, 12.0), "header": (1.1, 15.0), "tile_label": (1.0, 15.0)}
+_WRAP_DEFAULT = (1.2, 15.0)
+
+
+def _row_heights(ws, cells: Sequence[S.Cell], widths: Sequence[float]) -> None:
+    """Set the height of rows whose wrapped text needs more than one line.
+
+    Excel fits such rows when it loads a file, LibreOffice does not; an
+    estimate from the text length and the column width suits both.
+    """
+    height: dict[int, float] = {}
+    for c in cells:
+        if not isinstance(c.value, str) or not STYLES[c.style].get("text_wrap"):
+            continue
+        width = sum(widths[c.col:c.col + c.span + 1]) if c.col < len(widths) else 10
+        per_char, per_line = _WRAP.get(c.style, _WRAP_DEFAULT)
+        chars = max(int(width * per_char) - 1, 1)
+        lines = sum(max(-(-len(part) // chars), 1) for part in c.value.split("\n"))
+        if lines > 1:
+            height[c.row] = max(height.get(c.row, 15.0), lines * per_line + 2)
+    for row, h in sorted(height.items()):
+        ws.set_row(row, h)
+
+
+def _rating_colours(wb, ws, sheet: str, ev: Evaluation) -> None:
+    """Colour the weak / ok / good ratings of a sheet."""
+    cells = [c for c in ev.plan.cells if c.sheet == sheet and c.style == "rating"]
+    for col in sorted({c.col for c in cells}):
+        rows = [c.row for c in cells if c.col == col]
+        for word, (bg, fg) in RATING_COLOURS.items():
+            ws.conditional_format(min(rows), col, max(rows), col, {
+                "type": "cell", "criteria": "==", "value": f'"{word}"',
+                "format": wb.add_format({"bg_color": bg, "font_color": fg})})
+
+
+def _write_sheet(wb, ws, fmts: _Formats, sheet: str, ev: Evaluation) -> None:
+    cells = [c for c in ev.plan.cells if c.sheet == sheet]
+    widths = S.WIDTHS.get(sheet, ())
+    for j, w in enumerate(widths):
+        ws.set_column(j, j, w)
+    _write_cells(ws, fmts, cells, ev)
+    _row_heights(ws, cells, widths)
+    _rating_colours(wb, ws, sheet, ev)
+    last_col = len(S.WIDTHS.get(sheet, ())) - 1
+    last_row = ev.plan.print_rows.get(sheet, max(c.row for c in cells))
+    if sheet == S.DASH:
+        ws.hide_gridlines(2)
+        last_col = S.DASH_DATA_COL + 1
+    if sheet == S.START:
+        ws.hide_gridlines(2)
+    if sheet == S.KPIS_SHEET:
+        ws.freeze_panes(4, 1)
+    _page_setup(ws, last_row, last_col)
+
+
+def _add_chart(wb, ws, spec: S.ChartSpec, sheet_of: Mapping[str, Any]) -> None:
+    chart = wb.add_chart({"type": spec.kind} if spec.subtype is None
+                         else {"type": spec.kind, "subtype": spec.subtype})
+    cs, cr0, cc, cr1 = spec.categories
+    vs, vr0, vc, vr1 = spec.values
+    series: dict[str, Any] = {"name": spec.series,
+                              "categories": [cs, cr0, cc, cr1, cc],
+                              "values": [vs, vr0, vc, vr1, vc],
+                              "fill": {"color": "#2F5597"}, "line": {"color": "#2F5597"}}
+    if spec.kind in ("bar", "column"):
+        series["data_labels"] = {"value": True, "num_format": spec.number_format}
+        series["gap"] = 60
+    else:
+        series["marker"] = {"type": "circle", "size": 5}
+    chart.add_series(series)
+    chart.set_title({"name": spec.title, "name_font": {"size": 12}})
+    chart.set_legend({"none": True})
+    value_axis = {"num_format": spec.number_format, "major_gridlines": {"visible": True,
+                  "line": {"color": "#D9D9D9"}}}
+    if spec.log_axis:
+        value_axis["log_base"] = 10
+    category_axis: dict[str, Any] = {}
+    if spec.kind == "bar":
+        category_axis["reverse"] = True        # first item on top
+        chart.set_x_axis(value_axis)
+        chart.set_y_axis(category_axis)
+    else:
+        if spec.kind == "line":
+            category_axis.update(date_axis=True, num_format="mmm yy")
+        chart.set_x_axis(category_axis)
+        chart.set_y_axis(value_axis)
+    chart.set_size({"width": 710, "height": 300})
+    ws.insert_chart(spec.anchor[0], spec.anchor[1], chart, {"x_offset": 4, "y_offset": 4})
+
+
+def _write_config_sheet(wb, fmts: _Formats) -> None:
+    """The ``xlwings.conf`` sheet: keys in A1 down, values in B (as xlwings reads it)."""
+    ws = wb.add_worksheet(S.CONFIG_SHEET)
+    for j, w in enumerate(S.WIDTHS[S.CONFIG_SHEET]):
+        ws.set_column(j, j, w)
+    for i, (k, v) in enumerate(S.CONFIG):
+        ws.write_string(i, 0, k, fmts("config_key"))
+        ws.write_string(i, 1, v)
+    notes = ("xlwings reads its settings from this sheet: keys in column A from A1"
+             " down to the first empty cell, values in column B.",
+             "UDF Modules = xl_kpis.udfs makes 'Import Functions' import the KPI"
+             " functions of the xl-kpis package.",
+             "Other keys (Interpreter_Win, Conda Path ...) may be added below; a key"
+             " left out falls back to the add-in or user settings.")
+    for i, line in enumerate(notes):
+        ws.write_string(i, 3, line, fmts("note"))
+    _page_setup(ws, max(len(notes), len(S.CONFIG)) - 1, 3)
+
+
+def vba_project_path() -> Path:
+    """The xlwings VBA project embedded in ``.xlsm`` files (see ``vba/README.md``)."""
+    path = VBA_DIR / "vbaProject.bin"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: the package was installed without its"
+                                " data files (see xl_kpis/book/vba/README.md)")
+    return path
+
+
+def extract_vba_project(dest: Path | None = None) -> Path:
+    """Copy ``xl/vbaProject.bin`` out of the installed xlwings' ``quickstart_standalone.xlsm``.
+
+    This is how ``vba/vbaProject.bin`` was made; the build uses the committed
+    copy so that its output does not depend on the installed xlwings.
+    """
+    import xlwings
+
+    src = Path(xlwings.__file__).with_name("quickstart_standalone.xlsm")
+    dest = dest or VBA_DIR / "vbaProject.bin"
+    with zipfile.ZipFile(src) as z:
+        dest.write_bytes(z.read("xl/vbaProject.bin"))
+    return dest
+
+
+def write_workbook(path: str | Path, ev: Evaluation) -> Path:
+    """Write an evaluated template to ``path`` (``.xlsx`` or ``.xlsm``).
+
+    Parameters
+    ----------
+    path : str or Path
+        The output file; its suffix decides the format.  ``.xlsm`` embeds the
+        xlwings VBA project and adds the ``xlwings.conf`` sheet.
+    ev : Evaluation
+        From :func:`evaluate_book`.
+
+    Returns
+    -------
+    Path
+        The written file.
+    """
+    import xlsxwriter
+
+    path = Path(path)
+    macro = path.suffix.lower() == ".xlsm"
+    if path.suffix.lower() not in (".xlsx", ".xlsm"):
+        raise ValueError(f"the workbook must be .xlsx or .xlsm, not {path.name!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb = xlsxwriter.Workbook(str(path), {"constant_memory": False,
+                                         "strings_to_numbers": False,
+                                         "strings_to_formulas": False,
+                                         "strings_to_urls": False})
+    wb.set_properties({"title": "TikTok shop KPIs", "subject": "TikTok sales KPIs",
+                       "author": "xl-kpis", "company": "", "created": CREATED,
+                       "comments": "Built by xl-kpis (xl-kpis build)."})
+    wb.set_calc_mode("auto", calc_id=CALC_ID)
+    wb.calc_on_load = False     # keep the cached values; see CALC_ID
+    if macro:
+        wb.add_vba_project(str(vba_project_path()))
+    fmts = _Formats(wb)
+    sheets = {name: wb.add_worksheet(name) for name in S.SHEETS}
+    for s in S.SETTINGS:
+        row, col = ev.plan.address(f"setting.{s.name}")[1:]
+        wb.define_name(s.name, f"={S.START}!{a1(row, col, absolute=True)}")
+    for t in S.TABLES:
+        _write_cells(sheets[t.sheet], fmts, [c for c in ev.plan.cells if c.sheet == t.sheet],
+                     ev)
+        _write_table(sheets[t.sheet], fmts, t, ev)
+    for name in (S.START, S.KPIS_SHEET, S.BENCH_SHEET, S.DASH):
+        _write_sheet(wb, sheets[name], fmts, name, ev)
+    for spec in ev.plan.charts:
+        _add_chart(wb, sheets[S.DASH], spec, sheets)
+    if macro:
+        _write_config_sheet(wb, fmts)
+    sheets[S.START].activate()
+    wb.close()
+    return path
+
+
+def build_workbook(path: str | Path, demo: bool = False, seed: int | None = None,
+                   tables: Mapping[str, Mapping[str, Sequence[Any]]] | None = None,
+                   settings: Mapping[str, Any] | None = None) -> Evaluation:
+    """Build the template workbook.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.xlsx`` or ``.xlsm`` output file.
+    demo : bool
+        Fill the tables with the synthetic demo shop (:mod:`xl_kpis.book.demo`).
+    seed : int, optional
+        Seed of the demo data (:data:`xl_kpis.book.demo.SEED` by default).
+    tables : mapping, optional
+        Input columns to write instead (``table -> key -> values``).
+    settings : mapping, optional
+        Settings overriding the defaults (``Margin``, ``RefundRate`` ...).
+
+    Returns
+    -------
+    Evaluation
+        What was written (row counts, values).
+    """
+    if tables is None:
+        if demo:
+            from . import demo as demo_data
+            tables = demo_data.tables(demo_data.SEED if seed is None else seed)
+        else:
+            tables = {}
+    ev = evaluate_book(tables, settings)
+    write_workbook(path, ev)
+    return ev

@@ -1,0 +1,587 @@
+"""Formulas as data: build a formula once, render it as Excel text, evaluate it.
+
+Every formula of the template is a small expression tree built from the
+nodes below.  The same tree gives
+
+* the formula text written into the workbook (:func:`render`), and
+* the value cached beside it (:class:`Evaluator`), computed by calling the
+  Excel functions of :mod:`xl_kpis.udfs` themselves for the KPIs and a small
+  evaluator for the few native Excel functions the template uses
+  (:data:`NATIVE_FUNCTIONS`, :data:`NATIVE_OPERATORS`).
+
+No KPI is restated here: a KPI call is evaluated by calling the UDF.
+
+Nodes
+-----
+:class:`This`
+    A cell of the current row in a table's calculated column
+    (``Orders[[#This Row],[Order ID]]``, shown in Excel as ``[@[Order ID]]``);
+    with ``last`` a range of adjacent cells of that row.
+:class:`Column`
+    A whole column of a table (``Orders[Buyer]``).
+:class:`Name`
+    A defined name (``Margin``).
+:class:`Ref`
+    A planned cell, by key (resolved to ``KPIs!$B$7`` when rendered); an
+    offset addresses a cell inside an array result.
+:class:`Lit`, :class:`Call`, :class:`Op`
+    A constant, a function call (a UDF or a native function), an operator.
+
+Evaluation modes
+----------------
+A table's calculated column is evaluated for all rows at once
+(:meth:`Evaluator.column`): a :class:`This` node evaluates to the whole column,
+a UDF is called **once per column** with 2-D column ranges (one call instead
+of one per row; the UDFs are element-wise, so the results are the same), and
+native functions are applied row by row.  A single cell formula
+(:meth:`Evaluator.cell`) evaluates the usual way.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from typing import Any, Callable, Mapping, Sequence
+
+from .. import cells, udfs
+
+__all__ = ["Node", "This", "Column", "Name", "Ref", "Lit", "Call", "Op", "F", "lit",
+           "NATIVE_FUNCTIONS", "NATIVE_OPERATORS", "RenderContext", "render", "walk",
+           "functions_used", "Evaluator", "is_error", "a1", "excel_serial"]
+
+
+# --- nodes ---------------------------------------------------------------------
+
+class Node:
+    """Base class of formula nodes."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True)
+class This(Node):
+    """A cell (``last`` None) or a range of cells of the current table row."""
+
+    header: str
+    last: str | None = None
+
+
+@dataclass(frozen=True)
+class Column(Node):
+    """The data cells of a table column."""
+
+    table: str
+    header: str
+
+
+@dataclass(frozen=True)
+class Name(Node):
+    """A workbook-level defined name (a setting cell)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Ref(Node):
+    """A planned cell, by key; ``row``/``col`` offset into an array result."""
+
+    key: str
+    row: int = 0
+    col: int = 0
+
+
+@dataclass(frozen=True)
+class Lit(Node):
+    """A constant: a number, a string or a boolean."""
+
+    value: float | int | str | bool
+
+
+@dataclass(frozen=True)
+class Call(Node):
+    """A call of a UDF (from :mod:`xl_kpis.udfs`) or of a native function."""
+
+    fn: str
+    args: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Op(Node):
+    """A binary operator: one of :data:`NATIVE_OPERATORS`."""
+
+    op: str
+    left: Node
+    right: Node
+
+
+def lit(x: Any) -> Node:
+    """``x`` as a node (a node is returned as it is, anything else as a :class:`Lit`)."""
+    return x if isinstance(x, Node) else Lit(x)
+
+
+class _Functions:
+    """``F.ROAS(a, b)`` builds ``Call("ROAS", (a, b))``; plain values become literals."""
+
+    def __getattr__(self, fn: str) -> Callable[..., Call]:
+        if fn not in udfs.__all__ and fn not in NATIVE_FUNCTIONS:
+            raise AttributeError(f"{fn} is neither an xl-kpis UDF nor a native function"
+                                 f" of the template ({', '.join(NATIVE_FUNCTIONS)})")
+        return lambda *args: Call(fn, tuple(lit(a) for a in args))
+
+
+F = _Functions()
+
+
+def walk(node: Node):
+    """Every node of a formula, depth first (the node itself first)."""
+    yield node
+    if isinstance(node, Call):
+        for a in node.args:
+            yield from walk(a)
+    elif isinstance(node, Op):
+        yield from walk(node.left)
+        yield from walk(node.right)
+
+
+def functions_used(node: Node) -> set[str]:
+    """Names of the functions called anywhere in a formula."""
+    return {n.fn for n in walk(node) if isinstance(n, Call)}
+
+
+# --- rendering ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RenderContext:
+    """Where a formula is written.
+
+    Parameters
+    ----------
+    sheet : str
+        The sheet of the formula cell (references to it are relative).
+    table : str or None
+        The table whose calculated column holds the formula (for :class:`This`).
+    address : callable
+        ``key -> (sheet, row, col)`` (0-based) of a planned cell.
+    display : bool
+        Render ``[@[Header]]`` (what Excel shows) instead of the
+        ``Table[[#This Row],[Header]]`` form stored in the file.
+    """
+
+    sheet: str
+    table: str | None = None
+    address: Callable[[str], tuple[str, int, int]] | None = None
+    display: bool = False
+
+
+def a1(row: int, col: int, absolute: bool = False) -> str:
+    """The A1 address of a 0-based (row, col), ``$``-absolute or relative.
+
+    >>> a1(4, 1), a1(0, 27, absolute=True)
+    ('B5', '$AB$1')
+    """
+    letters = ""
+    col += 1
+    while col:
+        col, rem = divmod(col - 1, 26)
+        letters = chr(65 + rem) + letters
+    d = "$" if absolute else ""
+    return f"{d}{letters}{d}{row + 1}"
+
+
+def _sheet_prefix(sheet: str) -> str:
+    if sheet.replace("_", "").isalnum() and not sheet[0].isdigit():
+        return f"{sheet}!"
+    return "'" + sheet.replace("'", "''") + "'!"
+
+
+def _render_lit(v: Any) -> str:
+    if isinstance(v, bool):
+        return "TRUE" if v else "FALSE"
+    if isinstance(v, str):
+        return '"' + v.replace('"', '""') + '"'
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return repr(v)
+
+
+def render(node: Node, ctx: RenderContext, top: bool = True) -> str:
+    """The Excel formula text of ``node`` (with a leading ``=`` when ``top``).
+
+    >>> roas = F.ROAS(This("Revenue"), This("Cost"))
+    >>> render(roas, RenderContext("Campaigns", table="Campaigns", display=True))
+    '=ROAS([@Revenue],[@Cost])'
+    >>> render(roas, RenderContext("Campaigns", table="Campaigns"))
+    '=ROAS(Campaigns[[#This Row],[Revenue]],Campaigns[[#This Row],[Cost]])'
+    >>> render(F.SUM(Column("Orders", "Order amount")), RenderContext("KPIs"))
+    '=SUM(Orders[Order amount])'
+    """
+    text = _render(node, ctx)
+    return "=" + text if top else text
+
+
+def _render(node: Node, ctx: RenderContext) -> str:
+    if isinstance(node, This):
+        cols = f"[{node.header}]" if node.last is None else f"[{node.header}]:[{node.last}]"
+        if ctx.display:
+            return f"[@{cols}]" if node.last is not None or not node.header.isalnum() \
+                else f"[@{node.header}]"
+        if ctx.table is None:
+            raise ValueError(f"a this-row reference to {node.header!r} outside a table")
+        return f"{ctx.table}[[#This Row],{cols}]"
+    if isinstance(node, Column):
+        return f"{node.table}[{node.header}]"
+    if isinstance(node, Name):
+        return node.name
+    if isinstance(node, Ref):
+        if ctx.address is None:
+            raise ValueError(f"no address for the cell {node.key!r}")
+        sheet, row, col = ctx.address(node.key)
+        if sheet == ctx.sheet:
+            return a1(row + node.row, col + node.col, absolute=False)
+        return _sheet_prefix(sheet) + a1(row + node.row, col + node.col, absolute=True)
+    if isinstance(node, Lit):
+        return _render_lit(node.value)
+    if isinstance(node, Call):
+        return f"{node.fn}({','.join(_render(a, ctx) for a in node.args)})"
+    if isinstance(node, Op):
+        return f"{_render_operand(node.left, ctx)}{node.op}{_render_operand(node.right, ctx)}"
+    raise TypeError(f"not a formula node: {node!r}")
+
+
+def _render_operand(node: Node, ctx: RenderContext) -> str:
+    text = _render(node, ctx)
+    return f"({text})" if isinstance(node, Op) else text
+
+
+# --- native functions: Excel semantics for the values the template meets ---------------
+
+def is_error(v: Any) -> bool:
+    """True for an Excel error value (represented, as in :mod:`xl_kpis.cells`, by its text)."""
+    return isinstance(v, str) and v in cells.ERRORS
+
+
+_EPOCH = datetime(1899, 12, 30)
+
+
+def excel_serial(v: date | datetime | time) -> float:
+    """The Excel serial number (1900 date system) of a date, datetime or time."""
+    if isinstance(v, time):
+        return (v.hour * 3600 + v.minute * 60 + v.second + v.microsecond / 1e6) / 86400
+    if not isinstance(v, datetime):
+        v = datetime(v.year, v.month, v.day)
+    return (v - _EPOCH).total_seconds() / 86400
+
+
+def _number(v: Any) -> float | str:
+    """A value as a number in arithmetic, or an error text."""
+    if v is None:
+        return 0.0
+    if isinstance(v, bool):
+        return float(v)
+    if isinstance(v, (int, float)):
+        return float(v)
+    if isinstance(v, (date, datetime, time)):
+        return excel_serial(v)
+    if isinstance(v, str):
+        if is_error(v):
+            return v
+        return cells.to_number(v) if v != "" else cells.VALUE   # "1,200" -> 1200.0
+    return cells.VALUE
+
+
+def _logical(v: Any) -> bool | str:
+    """A value as a condition (IF), or an error text."""
+    if isinstance(v, bool):
+        return v
+    if v is None:
+        return False
+    if isinstance(v, str):
+        if is_error(v):
+            return v
+        if v.upper() in ("TRUE", "FALSE"):
+            return v.upper() == "TRUE"
+        return cells.VALUE
+    x = _number(v)
+    return x if isinstance(x, str) else x != 0.0
+
+
+class _Rows(list):
+    """The per-row values of a sub-expression of a table column formula."""
+
+
+def _is_range(v: Any) -> bool:
+    """A range or array value: a 2-D list (per-row values are not one)."""
+    return isinstance(v, list) and not isinstance(v, _Rows)
+
+
+def _cells_of(v: Any):
+    """The values of a range (2-D list) or of a single value."""
+    if _is_range(v):
+        for row in v:
+            yield from row
+    else:
+        yield v
+
+
+def _first_error(values) -> str | None:
+    for v in values:
+        if is_error(v):
+            return v
+    return None
+
+
+def _sum(*args: Any) -> float | str:
+    """SUM: numbers in references (text, logicals, blanks skipped), values coerced."""
+    total = 0.0
+    for a in args:
+        if _is_range(a):          # a reference: numbers count, text/logicals/blanks don't
+            for v in _cells_of(a):
+                if is_error(v):
+                    return v
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    total += v
+                elif isinstance(v, (date, datetime)):
+                    total += excel_serial(v)
+        else:                      # a value: coerced
+            x = _number(a)
+            if isinstance(x, str):
+                return x
+            total += x
+    return total
+
+
+def _count(*args: Any) -> float:
+    """COUNT over references: the numbers (and dates) in them."""
+    return float(sum(_isnumber(v) for a in args for v in _cells_of(a)))
+
+
+def _or(*args: Any) -> bool | str:
+    """OR: TRUE if any logical value is; blanks and text in references are skipped."""
+    seen = False
+    result = False
+    for a in args:
+        for v in _cells_of(a):
+            if is_error(v):
+                return v
+            if v is None or (_is_range(a) and isinstance(v, str)):
+                continue           # blanks, and text in references, are ignored
+            x = _logical(v)
+            if isinstance(x, str):
+                return x
+            seen, result = True, result or x
+    return result if seen else cells.VALUE
+
+
+def _if(cond: Any, then: Any = True, otherwise: Any = False) -> Any:
+    """IF: one branch (a blank reference stays blank here and shows as 0 at the top)."""
+    c = _logical(cond)
+    if isinstance(c, str):
+        return c
+    return then if c else otherwise
+
+
+def _isnumber(v: Any) -> bool:
+    """ISNUMBER: numbers and dates; not text, logicals, blanks or errors."""
+    return isinstance(v, (int, float, date, datetime)) and not isinstance(v, bool)
+
+
+#: Native Excel functions the template may use, with whether they take
+#: references (a range is passed as a 2-D list) or values.
+_NATIVES: dict[str, tuple[Callable[..., Any], bool]] = {
+    "SUM": (_sum, True),
+    "COUNT": (_count, True),
+    "OR": (_or, True),
+    "IF": (_if, False),
+    "ISNUMBER": (_isnumber, False),
+}
+
+#: The native Excel functions used anywhere in the template (a headless
+#: refresher must evaluate exactly these, besides the UDFs).
+NATIVE_FUNCTIONS: tuple[str, ...] = tuple(_NATIVES)
+
+
+def _excel_order(v: Any) -> tuple[int, Any]:
+    """Excel's sort order for comparisons: numbers < text < logicals (blank as 0 or "")."""
+    if isinstance(v, bool):
+        return 2, v
+    if isinstance(v, str):
+        return 1, v.lower()
+    return 0, _number(v)
+
+
+def _compare(op: Callable[[Any, Any], bool]) -> Callable[[Any, Any], Any]:
+    def cmp(a: Any, b: Any) -> Any:
+        err = _first_error((a, b))
+        if err:
+            return err
+        if a is None:
+            a = "" if isinstance(b, str) else (False if isinstance(b, bool) else 0.0)
+        if b is None:
+            b = "" if isinstance(a, str) else (False if isinstance(a, bool) else 0.0)
+        return op(_excel_order(a), _excel_order(b))
+
+    return cmp
+
+
+def _arith(op: Callable[[float, float], float]) -> Callable[[Any, Any], Any]:
+    def calc(a: Any, b: Any) -> Any:
+        x, y = _number(a), _number(b)
+        if isinstance(x, str):
+            return x
+        if isinstance(y, str):
+            return y
+        if op is operator.truediv and y == 0.0:
+            return cells.DIV0
+        z = op(x, y)
+        return z if math.isfinite(z) else cells.NUM
+
+    return calc
+
+
+_OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
+    "+": _arith(operator.add), "-": _arith(operator.sub),
+    "*": _arith(operator.mul), "/": _arith(operator.truediv),
+    "=": _compare(operator.eq), "<>": _compare(operator.ne),
+    "<": _compare(operator.lt), ">": _compare(operator.gt),
+    "<=": _compare(operator.le), ">=": _compare(operator.ge),
+}
+
+#: The operators the evaluator implements.
+NATIVE_OPERATORS: tuple[str, ...] = tuple(_OPERATORS)
+
+
+# --- evaluation ----------------------------------------------------------------------
+
+class Evaluator:
+    """Evaluate formulas against table columns, names and planned cells.
+
+    Parameters
+    ----------
+    column : callable
+        ``(table, header) -> list`` of the column's cell values (inputs as
+        typed; computed columns as evaluated).
+    name : callable
+        ``name -> value`` of a defined name.
+    cell : callable
+        ``(key, row, col) -> value`` of a planned cell (or of an element of an
+        array result).
+    headers : mapping, optional
+        ``table -> headers`` in sheet order, for this-row ranges
+        (``[@[First]:[Last]]``).
+
+    Notes
+    -----
+    Values are Python cell values: ``None`` for an empty cell, numbers, text,
+    booleans, dates, error texts (:data:`xl_kpis.cells.ERRORS`) and 2-D lists
+    for ranges and array results.
+    """
+
+    def __init__(self, column: Callable[[str, str], Sequence[Any]],
+                 name: Callable[[str], Any],
+                 cell: Callable[[str, int, int], Any],
+                 headers: Mapping[str, Sequence[str]] | None = None):
+        self._column = column
+        self._name = name
+        self._cell = cell
+        self._headers = headers or {}
+
+    # public entry points
+
+    def cell(self, node: Node, array: bool = False) -> Any:
+        """The value of a single-cell formula, or of an ``array`` formula (a 2-D list).
+
+        A single cell shows the top-left element of an array result (a 1 x 1
+        array shows its element).
+        """
+        v = self._eval(node, None)
+        if not array and _is_range(v):
+            v = v[0][0] if v and v[0] else None
+        return _shown(v)
+
+    def column(self, node: Node, table: str, n_rows: int) -> list:
+        """The values of a calculated column formula for the ``n_rows`` rows of ``table``."""
+        v = self._eval(node, (table, n_rows))
+        if isinstance(v, _Rows):
+            return [_shown(x) for x in v]
+        return [_shown(v)] * n_rows
+
+    # the recursion
+
+    def _eval(self, node: Node, rows: tuple[str, int] | None) -> Any:
+        if isinstance(node, Lit):
+            return node.value
+        if isinstance(node, Name):
+            return self._name(node.name)
+        if isinstance(node, Ref):
+            return self._cell(node.key, node.row, node.col)
+        if isinstance(node, Column):
+            return [[v] for v in self._column(node.table, node.header)]
+        if isinstance(node, This):
+            return self._this(node, rows)
+        if isinstance(node, Op):
+            return self._lift(_OPERATORS[node.op],
+                              [self._eval(node.left, rows), self._eval(node.right, rows)])
+        if isinstance(node, Call):
+            if node.fn in _NATIVES:
+                fn, takes_refs = _NATIVES[node.fn]
+                args = [self._eval(a, rows) for a in node.args]
+                if takes_refs:
+                    args = [_as_reference(a, n) for a, n in zip(args, node.args)]
+                return self._lift(fn, args)
+            return self._udf(node.fn, [self._eval(a, rows) for a in node.args])
+        raise TypeError(f"not a formula node: {node!r}")
+
+    def _this(self, node: This, rows: tuple[str, int] | None) -> _Rows:
+        if rows is None:
+            raise ValueError(f"a this-row reference to {node.header!r} outside a table")
+        table, _ = rows
+        if node.last is None:
+            return _Rows(self._column(table, node.header))
+        return _Rows([list(r)] for r in zip(*self._row_range(table, node.header, node.last)))
+
+    def _row_range(self, table: str, first: str, last: str) -> list[Sequence[Any]]:
+        headers = list(self._headers[table])
+        i, j = headers.index(first), headers.index(last)
+        return [self._column(table, h) for h in headers[i:j + 1]]
+
+    @staticmethod
+    def _lift(fn: Callable[..., Any], args: list) -> Any:
+        """Apply a native function, row by row when an argument has per-row values."""
+        n = next((len(a) for a in args if isinstance(a, _Rows)), None)
+        if n is None:
+            return fn(*args)
+        return _Rows(fn(*(a[i] if isinstance(a, _Rows) else a for a in args))
+                     for i in range(n))
+
+    @staticmethod
+    def _udf(fn: str, args: list) -> Any:
+        """Call a UDF once; per-row arguments become 2-D column ranges."""
+        n = next((len(a) for a in args if isinstance(a, _Rows)), None)
+        call = [_as_column_range(a) if isinstance(a, _Rows) else a for a in args]
+        result = getattr(udfs, fn)(*call)
+        if n is None:
+            return result
+        if isinstance(result, list):
+            return _Rows(r[0] if isinstance(r, list) else r for r in result)
+        return _Rows([result] * n)          # one error for the whole call
+
+
+def _as_reference(value: Any, node: Node) -> Any:
+    """A single-cell reference passed to a reference-taking native, as a 1x1 range."""
+    if not isinstance(node, (Ref, This, Name)):
+        return value
+    if isinstance(value, _Rows):
+        return _Rows(v if _is_range(v) else [[v]] for v in value)
+    return value if _is_range(value) else [[value]]
+
+
+def _as_column_range(rows: _Rows) -> list[list]:
+    """Per-row values (cells, or 1 x k row ranges) as one n x 1 (or n x k) range."""
+    return [v[0] if _is_range(v) else [v] for v in rows]
+
+
+def _shown(v: Any) -> Any:
+    """What a formula cell shows for a result: a reference to an empty cell shows 0."""
+    return 0.0 if v is None else v
