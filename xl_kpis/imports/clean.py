@@ -1,0 +1,745 @@
+"""Cleaning shared by every TikTok export parser: headers, cells, files, rows.
+
+Nothing here knows which export it is reading; the per-export alias tables
+live in :mod:`xl_kpis.imports.aliases` and the parsers in ``ads``, ``orders``
+and ``studio``.  The quirks handled come from ``tiktok-exports.md`` (§A-§D):
+
+* headers: case, NBSP, BOM, a trailing ``(USD)``/``(%)`` unit;
+* numbers: ``<5``, ``--``, ``undefined``, ``1.23%``, ``$1,234.50``,
+  ``USD 12.50``, ``(12.50)``;
+* dates: ISO, US ``12/15/2025 9:30:33 AM``, Excel serials;
+* text: stray tabs, NBSP and surrounding whitespace stripped, nothing else
+  (``=HYPERLINK("...")`` stays a literal string);
+* footer rows ``Total of N results``;
+* files: CSV (any UTF-8, BOM or not; UTF-16 with a BOM) or xlsx read by
+  python-calamine, with bad files (not a workbook, truncated zip, encrypted
+  OLE2 container, XML entity bomb, zip bomb) refused as
+  :class:`ExportFormatError` before any library gets to raise.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import csv
+import datetime as dt
+import io
+import math
+import os
+import re
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+
+__all__ = [
+    "ExportFormatError", "ImportResult", "Sheet",
+    "split_header", "normalise_header", "clean_text", "is_blank", "parse_number",
+    "parse_id", "parse_datetime", "parse_date", "is_total_row", "clean_texts",
+    "sniff", "open_table", "csv_sheet", "csv_format", "sheet_from_bytes", "sheet_names",
+    "convert_rows", "CONVERTERS",
+    "datetimes_from_bytes", "parse_code", "cell_location",
+]
+
+Row = tuple[int, list]  # (1-based line number as Excel shows it, cells)
+
+
+class ExportFormatError(ValueError):
+    """The file is not the export it claims to be (wrong format, damaged, encrypted, no header).
+
+    The message is one line and names the file and the problem.
+    """
+
+
+@dataclass
+class ImportResult:
+    """Rows of one target table read from one export.
+
+    ``rows`` are dicts keyed by canonical field names (see
+    :mod:`xl_kpis.imports.aliases`); a key is present only when the export
+    has that column, so an import never blanks a column it does not carry
+    (a present but empty cell is ``None``).  ``fields`` lists those keys in
+    table order, also when ``rows`` is empty.
+    """
+
+    kind: str                                   #: "ads" | "orders" | "studio"
+    table: str                                  #: target table: "Campaigns", "Orders", "Videos", "Brand"
+    rows: list[dict[str, Any]]
+    key_fields: tuple[str, ...]                 #: the export's own dedup key
+    skipped: list[tuple[int, str]] = field(default_factory=list)  #: (line, reason)
+    unmapped_headers: list[str] = field(default_factory=list)
+    currency: str | None = None                 #: from a money header such as "Cost (USD)"
+    source: str = ""                            #: file name (and sheet/member) read
+    fields: tuple[str, ...] = ()                #: canonical keys the rows carry
+    notes: list[str] = field(default_factory=list)  #: anything else worth telling the user
+
+
+# --------------------------------------------------------------------------- headers
+
+_UNIT = re.compile(r"^(?P<name>.*?)\s*\((?P<unit>[A-Z]{3}|%)\)$")
+_SPACES = re.compile(r"\s+")
+
+
+def _squash(s: str) -> str:
+    """NBSP and BOM out, whitespace collapsed, ends stripped."""
+    return _SPACES.sub(" ", s.replace("\ufeff", "").replace("\u00a0", " ")).strip()
+
+
+def split_header(raw: Any) -> tuple[str, str | None]:
+    """Normalised header and its unit: a 3-letter uppercase currency code or ``%``.
+
+    >>> split_header("\\ufeffCost (USD)")
+    ('cost', 'USD')
+    >>> split_header("CTR (%)")
+    ('ctr', '%')
+    >>> split_header("Video views (P25)")
+    ('video views (p25)', None)
+    >>> split_header("Gross  revenue\\u00a0(Shop)")
+    ('gross revenue (shop)', None)
+    """
+    text = _squash(str(raw)) if raw is not None else ""
+    m = _UNIT.match(text)
+    if m and m["name"]:
+        return m["name"].casefold(), m["unit"]
+    return text.casefold(), None
+
+
+def normalise_header(raw: Any) -> str:
+    """The header as aliases are matched: see :func:`split_header`.
+
+    >>> normalise_header(" CPC (THB) ")
+    'cpc'
+    >>> normalise_header("Clicks (destination)")
+    'clicks (destination)'
+    """
+    return split_header(raw)[0]
+
+
+# --------------------------------------------------------------------------- cells
+
+_STRIP = " \t\r\n\u00a0\ufeff"
+_BLANK_WORDS = frozenset({"", "-", "--", "undefined", "n/a", "null"})
+_BELOW = re.compile(r"^<\s*\d+$")  # "<5": a count TikTok hides for privacy
+
+
+def clean_text(value: Any) -> str | None:
+    """Text exactly as exported, minus surrounding whitespace, tabs and NBSP; blank → None.
+
+    Numbers that an xlsx stored as numbers come back as their usual text
+    (``12345.0`` → ``'12345'``); nothing else is interpreted, so a cell like
+    ``=HYPERLINK("http://x")`` stays that literal string.
+
+    >>> clean_text('\\t=HYPERLINK("http://x")\\u00a0')
+    '=HYPERLINK("http://x")'
+    >>> clean_text(" \\t"), clean_text(12345.0), clean_text(True)
+    (None, '12345', 'TRUE')
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value.strip(_STRIP) or None
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2 ** 53:
+        return str(int(value))
+    return str(value)
+
+
+def clean_texts(values: Iterable[str]) -> list[str | None]:
+    """:func:`clean_text` of many ``str`` values at once (for big files).
+
+    >>> clean_texts(["a\\t", " ", "b"])
+    ['a', None, 'b']
+    """
+    return [v.strip(_STRIP) or None for v in values]
+
+
+def is_blank(value: Any) -> bool:
+    """True for None and for text that is empty once stripped."""
+    return value is None or (isinstance(value, str) and not value.strip(_STRIP))
+
+
+def _blank_number(text: str) -> bool:
+    """Empty markers of number cells: '', '-', '--', 'undefined', 'N/A', '<5'."""
+    return text.casefold() in _BLANK_WORDS or bool(_BELOW.match(text))
+
+
+_NUMBER = re.compile(r"""
+    ^(?P<neg1>[-\u2212])?\s*
+    (?:(?P<sym1>US\$|[$€£¥₫฿R])|(?P<code1>[A-Z]{3}))?\s*
+    (?P<neg2>[-\u2212])?\s*
+    (?P<num>\d{1,3}(?:,\d{3})+(?:\.\d*)?|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)
+    \s*(?:(?P<pct>%)|(?P<sym2>[$€£¥₫฿])|(?P<code2>[A-Z]{3}))?$
+""", re.VERBOSE)
+
+
+def _number_from_text(text: str) -> float:
+    """Parse a stripped, non-blank number cell; ValueError when it is not one."""
+    neg = False
+    if text.startswith("(") and text.endswith(")"):
+        neg, text = True, text[1:-1].strip(_STRIP)
+    m = _NUMBER.match(text)
+    if not m or (m["neg1"] and m["neg2"]) or (neg and (m["neg1"] or m["neg2"])) or \
+            (m["pct"] and (m["sym1"] or m["code1"])) or \
+            (sum(1 for g in ("sym1", "code1", "sym2", "code2") if m[g]) > 1):
+        raise ValueError("not a number")
+    value = float(m["num"].replace(",", ""))
+    if m["pct"]:
+        value /= 100.0
+    return -value if (neg or m["neg1"] or m["neg2"]) else value
+
+
+def parse_number(value: Any, column: str | None = None, line: int | None = None) -> float | None:
+    """A number cell as a float, None when blank; ValueError naming column, line and value.
+
+    Accepted: plain numbers, US thousands separators (``1,234.50``), a
+    currency symbol (``$ € £ ¥ ₫ ฿ R``) or code (``USD 12.50``, ``12.50 USD``),
+    percentages (``1.23%`` → 0.0123), negatives as ``-12.5`` or ``(12.50)``.
+    Blank: ``''``, ``--``, ``-``, ``undefined``, ``N/A``, ``<5``.
+    European separators (``1.234,50``) are refused rather than guessed.
+
+    >>> parse_number("$1,234.50"), parse_number("1.23%"), parse_number("(12.50)")
+    (1234.5, 0.0123, -12.5)
+    >>> parse_number("USD 12.50"), parse_number("<5"), parse_number("--")
+    (12.5, None, None)
+    >>> parse_number("1.234,50", column="Cost", line=7)
+    Traceback (most recent call last):
+    ValueError: line 7, column 'Cost': '1.234,50' is not a number
+    """
+    try:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ValueError("not a number")
+        if isinstance(value, (int, float)):
+            if not math.isfinite(value):
+                raise ValueError("not a number")
+            return float(value)
+        text = value.strip(_STRIP)
+        return None if _blank_number(text) else _number_from_text(text)
+    except ValueError:
+        raise ValueError(f"{cell_location(column, line)}{value!r} is not a number") from None
+
+
+def cell_location(column: str | None, line: int | None) -> str:
+    """The ``"line 7, column 'Cost': "`` prefix of cell error messages ('' when both are None)."""
+    parts = ([f"line {line}"] if line is not None else []) + \
+        ([f"column {column!r}"] if column is not None else [])
+    return ", ".join(parts) + ": " if parts else ""
+
+
+_ID = re.compile(r"^'?(\d+)$")
+
+
+def parse_id(value: Any, column: str | None = None, line: int | None = None) -> str | None:
+    """A numeric platform id (order, SKU) as exact text; None when blank.
+
+    Ids are 18-19 digits, more than a float64 holds exactly, so a float is
+    accepted only when it is an integer ≤ 2**53; a larger one has already
+    lost digits and is refused (store the column as text and re-export).
+
+    >>> parse_id("5764612345678901234\\t"), parse_id(12345.0)
+    ('5764612345678901234', '12345')
+    >>> parse_id(5.764612345678902e+17)
+    Traceback (most recent call last):
+    ValueError: 5.764612345678902e+17 is a number too large to be an exact id (digits lost); keep ids as text
+    """
+    where = cell_location(column, line)
+    if value is None or isinstance(value, bool):
+        if value is None:
+            return None
+        raise ValueError(f"{where}{value!r} is not an id")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value.is_integer() and 0 <= value <= 2 ** 53:
+            return str(int(value))
+        if value.is_integer():
+            raise ValueError(f"{where}{value!r} is a number too large to be an exact id "
+                             "(digits lost); keep ids as text")
+        raise ValueError(f"{where}{value!r} is not an id")
+    text = str(value).strip(_STRIP)
+    if not text:
+        return None
+    m = _ID.match(text)
+    if not m:
+        raise ValueError(f"{where}{text!r} is not an id")
+    return m[1]
+
+
+_ISO = re.compile(r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})"
+                  r"(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6})\d*)?)?)?$")
+_US = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})"
+                 r"(?:\s+(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\s*([AaPp])\.?[Mm]\.?)?)?$")
+_EXCEL_EPOCH = dt.datetime(1899, 12, 30)
+
+
+def _hour(h: str | None, ampm: str | None) -> int:
+    """24-hour clock hour from an hour and an optional AM/PM marker."""
+    hour = int(h or 0)
+    if ampm is None:
+        return hour
+    if not 1 <= hour <= 12:
+        raise ValueError("hour out of range for AM/PM")
+    return hour % 12 + (12 if ampm in "Pp" else 0)
+
+
+def _datetime_from_text(text: str) -> dt.datetime:
+    """ISO or US (month first) date-time text; ValueError for anything else."""
+    m = _ISO.match(text)
+    if m:
+        y, mo, d, h, mi, s, us = m.groups()
+        return dt.datetime(int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(s or 0),
+                           int((us or "0").ljust(6, "0")))
+    m = _US.match(text)
+    if m:
+        mo, d, y, h, mi, s, ampm = m.groups()
+        return dt.datetime(int(y), int(mo), int(d), _hour(h, ampm), int(mi or 0), int(s or 0))
+    raise ValueError("not a date")
+
+
+def parse_datetime(value: Any, column: str | None = None, line: int | None = None) -> dt.datetime | None:
+    """A date/time cell as ``datetime.datetime``; None when blank.
+
+    Accepts datetimes and dates (xlsx cells read by calamine), Excel serial
+    numbers, ISO text (``2026-07-18``, ``2026-07-18 00:00:00``) and US text
+    (``12/15/2025 9:30:33 AM``, ``12/15/2025``).  Day-first text such as
+    ``15/12/2025`` is refused, not guessed.
+
+    >>> parse_datetime("12/15/2025 9:30:33 PM")
+    datetime.datetime(2025, 12, 15, 21, 30, 33)
+    >>> parse_datetime(45000.5)
+    datetime.datetime(2023, 3, 15, 12, 0)
+    """
+    where = cell_location(column, line)
+    try:
+        if value is None:
+            return None
+        if isinstance(value, dt.datetime):
+            return value
+        if isinstance(value, dt.date):
+            return dt.datetime(value.year, value.month, value.day)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not (1 <= value < 2958466):
+                raise ValueError("not a date")
+            return _EXCEL_EPOCH + dt.timedelta(seconds=round(float(value) * 86400))
+        if isinstance(value, str):
+            text = value.strip(_STRIP)
+            return None if _blank_number(text) else _datetime_from_text(text)
+        raise ValueError("not a date")
+    except (ValueError, OverflowError):
+        raise ValueError(f"{where}{value!r} is not a date") from None
+
+
+def parse_date(value: Any, column: str | None = None, line: int | None = None) -> dt.date | dt.datetime | None:
+    """Like :func:`parse_datetime` but a ``datetime.date`` unless the cell has a time of day.
+
+    Daily reports repeat ``2026-07-18 00:00:00``; those become plain dates so
+    they compare and deduplicate equal to ``2026-07-18``.
+
+    >>> parse_date("2026-07-18 00:00:00"), parse_date("2026-07-18 09:00")
+    (datetime.date(2026, 7, 18), datetime.datetime(2026, 7, 18, 9, 0))
+    """
+    value = parse_datetime(value, column, line)
+    if value is not None and value.time() == dt.time(0):
+        return value.date()
+    return value
+
+
+def parse_text(value: Any, column: str | None = None, line: int | None = None) -> str | None:
+    """:func:`clean_text` with the converter signature."""
+    return clean_text(value)
+
+
+def parse_code(value: Any, column: str | None = None, line: int | None = None) -> str | None:
+    """An identifier that is usually numeric (an Ad ID): exact digits, else the text.
+
+    A number cell follows :func:`parse_id` (refused once float digits are
+    lost); text is kept as text.
+
+    >>> parse_code("1790123456789012"), parse_code("ad-7"), parse_code(1790.0)
+    ('1790123456789012', 'ad-7', '1790')
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return parse_id(value, column, line)
+    return clean_text(value)
+
+
+#: Cell converters by field kind: ``f(value, column, line) -> value or None``, ValueError if bad.
+CONVERTERS: dict[str, Callable[..., Any]] = {
+    "text": parse_text,
+    "number": parse_number,
+    "id": parse_id,
+    "code": parse_code,
+    "date": parse_date,
+    "datetime": parse_datetime,
+}
+
+_TOTAL = re.compile(r"^totals?\b", re.IGNORECASE)
+
+
+def is_total_row(cells: Sequence[Any]) -> bool:
+    """True when the first non-empty cell starts with "Total" (``Total of 12 results``).
+
+    >>> is_total_row(["", "Total of 12 results", "1,234"]), is_total_row(["Totally Tubular"])
+    (True, False)
+    """
+    for cell in cells:
+        if not is_blank(cell):
+            return isinstance(cell, str) and bool(_TOTAL.match(cell.strip(_STRIP)))
+    return False
+
+
+# --------------------------------------------------------------------------- files
+
+@dataclass
+class Sheet:
+    """The rows of one CSV file or worksheet, read lazily as (line, cells).
+
+    ``line`` is the row number Excel would show (a CSV record spanning two
+    physical lines is still one row).
+    """
+
+    name: str
+    rows: Iterator[Row]
+
+
+_OLE2 = bytes.fromhex("D0CF11E0A1B11AE1")
+_ZIPS = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")  # local file, empty archive, spanned
+_MAX_UNZIPPED = 4 << 30          # refuse more than 4 GiB of XML
+_MAX_RATIO = 200                 # real xlsx parts compress 5-30x; bombs 1000x+
+_DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
+
+
+def sniff(path: str | os.PathLike[str]) -> str:
+    """``"xlsx"``, ``"zip"`` (not a workbook) or ``"csv"``; ExportFormatError otherwise."""
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as f:
+            head = f.read(8192)
+    except IsADirectoryError:
+        raise ExportFormatError(f"{_base(name)}: is a folder, not an export file") from None
+    except OSError as e:
+        raise ExportFormatError(f"{_base(name)}: cannot be read ({e.strerror})") from e
+    if not head:
+        raise ExportFormatError(f"{_base(name)}: the file is empty")
+    if head.startswith(_OLE2):
+        raise ExportFormatError(f"{_base(name)}: is an encrypted (password-protected) workbook or a "
+                                "legacy .xls file; remove the password and save it as .xlsx or CSV")
+    if head[:4] in _ZIPS:
+        return "xlsx" if _is_workbook(name) else "zip"
+    if _encoding(head) is None:
+        if b"\x00" in head:
+            raise ExportFormatError(f"{_base(name)}: is neither a CSV (UTF-8 text) nor an xlsx file")
+        raise ExportFormatError(f"{_base(name)}: is not UTF-8 text; save it as 'CSV UTF-8' or xlsx")
+    return "csv"
+
+
+def _base(name: str) -> str:
+    """File name without its folder, for messages."""
+    return os.path.basename(name) or name
+
+
+def _is_workbook(name: str) -> bool:
+    """True for a zip holding an xlsx workbook; ExportFormatError for a damaged or hostile zip."""
+    try:
+        with zipfile.ZipFile(name) as z:
+            infos = z.infolist()
+            _check_zip_sizes(name, infos)
+            is_book = any(i.filename == "xl/workbook.xml" for i in infos)
+            if is_book:
+                for info in infos:
+                    if info.filename.endswith((".xml", ".rels")):
+                        with z.open(info) as member:
+                            if _DTD.search(member.read(65536)):
+                                raise ExportFormatError(
+                                    f"{_base(name)}: {info.filename} declares a DTD/entities "
+                                    "(an XML entity bomb?); refusing to read it")
+            return is_book
+    except (zipfile.BadZipFile, zlib.error, EOFError, zipfile.LargeZipFile,
+            NotImplementedError, RuntimeError) as e:
+        raise ExportFormatError(f"{_base(name)}: is a truncated or damaged zip/xlsx file ({e})") from e
+    except ValueError as e:  # zlib/CRC trouble surfaces as various ValueErrors
+        if isinstance(e, ExportFormatError):
+            raise
+        raise ExportFormatError(f"{_base(name)}: is a damaged zip/xlsx file ({e})") from e
+    except OSError as e:
+        raise ExportFormatError(f"{_base(name)}: is a damaged zip/xlsx file ({e})") from e
+
+
+def _check_zip_sizes(name: str, infos: Sequence[zipfile.ZipInfo]) -> None:
+    """Refuse zip bombs: too much unzipped data or an implausible compression ratio."""
+    total = sum(i.file_size for i in infos)
+    if total > _MAX_UNZIPPED:
+        raise ExportFormatError(f"{_base(name)}: unzips to {total >> 20} MiB, more than an export can be")
+    for i in infos:
+        if i.file_size > (1 << 20) and i.file_size > _MAX_RATIO * max(i.compress_size, 1):
+            ratio = i.file_size // max(i.compress_size, 1)
+            raise ExportFormatError(f"{_base(name)}: {i.filename} is compressed {ratio}:1 "
+                                    "(a zip bomb?); refusing to read it")
+
+
+def _encoding(head: bytes) -> str | None:
+    """Text encoding of a CSV from its first bytes, None when it looks binary."""
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if b"\x00" in head:
+        return None
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if e.start < len(head) - 3:  # not just a character cut at the end of the sample
+            return None
+    return "utf-8-sig"
+
+
+def open_table(path: str | os.PathLike[str], sheet: str | None = None) -> Sheet:
+    """The rows of a CSV file or of an xlsx worksheet (``sheet`` by name, else the first).
+
+    The format is taken from the content, not the extension.
+    """
+    name = os.fspath(path)
+    kind = sniff(name)
+    if kind == "zip":
+        raise ExportFormatError(f"{_base(name)}: is a zip archive, not an xlsx workbook or CSV")
+    if kind == "xlsx":
+        return _xlsx_sheet(name, sheet)
+    encoding, delimiter = csv_format(name)
+    stream = open(name, encoding=encoding, newline="")
+    return csv_sheet(stream, _base(name), delimiter=delimiter)
+
+
+def sheet_from_bytes(data: bytes, name: str) -> Sheet:
+    """A :class:`Sheet` over CSV bytes (a member of a zip archive)."""
+    encoding = _encoding(data[:8192])
+    if encoding is None:
+        raise ExportFormatError(f"{name}: is not a CSV (UTF-8 text) file")
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as e:
+        raise ExportFormatError(f"{name}: is not UTF-8 text ({e.reason} at byte {e.start}); "
+                                "save it as 'CSV UTF-8'") from e
+    return csv_sheet(io.StringIO(text, newline=""), name, delimiter=_delimiter(text[:8192]))
+
+
+def sheet_names(path: str | os.PathLike[str]) -> list[str]:
+    """The worksheet names of an xlsx workbook (checked as :func:`sniff` checks it)."""
+    from python_calamine import CalamineWorkbook
+
+    name = os.fspath(path)
+    if sniff(name) != "xlsx":
+        raise ExportFormatError(f"{_base(name)}: is not an xlsx workbook")
+    with _workbook_errors(name):
+        return list(CalamineWorkbook.from_path(name).sheet_names)
+
+
+def csv_format(path: str | os.PathLike[str]) -> tuple[str, str]:
+    """``(encoding, delimiter)`` of a CSV file, from its first 8 KiB."""
+    with open(path, "rb") as f:
+        head = f.read(8192)
+    encoding = _encoding(head) or "utf-8-sig"
+    return encoding, _delimiter(head.decode(encoding, "ignore"))
+
+
+def _delimiter(sample: str) -> str:
+    """The delimiter of the first line: the most frequent of , ; and tab outside quotes."""
+    first = re.sub(r'"[^"]*"', "", sample.lstrip("\ufeff").split("\n", 1)[0])
+    counts = {d: first.count(d) for d in (",", ";", "\t")}
+    best = max(counts, key=counts.__getitem__)
+    return best if counts[best] else ","
+
+
+def csv_sheet(stream: io.TextIOBase, name: str, delimiter: str = ",") -> Sheet:
+    """A :class:`Sheet` over an open text stream (closed when the rows are exhausted)."""
+
+    def rows() -> Iterator[Row]:
+        try:
+            with stream:
+                reader = csv.reader(stream, delimiter=delimiter)
+                for n, cells in enumerate(reader, start=1):
+                    if n == 1 and cells:
+                        cells[0] = cells[0].lstrip("\ufeff")
+                    yield n, cells
+        except UnicodeDecodeError as e:
+            raise ExportFormatError(f"{name}: is not UTF-8 text ({e.reason} at byte {e.start}); "
+                                    "save it as 'CSV UTF-8'") from e
+        except csv.Error as e:
+            raise ExportFormatError(f"{name}: is not a readable CSV ({e})") from e
+
+    return Sheet(name, rows())
+
+
+@contextlib.contextmanager
+def _workbook_errors(name: str) -> Iterator[None]:
+    """Turn python-calamine's errors (and Rust panics) into :class:`ExportFormatError`."""
+    from python_calamine import CalamineError
+
+    try:
+        yield
+    except CalamineError as e:
+        raise ExportFormatError(f"{_base(name)}: is not a readable xlsx workbook ({e})") from e
+    except BaseException as e:  # pyo3 turns a Rust panic into PanicException(BaseException)
+        if type(e).__name__ != "PanicException":
+            raise
+        raise ExportFormatError(f"{_base(name)}: is a damaged xlsx workbook ({e})") from e
+
+
+def _xlsx_sheet(name: str, sheet: str | None) -> Sheet:
+    """Rows of a worksheet read with python-calamine."""
+    from python_calamine import CalamineWorkbook
+
+    with _workbook_errors(name):
+        book = CalamineWorkbook.from_path(name)
+        names = book.sheet_names
+        if not names:
+            raise ExportFormatError(f"{_base(name)}: the workbook has no worksheet")
+        chosen = sheet if sheet in names else names[0]
+        data = book.get_sheet_by_name(chosen).iter_rows()
+
+    def rows() -> Iterator[Row]:
+        with _workbook_errors(name):
+            for n, cells in enumerate(data, start=1):
+                yield n, cells
+
+    return Sheet(f"{_base(name)}[{chosen}]", rows())
+
+
+# --------------------------------------------------------------------------- rows
+
+RowHook = Callable[[int, list], "str | None"]
+PostHook = Callable[[int, list, dict], "str | None"]
+
+
+def convert_rows(rows: Iterable[Row], columns: Mapping[str, tuple[int, str, str]],
+                 converters: Mapping[str, Callable[..., Any]] = CONVERTERS, *,
+                 pre: RowHook | None = None, post: PostHook | None = None,
+                 ) -> tuple[list[dict[str, Any]], list[tuple[int, str]]]:
+    """Convert data rows to dicts of canonical keys; bad rows go to ``skipped``.
+
+    ``columns`` maps each canonical key to ``(column index, kind, header)``;
+    ``converters[kind](cell, header, line)`` converts a cell or raises
+    ValueError.  Blank rows are dropped silently, total rows with the reason
+    ``"total row"``.  ``pre(line, cells)`` may reject a raw row and
+    ``post(line, cells, row)`` a converted one (or complete it in place) by
+    returning a reason.
+    """
+    out: list[dict[str, Any]] = []
+    skipped: list[tuple[int, str]] = []
+    plan = [(key, col, converters[kind], header) for key, (col, kind, header) in columns.items()]
+    for line, cells in rows:
+        if all(is_blank(c) for c in cells):
+            continue
+        if is_total_row(cells):
+            skipped.append((line, "total row"))
+            continue
+        reason = pre(line, cells) if pre else None
+        if reason is None:
+            try:
+                row = {key: conv(cells[col] if col < len(cells) else None, header, line)
+                       for key, col, conv, header in plan}
+            except ValueError as e:
+                reason = str(e)
+            else:
+                reason = post(line, cells, row) if post else None
+        if reason is None:
+            out.append(row)
+        else:
+            skipped.append((line, reason))
+    return out, skipped
+
+
+# --------------------------------------------------------------------------- vectorised dates
+
+def _allowed_bytes() -> np.ndarray:
+    """Bytes that may occur in a date-time cell parsed by :func:`datetimes_from_bytes`."""
+    table = np.zeros(256, dtype=bool)
+    for ch in b"0123456789/-: TAPMapm\x00":
+        table[ch] = True
+    return table
+
+
+def datetimes_from_bytes(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorised :func:`parse_datetime` for the common text forms, for big files.
+
+    ``m`` is an (n, W) uint8 matrix of stripped cells, zero-padded on the
+    right.  Returns ``(datetime64[s] array, ok mask)``.  Only the canonical
+    shapes ``YYYY-MM-DD[ HH:MM[:SS]]`` and ``M/D/YYYY[ H:MM[:SS][ AM|PM]]``
+    (single separators) are parsed here, and only when valid; every other
+    row has ``ok`` False and must go through :func:`parse_datetime`, which
+    stays the reference for what is accepted.
+
+    >>> import numpy as np
+    >>> cells = [b"12/15/2025 9:30:33 PM", b"2026-07-18", b"15/12/2025", b"12/15/2025 9:30PM"]
+    >>> m = np.array(cells).view(np.uint8).reshape(len(cells), -1)
+    >>> values, ok = datetimes_from_bytes(m)
+    >>> values[ok].tolist()
+    [datetime.datetime(2025, 12, 15, 21, 30, 33), datetime.datetime(2026, 7, 18, 0, 0)]
+    >>> ok.tolist()
+    [True, True, False, False]
+    """
+    n, width = m.shape
+    vals = np.zeros((n, 6), np.int64)
+    ndig = np.zeros((n, 6), np.int64)
+    seps = np.zeros((n, 6), np.uint8)          # the byte right after each number
+    tok = np.zeros(n, np.int64)
+    cur = np.zeros(n, np.int64)
+    curlen = np.zeros(n, np.int64)
+    prev = np.zeros(n, dtype=bool)
+    rows = np.arange(n)
+    zero = np.zeros(n, np.uint8)
+    for j in range(width + 1):
+        c = m[:, j] if j < width else zero
+        d = (c >= 48) & (c <= 57)
+        cur = np.where(d, cur * 10 + (c.astype(np.int64) - 48), cur)
+        curlen += d
+        ended = prev & ~d
+        if ended.any():
+            r = rows[ended]
+            t = np.minimum(tok[r], 5)
+            vals[r, t], ndig[r, t], seps[r, t] = cur[r], curlen[r], c[r]
+            tok[r] += 1
+            cur[r] = 0
+            curlen[r] = 0
+        prev = d
+
+    letters = np.isin(m, np.frombuffer(b"APMapm", np.uint8))
+    nletters = letters.sum(axis=1)
+    others = ((m != 0) & ((m < 48) | (m > 57))).sum(axis=1) - nletters
+    last = m[rows, np.maximum((m != 0).sum(axis=1) - 1, 0)]
+    before_last = m[rows, np.maximum((m != 0).sum(axis=1) - 2, 0)]
+    ampm = nletters == 2
+    pm = ampm & np.isin(before_last, np.frombuffer(b"Pp", np.uint8))
+    ok = _allowed_bytes()[m].all(axis=1) & ((nletters == 0) | (
+        ampm & np.isin(last, np.frombuffer(b"Mm", np.uint8))
+        & np.isin(before_last, np.frombuffer(b"AaPp", np.uint8)) & (tok >= 5)))
+
+    us = (seps[:, 0] == ord("/")) & (ndig[:, 2] == 4)
+    iso = (seps[:, 0] == ord("-")) & (ndig[:, 0] == 4) & ~ampm
+    ok &= (us | iso) & (seps[:, 1] == seps[:, 0])
+    ok &= np.where(iso, (ndig[:, 1] <= 2) & (ndig[:, 2] <= 2), (ndig[:, 0] <= 2) & (ndig[:, 1] <= 2))
+    has_time = tok >= 5
+    ok &= (tok == 3) | (tok == 5) | (tok == 6)
+    ok &= ~has_time | ((seps[:, 2] == ord(" ")) | (iso & (seps[:, 2] == ord("T"))))
+    ok &= ~has_time | ((seps[:, 3] == ord(":")) & (ndig[:, 3] <= 2) & (ndig[:, 4] == 2))
+    ok &= (tok != 6) | ((seps[:, 4] == ord(":")) & (ndig[:, 5] == 2))
+    # exactly the separators of the canonical shape, nothing more
+    expected = 2 + np.where(has_time, 2 + (tok == 6), 0) + np.where(ampm, 1, 0)
+    ok &= others == expected
+
+    year = np.where(iso, vals[:, 0], vals[:, 2])
+    month = np.where(iso, vals[:, 1], vals[:, 0])
+    day = np.where(iso, vals[:, 2], vals[:, 1])
+    hour, minute, second = vals[:, 3], vals[:, 4], vals[:, 5]
+    ok &= (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (minute <= 59) & (second <= 59)
+    ok &= np.where(ampm, (hour >= 1) & (hour <= 12), hour <= 23)
+    hour = np.where(ampm, hour % 12 + np.where(pm, 12, 0), hour)
+
+    months = np.where(ok, (year - 1970) * 12 + month - 1, 0).astype("timedelta64[M]")
+    first = np.datetime64("1970-01", "M") + months
+    days = first.astype("datetime64[D]") + np.where(ok, day - 1, 0).astype("timedelta64[D]")
+    ok &= days.astype("datetime64[M]") == first      # day within its month
+    out = days.astype("datetime64[s]") + (hour * 3600 + minute * 60 + second).astype("timedelta64[s]")
+    out[~ok] = np.datetime64("NaT")
+    return out, ok
