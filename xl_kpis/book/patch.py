@@ -39,6 +39,10 @@ _FORMULA_CELL = re.compile(
     r'<c (?P<attrs>[^>]*?)>(?P<f><f(?P<fattrs>[^>]*?)(?:/>|>(?P<formula>[^<]*)</f>))'
     r'(?:<v>(?P<v>[^<]*)</v>|<v/>)?</c>')
 _ATTR = re.compile(r'(\w+)="([^"]*)"')
+# Any cell without a formula (the spilled cells of an array formula hold only a value).
+_PLAIN_CELL = re.compile(
+    r'<c (?P<attrs>[^>]*?)(?:/>|>(?:<v>(?P<v>[^<]*)</v>|<v/>|<is>(?P<is>.*?)</is>)?</c>)')
+_IS_TEXT = re.compile(r"<t[^>]*>([^<]*)</t>")
 
 
 class BookFormatError(ValueError):
@@ -59,6 +63,21 @@ def sheet_parts(z: zipfile.ZipFile) -> dict[str, str]:
         out[s.get("name")] = t.lstrip("/") if t.startswith("/") else posixpath.normpath(
             posixpath.join("xl", t))
     return out
+
+
+def defined_names(z: zipfile.ZipFile) -> dict[str, str]:
+    """Workbook-level defined names → their reference text (``Start!$B$6``)."""
+    wb = SafeET.fromstring(z.read("xl/workbook.xml"))
+    return {d.get("name"): (d.text or "") for d in wb.findall("m:definedNames/m:definedName", NS)
+            if d.get("localSheetId") is None}
+
+
+_ARRAY_F = re.compile(r'<f(?=[^>]*\bt="array")[^>]*\bref="([A-Z]+\d+(?::[A-Z]+\d+)?)"')
+
+
+def array_ranges(xml: str) -> list[str]:
+    """The ranges (``A51:D56``) of the array formulas of a worksheet."""
+    return _ARRAY_F.findall(xml)
 
 
 def formula_cells(xml: str) -> Iterator[tuple[str, str | None, str | None, str | None]]:
@@ -109,13 +128,70 @@ def encode_value(value: Any) -> tuple[str | None, str]:
     return ("e" if s in ERRORS else "str"), escape(s)
 
 
+def _same(old_v: str | None, old_t: str | None, v: str, t: str | None) -> bool:
+    """Whether a cached value already says ``v`` (numbers compared as numbers, so a
+    value written as ``1209.0`` is not rewritten as ``1209``)."""
+    if old_v is None or old_t != t:
+        return False
+    if old_v == v:
+        return True
+    if t is None:
+        try:
+            return _sig16(float(old_v)) == _sig16(float(v))
+        except ValueError:
+            return False
+    return False
+
+
+def _comparable(value: Any) -> Any:
+    if isinstance(value, bool) or value is None:
+        return "" if value is None else value
+    if isinstance(value, (int, float)):
+        return _sig16(float(value))
+    return str(value)
+
+
+def _sig16(x: float) -> float:
+    """``x`` to 16 significant digits, the precision XlsxWriter writes numbers with: a
+    value that agrees to that precision is not rewritten."""
+    return float(f"{x:.16g}")
+
+
+def _plain_value(m: re.Match, t: str | None, shared: list[str] | None) -> Any:
+    """The value a cell without a formula holds (shared and inline strings resolved)."""
+    if t == "s" and m["v"] is not None and shared is not None:
+        return shared[int(m["v"])]
+    if t == "inlineStr":
+        return "".join(unescape(x) for x in _IS_TEXT.findall(m["is"] or ""))
+    if m["v"] is None:
+        return ""
+    return _comparable(decode_value(m["v"], t))
+
+
+def shared_strings(z: zipfile.ZipFile) -> list[str]:
+    """The shared string table (the text of ``t="s"`` cells)."""
+    try:
+        root = SafeET.fromstring(z.read("xl/sharedStrings.xml"))
+    except KeyError:
+        return []
+    return ["".join(t.text or "" for t in si.iter(f"{{{NS['m']}}}t"))
+            for si in root.findall("m:si", NS)]
+
+
 def _set_type(attrs: str, t: str | None) -> str:
     attrs = re.sub(r'\s*\bt="[^"]*"', "", attrs)
     return attrs if t is None else f'{attrs} t="{t}"'
 
 
-def patch_xml(xml: str, values: Mapping[str, Any]) -> tuple[str, int]:
-    """Rewrite the cached values of the formula cells named in ``values``; (xml, changed)."""
+def patch_xml(xml: str, values: Mapping[str, Any],
+              plain: frozenset[str] | set[str] = frozenset(),
+              shared: list[str] | None = None) -> tuple[str, int]:
+    """Rewrite the cached values of the formula cells named in ``values``; (xml, changed).
+
+    ``plain`` names cells without a formula whose value may be rewritten too:
+    the spilled cells of an array formula (only its first cell holds the
+    formula).  Any other cell without a formula is never touched.
+    """
     changed = 0
 
     def sub(m: re.Match) -> str:
@@ -125,12 +201,31 @@ def patch_xml(xml: str, values: Mapping[str, Any]) -> tuple[str, int]:
             return m.group(0)
         t, v = encode_value(values[ref])
         old_t = dict(_ATTR.findall(m["attrs"])).get("t")
-        if v == (m["v"] or "") and t == old_t and m["v"] is not None:
+        if _same(m["v"], old_t, v, t):
             return m.group(0)
         changed += 1
         return f'<c {_set_type(m["attrs"], t)}>{m["f"]}<v>{v}</v></c>'
 
-    return _FORMULA_CELL.sub(sub, xml), changed
+    xml = _FORMULA_CELL.sub(sub, xml)
+    if plain:
+        def sub_plain(m: re.Match) -> str:
+            nonlocal changed
+            attrs = dict(_ATTR.findall(m["attrs"]))
+            ref = attrs.get("r")
+            if ref not in plain or ref not in values:
+                return m.group(0)
+            new = values[ref]
+            if _plain_value(m, attrs.get("t"), shared) == _comparable(new):
+                return m.group(0)
+            changed += 1
+            t, v = encode_value(new)
+            base = m["attrs"].rstrip(" /")
+            if t == "str":  # a cell without a formula holds text as an inline string
+                return f'<c {_set_type(base, "inlineStr")}><is><t xml:space="preserve">{v}</t></is></c>'
+            return f'<c {_set_type(base, t)}><v>{v}</v></c>'
+
+        xml = _PLAIN_CELL.sub(sub_plain, xml)
+    return xml, changed
 
 
 def _open(path: str | os.PathLike) -> zipfile.ZipFile:
@@ -144,7 +239,8 @@ def _open(path: str | os.PathLike) -> zipfile.ZipFile:
 
 
 def patch_workbook(src: str | os.PathLike, dst: str | os.PathLike,
-                   values: Mapping[str, Mapping[str, Any]]) -> int:
+                   values: Mapping[str, Mapping[str, Any]],
+                   plain: Mapping[str, set[str]] | None = None) -> int:
     """Copy ``src`` to ``dst`` with new cached values ``{sheet: {ref: value}}``; cells changed.
 
     Every zip member other than the patched worksheets is copied with its
@@ -157,12 +253,15 @@ def patch_workbook(src: str | os.PathLike, dst: str | os.PathLike,
         if unknown:
             raise BookFormatError(f"{os.fspath(src)}: no sheet named {sorted(unknown)[0]!r}")
         by_part = {parts[s]: v for s, v in values.items() if v}
+        plain_by_part = {parts[s]: set(v) for s, v in (plain or {}).items()}
+        shared = shared_strings(z) if plain_by_part else None
         with atomic_write(dst) as out:
             with zipfile.ZipFile(out, "w") as zout:
                 for info in z.infolist():
                     data = z.read(info)
                     if info.filename in by_part:
-                        xml, n = patch_xml(data.decode("utf-8"), by_part[info.filename])
+                        xml, n = patch_xml(data.decode("utf-8"), by_part[info.filename],
+                                           plain_by_part.get(info.filename, frozenset()), shared)
                         total += n
                         data = xml.encode("utf-8") if n else data
                     zout.writestr(info, data, compress_type=info.compress_type)
