@@ -45,7 +45,7 @@ def test_ad_rules_pool_the_campaigns():
 
 def test_content_and_brand():
     k = shop_kpis(videos=VIDEOS, brand=BRAND)
-    assert k["engagement_rate"] == pytest.approx(200 / 4000)   # (150+20+25+5) / 4000
+    assert k["engagement_rate"] == pytest.approx(195 / 4000)   # (150+20+25) / 4000, no saves
     assert k["completion_rate"] == pytest.approx(1300 / 4000)
     assert k["follower_growth_rate"] == pytest.approx(0.25)    # 1000 -> 1250
 

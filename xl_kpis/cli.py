@@ -1,10 +1,38 @@
-"""The ``xl-kpis`` command line: a thin layer over :mod:`xl_kpis.book` and friends."""
+"""The ``xl-kpis`` command line: a thin layer over :mod:`xl_kpis.book` and friends.
+
+Exit codes scripts can rely on:
+
+* 0 — done;
+* 1 — a bad input file (not a workbook, not an xl-kpis workbook, unreadable export);
+* 2 — wrong usage (click's own code);
+* 3 — the workbook is open in Excel (its lock file exists).
+"""
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 
 import click
+
+EXIT_BAD_FILE, EXIT_LOCKED = 1, 3
+
+
+class _Progress:
+    """Progress on a terminal (stderr), quiet when piped."""
+
+    def __init__(self, enabled: bool | None = None):
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+
+    def __call__(self, message: str) -> None:
+        if self.enabled:
+            click.echo(f"\r\x1b[2K… {message}", err=True, nl=message == "done")
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"xl-kpis: {message}", err=True)
+    raise SystemExit(code)
 
 
 @click.group()
@@ -25,6 +53,80 @@ def build(out: Path, demo: bool, seed: int | None) -> None:
         raise click.BadParameter("OUT must end in .xlsx or .xlsm", param_hint="OUT")
     if seed is not None and not demo:
         raise click.BadParameter("--seed needs --demo", param_hint="--seed")
+    out.parent.mkdir(parents=True, exist_ok=True)
     ev = build_workbook(out, demo=demo, seed=seed)
     rows = ", ".join(f"{n} {name}" for name, n in ev.rows.items())
     click.echo(f"Wrote {out} ({'demo data: ' + rows if demo else 'empty template'}).")
+
+
+@main.command()
+@click.argument("book", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the refreshed book here instead of in place.")
+@click.option("--progress/--no-progress", default=None,
+              help="Show progress (default: when stderr is a terminal).")
+def refresh(book: Path, out: Path | None, progress: bool | None) -> None:
+    """Recompute the cached value of every template formula in BOOK, without Excel.
+
+    Only cached values of formula cells change; every other part of the file
+    stays byte-identical.  A formula the template does not contain keeps its
+    value and is listed.
+    """
+    from xl_kpis.book.patch import BookFormatError
+    from xl_kpis.book.refresh import BookLocked, refresh as run
+
+    try:
+        r = run(book, out, progress=_Progress(progress))
+    except BookLocked as e:
+        _fail(str(e), EXIT_LOCKED)
+    except BookFormatError as e:
+        _fail(str(e), EXIT_BAD_FILE)
+    rows = ", ".join(f"{n} {name}" for name, n in r.rows.items())
+    click.echo(f"Refreshed {r.path}: {r.formulas} formulas, {r.changed} values changed "
+               f"({rows}).")
+    for k in r.kept:
+        click.echo(f"  kept: {k}")
+
+
+@main.command()
+@click.argument("book", type=click.Path(dir_okay=False, path_type=Path), required=False)
+@click.option("--orders", "orders_file", type=click.Path(dir_okay=False, exists=True,
+              path_type=Path), help="A TikTok Shop order export (instead of a BOOK).")
+@click.option("--ads", "ads_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="A TikTok Ads Manager report (with --orders).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (rates as fractions).")
+def report(book: Path | None, orders_file: Path | None, ads_file: Path | None,
+           as_json: bool) -> None:
+    """Print the shop's KPIs from BOOK, or straight from export files (--orders/--ads)."""
+    from xl_kpis import report as rep
+    from xl_kpis.book.patch import BookFormatError
+
+    if (book is None) == (orders_file is None and ads_file is None):
+        raise click.UsageError("give either BOOK or --orders/--ads export files")
+    try:
+        if book is not None:
+            from xl_kpis.book.refresh import read_inputs
+
+            tables, _ = read_inputs(book)
+            kpis = rep.shop_kpis(tables.get("Orders"), tables.get("Campaigns"),
+                                 tables.get("Videos"), tables.get("Brand"))
+        else:
+            from xl_kpis.imports import ExportFormatError, parse_ads, read_order_columns
+
+            try:
+                orders = read_order_columns(orders_file) if orders_file else None
+                ads = None
+                if ads_file:
+                    rows = parse_ads(ads_file).rows
+                    ads = {k: [r.get(k) for r in rows] for k in
+                           ("cost", "impressions", "clicks", "conversions", "revenue",
+                            "video_views", "views_p100", "likes", "comments", "shares")}
+            except ExportFormatError as e:
+                _fail(str(e), EXIT_BAD_FILE)
+            kpis = rep.shop_kpis(orders, ads)
+    except BookFormatError as e:
+        _fail(str(e), EXIT_BAD_FILE)
+    if as_json:
+        click.echo(json.dumps(kpis, indent=2))
+    else:
+        click.echo(rep.format_table(kpis))

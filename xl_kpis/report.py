@@ -14,7 +14,8 @@ module only decides which rows count:
   orders / buyers;
 * ad KPIs pool the campaigns: CTR = Σ clicks / Σ impressions, ROAS = Σ ad
   revenue / Σ spend, conversion rate = Σ conversions / Σ clicks;
-* engagement and completion rates pool the videos (by views); without videos
+* engagement rate = (likes + comments + shares) / views, TikTok's definition (saves
+  left out, as on the KPIs sheet), and completion rate pool the videos; without videos
   the ads' video metrics are used;
 * follower growth runs from the first period's start to the last period's end.
 
@@ -124,7 +125,7 @@ def content_kpis(videos: Columns | None, ads: Columns | None) -> dict[str, float
         views = _sum(ads, "video_views")
     return {
         "engagement_rate": m.engagement_rate(_sum(src, "likes"), _sum(src, "comments"),
-                                             _sum(src, "shares"), views, _sum(src, "saves")),
+                                             _sum(src, "shares"), views),
         "completion_rate": m.completion_rate(_sum(src, completed), views),
     }
 
