@@ -39,6 +39,7 @@ native functions are applied row by row.  A single cell formula
 
 from __future__ import annotations
 
+import itertools
 import math
 import operator
 from dataclasses import dataclass
@@ -486,6 +487,7 @@ class Evaluator:
         self._name = name
         self._cell = cell
         self._headers = headers or {}
+        self._ranges: dict[tuple[str, str], list[list]] = {}
 
     # public entry points
 
@@ -503,6 +505,7 @@ class Evaluator:
     def column(self, node: Node, table: str, n_rows: int) -> list:
         """The values of a calculated column formula for the ``n_rows`` rows of ``table``."""
         v = self._eval(node, (table, n_rows))
+        self._ranges.clear()  # the caller stores this column: whole-column reads must see it
         if isinstance(v, _Rows):
             return [_shown(x) for x in v]
         return [_shown(v)] * n_rows
@@ -517,7 +520,10 @@ class Evaluator:
         if isinstance(node, Ref):
             return self._cell(node.key, node.row, node.col)
         if isinstance(node, Column):
-            return [[v] for v in self._column(node.table, node.header)]
+            key = (node.table, node.header)
+            if key not in self._ranges:  # a whole column is read many times (SUM, KPIs)
+                self._ranges[key] = [[v] for v in self._column(node.table, node.header)]
+            return self._ranges[key]
         if isinstance(node, This):
             return self._this(node, rows)
         if isinstance(node, Op):
@@ -552,8 +558,8 @@ class Evaluator:
         n = next((len(a) for a in args if isinstance(a, _Rows)), None)
         if n is None:
             return fn(*args)
-        return _Rows(fn(*(a[i] if isinstance(a, _Rows) else a for a in args))
-                     for i in range(n))
+        return _Rows(map(fn, *(a if isinstance(a, _Rows) else itertools.repeat(a, n)
+                               for a in args)))
 
     @staticmethod
     def _udf(fn: str, args: list) -> Any:

@@ -17,12 +17,14 @@ import math
 import os
 import posixpath
 import re
+import shutil
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 from xml.sax.saxutils import escape, unescape
 
+from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeET
 
 NS = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
@@ -56,6 +58,8 @@ def sheet_parts(z: zipfile.ZipFile) -> dict[str, str]:
         rels = SafeET.fromstring(z.read("xl/_rels/workbook.xml.rels"))
     except KeyError as e:
         raise BookFormatError(f"not an Excel workbook: missing {e.args[0]}") from e
+    except (DefusedXmlException, SafeET.ParseError) as e:
+        raise BookFormatError(f"unsafe or broken workbook XML ({type(e).__name__})") from e
     target = {r.get("Id"): r.get("Target") for r in rels.findall("rel:Relationship", NS)}
     out = {}
     for s in wb.findall("m:sheets/m:sheet", NS):
@@ -183,28 +187,42 @@ def _set_type(attrs: str, t: str | None) -> str:
     return attrs if t is None else f'{attrs} t="{t}"'
 
 
-def patch_xml(xml: str, values: Mapping[str, Any],
-              plain: frozenset[str] | set[str] = frozenset(),
-              shared: list[str] | None = None) -> tuple[str, int]:
-    """Rewrite the cached values of the formula cells named in ``values``; (xml, changed).
+KEEP = object()
+"""Returned by a ``decide`` callback: leave this cell's cached value as it is."""
 
-    ``plain`` names cells without a formula whose value may be rewritten too:
-    the spilled cells of an array formula (only its first cell holds the
-    formula).  Any other cell without a formula is never touched.
+_REF = re.compile(r'\br="([A-Z]+\d+)"')
+_TYPE = re.compile(r'\bt="(\w+)"')
+
+
+def patch_xml(xml: str, values: Mapping[str, Any] | Callable[[str, str | None], Any],
+              plain: Mapping[str, Any] | None = None,
+              shared: list[str] | None = None) -> tuple[str, int]:
+    """Rewrite the cached values of formula cells; (xml, cells changed).
+
+    ``values`` is ``{ref: value}``, or a callable ``(ref, formula) -> value``
+    returning :data:`KEEP` for a cell to leave alone (``formula`` is None for
+    the empty ``<f>`` of a shared-formula child).  ``plain`` gives the values
+    of cells without a formula that may be rewritten too: the spilled cells
+    of an array formula (only its first cell holds the formula).  Any other cell
+    without a formula is never touched.
     """
     changed = 0
+    decide = values if callable(values) else (lambda ref, f: values.get(ref, KEEP))
 
     def sub(m: re.Match) -> str:
         nonlocal changed
-        ref = _ATTR.search(m["attrs"]) and dict(_ATTR.findall(m["attrs"])).get("r")
-        if ref not in values:
+        attrs = m["attrs"]
+        ref = _REF.search(attrs).group(1)
+        formula = m["formula"]
+        new = decide(ref, None if formula is None else unescape(formula, {"&quot;": '"'}))
+        if new is KEEP:
             return m.group(0)
-        t, v = encode_value(values[ref])
-        old_t = dict(_ATTR.findall(m["attrs"])).get("t")
-        if _same(m["v"], old_t, v, t):
+        t, v = encode_value(new)
+        old_t = _TYPE.search(attrs)
+        if _same(m["v"], old_t and old_t.group(1), v, t):
             return m.group(0)
         changed += 1
-        return f'<c {_set_type(m["attrs"], t)}>{m["f"]}<v>{v}</v></c>'
+        return f'<c {_set_type(attrs, t)}>{m["f"]}<v>{v}</v></c>'
 
     xml = _FORMULA_CELL.sub(sub, xml)
     if plain:
@@ -212,9 +230,9 @@ def patch_xml(xml: str, values: Mapping[str, Any],
             nonlocal changed
             attrs = dict(_ATTR.findall(m["attrs"]))
             ref = attrs.get("r")
-            if ref not in plain or ref not in values:
+            if ref not in plain:
                 return m.group(0)
-            new = values[ref]
+            new = plain[ref]
             if _plain_value(m, attrs.get("t"), shared) == _comparable(new):
                 return m.group(0)
             changed += 1
@@ -228,7 +246,28 @@ def patch_xml(xml: str, values: Mapping[str, Any],
     return xml, changed
 
 
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+def check_workbook_file(path: str | os.PathLike) -> None:
+    """Raise :class:`BookFormatError` (one line) for a file that cannot be an .xlsx/.xlsm."""
+    p = os.fspath(path)
+    try:
+        with open(p, "rb") as f:
+            head = f.read(8)
+    except FileNotFoundError as e:
+        raise BookFormatError(f"{p}: no such file") from e
+    except IsADirectoryError as e:
+        raise BookFormatError(f"{p}: is a folder, not a workbook") from e
+    if head == OLE2_MAGIC:
+        raise BookFormatError(f"{p}: password-protected (encrypted) or a legacy .xls workbook;"
+                              " save it unprotected as .xlsx/.xlsm")
+    if not zipfile.is_zipfile(p):
+        raise BookFormatError(f"{p}: not an .xlsx/.xlsm file (not a zip archive, or truncated)")
+
+
 def _open(path: str | os.PathLike) -> zipfile.ZipFile:
+    check_workbook_file(path)
     try:
         return zipfile.ZipFile(path)
     except zipfile.BadZipFile as e:
@@ -239,9 +278,13 @@ def _open(path: str | os.PathLike) -> zipfile.ZipFile:
 
 
 def patch_workbook(src: str | os.PathLike, dst: str | os.PathLike,
-                   values: Mapping[str, Mapping[str, Any]],
-                   plain: Mapping[str, set[str]] | None = None) -> int:
-    """Copy ``src`` to ``dst`` with new cached values ``{sheet: {ref: value}}``; cells changed.
+                   values: Mapping[str, Mapping[str, Any] | Callable[[str, str | None], Any]],
+                   plain: Mapping[str, Mapping[str, Any]] | None = None) -> int:
+    """Copy ``src`` to ``dst`` with new cached values; the number of cells changed.
+
+    ``values`` maps a sheet name to ``{ref: value}`` or to a callable
+    ``(ref, formula) -> value | KEEP`` (see :func:`patch_xml`); ``plain``
+    maps a sheet to ``{ref: value}`` of spilled array cells to rewrite.
 
     Every zip member other than the patched worksheets is copied with its
     bytes, compression and timestamp unchanged; the write is atomic.
@@ -249,22 +292,32 @@ def patch_workbook(src: str | os.PathLike, dst: str | os.PathLike,
     total = 0
     with _open(src) as z:
         parts = sheet_parts(z)
-        unknown = set(values) - set(parts)
+        unknown = (set(values) | set(plain or {})) - set(parts)
         if unknown:
             raise BookFormatError(f"{os.fspath(src)}: no sheet named {sorted(unknown)[0]!r}")
         by_part = {parts[s]: v for s, v in values.items() if v}
-        plain_by_part = {parts[s]: set(v) for s, v in (plain or {}).items()}
+        plain_by_part = {parts[s]: v for s, v in (plain or {}).items()}
         shared = shared_strings(z) if plain_by_part else None
+        patched: dict[str, bytes] = {}
+        for name in set(by_part) | set(plain_by_part):
+            xml, n = patch_xml(z.read(name).decode("utf-8"), by_part.get(name, {}),
+                               plain_by_part.get(name), shared)
+            if n:
+                patched[name] = xml.encode("utf-8")
+                total += n
+        same_file = os.path.exists(dst) and os.path.samefile(src, dst)
+        if not patched and same_file:
+            return 0                      # nothing to change: the file is not rewritten
         with atomic_write(dst) as out:
+            if not patched:
+                with open(src, "rb") as f:
+                    shutil.copyfileobj(f, out)
+                return 0
             with zipfile.ZipFile(out, "w") as zout:
                 for info in z.infolist():
-                    data = z.read(info)
-                    if info.filename in by_part:
-                        xml, n = patch_xml(data.decode("utf-8"), by_part[info.filename],
-                                           plain_by_part.get(info.filename, frozenset()), shared)
-                        total += n
-                        data = xml.encode("utf-8") if n else data
-                    zout.writestr(info, data, compress_type=info.compress_type)
+                    data = patched.get(info.filename)
+                    zout.writestr(info, z.read(info) if data is None else data,
+                                  compress_type=info.compress_type)
     return total
 
 

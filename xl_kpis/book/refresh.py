@@ -13,6 +13,7 @@ never blanked.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import zipfile
@@ -73,6 +74,7 @@ def _split(ref: str) -> tuple[int, int]:
     return int(m.group(2)) - 1, _col_index(m.group(1))
 
 
+@functools.lru_cache(maxsize=4096)
 def _norm(formula: str) -> str:
     """A formula text compared loosely: no ``=``, future-function prefixes, spaces or case
     outside string literals."""
@@ -86,6 +88,7 @@ def _norm(formula: str) -> str:
 
 def read_inputs(path: str | os.PathLike) -> tuple[dict, dict]:
     """The input tables (``table -> key -> values``) and the settings of a workbook."""
+    patch.check_workbook_file(path)
     try:
         wb = CalamineWorkbook.from_path(os.fspath(path), load_tables=True)
     except (CalamineError, OSError, ValueError) as e:
@@ -161,49 +164,96 @@ def refresh(path: str | os.PathLike, out: str | os.PathLike | None = None,
     tables, settings = read_inputs(path)
     say("evaluating formulas")
     ev = evaluate_book(tables, settings)
-    values = ev.by_address()
-    expected = expected_formulas(ev)
+    cells = {(sh, a1(r, c, False)): v for (sh, r, c), v in ev.cells.items()}
+    expected = {(c.sheet, a1(c.row, c.col, False)): _norm(render(
+        c.expr, RenderContext(c.sheet, address=ev.plan.address))) for c in ev.plan.formulas()}
+    result = RefreshResult(path=out, rows=dict(ev.rows), evaluation=ev)
     say("patching cached values")
-    in_file = patch.read_formulas(path)
     with zipfile.ZipFile(path) as z:
         parts = patch.sheet_parts(z)
-        arrays = {s: patch.array_ranges(z.read(parts[s]).decode("utf-8")) for s in in_file}
-    result = RefreshResult(path=out, rows=dict(ev.rows), evaluation=ev)
-    new: dict[str, dict[str, Any]] = {}
-    plain: dict[str, set[str]] = {}
-    for sheet, cells in in_file.items():
-        anchors = {rng.partition(":")[0]: rng for rng in arrays.get(sheet, [])}
-        for ref, (formula, _cached) in cells.items():
-            want = expected.get((sheet, ref))
-            if want is None:
-                result.kept.append(Kept(sheet, ref, formula, "not a template formula"))
-                continue
-            if formula is not None and _norm(formula) != _norm(want):
-                result.kept.append(Kept(sheet, ref, formula, "formula differs from the template's"))
-                continue
-            if ref in anchors:
-                spill = _array_cells(anchors[ref])
-                if any((sheet, c) not in values for c in spill) or \
-                        sum(1 for (s, _) in values if s == sheet) < len(spill):
-                    result.kept.append(Kept(sheet, ref, formula,
-                                            f"array result no longer fits {anchors[ref]}: rebuild"))
-                    continue
-                grid = _result_shape(ev, sheet, ref)
-                if grid is not None and grid != _range_shape(anchors[ref]):
-                    result.kept.append(Kept(sheet, ref, formula,
-                                            f"array result is now {grid[0]}x{grid[1]}, "
-                                            f"{anchors[ref]} holds {_range_shape(anchors[ref])[0]}"
-                                            f"x{_range_shape(anchors[ref])[1]}: rebuild the book"))
-                    continue
-                for c in spill:
-                    new.setdefault(sheet, {})[c] = values[(sheet, c)]
-                plain.setdefault(sheet, set()).update(spill[1:])
-            else:
-                new.setdefault(sheet, {})[ref] = values[(sheet, ref)]
-            result.formulas += 1
-    result.changed = patch.patch_workbook(path, out, new, plain)
+        arrays = {s: patch.array_ranges(z.read(p).decode("utf-8")) for s, p in parts.items()}
+    deciders, plain = {}, {}
+    for sheet in parts:
+        anchors, spilled = _arrays(ev, sheet, arrays[sheet], cells, result)
+        deciders[sheet] = _decider(sheet, expected, cells, _table_columns(ev, sheet), anchors,
+                                   result)
+        if spilled:
+            plain[sheet] = spilled
+    result.changed = patch.patch_workbook(path, out, deciders, plain)
     say("done")
     return result
+
+
+def _arrays(ev: Evaluation, sheet: str, ranges: list[str], values: dict,
+            result: RefreshResult) -> tuple[dict[str, str | None], dict[str, Any]]:
+    """Array anchors of a sheet (``ref -> None`` when the result no longer fits) and the
+    values of their spilled cells."""
+    anchors: dict[str, str | None] = {}
+    spilled: dict[str, Any] = {}
+    for rng in ranges:
+        ref = rng.partition(":")[0]
+        shape, held = _result_shape(ev, sheet, ref), _range_shape(rng)
+        if shape is not None and shape != held:
+            anchors[ref] = (f"array result is now {shape[0]}x{shape[1]}, {rng} holds "
+                            f"{held[0]}x{held[1]}: rebuild the book")
+            continue
+        cells = _array_cells(rng)
+        if any((sheet, c) not in values for c in cells):
+            anchors[ref] = f"array result no longer fits {rng}: rebuild the book"
+            continue
+        anchors[ref] = None
+        spilled.update({c: values[(sheet, c)] for c in cells[1:]})
+    return anchors, spilled
+
+
+def _table_columns(ev: Evaluation, sheet: str) -> tuple[int, int, dict] | None:
+    """(first data row, rows, ``col -> (normalised formula, values)``) of the table on a sheet."""
+    for t in S.TABLES:
+        if t.sheet == sheet:
+            cols = {t.col(c.header): (_norm(t.formula(c.header)), ev.columns[t.name][c.header])
+                    for c in t.computed}
+            return t.first_data_row, ev.rows[t.name], cols
+    return None
+
+
+_REF = re.compile(r"([A-Z]+)(\d+)$")
+
+
+def _decider(sheet: str, expected: dict, cells: dict, table: tuple[int, int, dict] | None,
+             anchors: dict[str, str | None], result: RefreshResult
+             ) -> Callable[[str, str | None], Any]:
+    """The per-cell decision of a sheet: the new value, or KEEP (recorded in ``result``)."""
+
+    def template(ref: str) -> tuple[str, Any] | None:
+        """The template's (normalised formula, value) at ``ref``, if any."""
+        want = expected.get((sheet, ref))
+        if want is not None:
+            return want, cells[(sheet, ref)]
+        if table is not None:
+            first, n, cols = table
+            m = _REF.match(ref)
+            row, col = int(m.group(2)) - 1 - first, _col_index(m.group(1))
+            if col in cols and 0 <= row < n:
+                text, values = cols[col]
+                return text, values[row]
+        return None
+
+    def decide(ref: str, formula: str | None) -> Any:
+        found = template(ref)
+        if found is None:
+            result.kept.append(Kept(sheet, ref, formula, "not a template formula"))
+            return patch.KEEP
+        want, value = found
+        if formula is not None and _norm(formula) != want:
+            result.kept.append(Kept(sheet, ref, formula, "formula differs from the template's"))
+            return patch.KEEP
+        if anchors.get(ref) is not None:
+            result.kept.append(Kept(sheet, ref, formula, anchors[ref]))
+            return patch.KEEP
+        result.formulas += 1
+        return value
+
+    return decide
 
 
 def _range_shape(rng: str) -> tuple[int, int]:

@@ -1,0 +1,228 @@
+"""Headless refresh: every template formula recomputed, nothing else touched.
+
+The reference values come from an independent engine (pycel, with our UDFs as
+its plugin and every formula forced to recompute) and from a fresh build.
+"""
+
+import hashlib
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import zipfile
+
+import pytest
+from click.testing import CliRunner
+
+from engines import mismatches, recompute_all, require_tool
+from xl_kpis.book import build_workbook, patch, schema as S
+from xl_kpis.book.formulas import a1
+from xl_kpis.book.refresh import BookLocked, refresh
+from xl_kpis.cli import main
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    p = tmp_path_factory.mktemp("refresh") / "demo.xlsx"
+    build_workbook(p, demo=True)
+    return p
+
+
+def copy(src, dst):
+    dst.write_bytes(src.read_bytes())
+    return dst
+
+
+def parts(path):
+    with zipfile.ZipFile(path) as z:
+        return {i.filename: z.read(i) for i in z.infolist()}
+
+
+def values(path):
+    return {(s, r): v for s, cells in patch.read_formulas(path).items()
+            for r, (_, v) in cells.items()}
+
+
+def close(a, b):
+    if isinstance(a, float) and isinstance(b, float):
+        return a == pytest.approx(b, rel=1e-9, abs=1e-12)
+    return a == b
+
+
+def stale(src, dst):
+    """A copy of ``src`` whose every formula cell caches 0 (as if never computed)."""
+    zero = {s: (lambda ref, f: 0.0) for s in patch.read_formulas(src)}
+    patch.patch_workbook(src, dst, zero)
+    return dst
+
+
+_FORMULA_V = re.compile(r'(<c [^>]*?)(?: t="\w+")?(>(?:<f[^>]*?/>|<f[^>]*>[^<]*</f>))'
+                        r'(?:<v>[^<]*</v>|<v/>)?(</c>)')
+
+
+def without_cached_values(xml: bytes) -> str:
+    return _FORMULA_V.sub(r"\1\2\3", xml.decode())
+
+
+def test_refreshing_a_fresh_build_does_not_rewrite_the_file(demo, tmp_path):
+    book = copy(demo, tmp_path / "b.xlsx")
+    before = book.stat().st_mtime_ns
+    r = refresh(book)
+    assert r.changed == 0 and r.kept == [] and r.formulas > 8000
+    assert book.stat().st_mtime_ns == before and book.read_bytes() == demo.read_bytes()
+
+
+def test_stale_values_are_recomputed_and_nothing_else_changes(demo, tmp_path):
+    book = stale(demo, tmp_path / "stale.xlsx")
+    old = parts(book)
+    r = refresh(book)
+    assert r.changed > 5000 and r.kept == []
+    fresh, got = values(demo), values(book)
+    assert fresh.keys() == got.keys()
+    wrong = [k for k in fresh if not close(got[k], fresh[k])]
+    assert wrong == []
+    new = parts(book)
+    assert new.keys() == old.keys()
+    for name in old:
+        if name.startswith("xl/worksheets/sheet") and old[name] != new[name]:
+            # in a touched sheet only the cached values (and their types) of formulas differ
+            assert without_cached_values(old[name]) == without_cached_values(new[name]), name
+        elif not name.startswith("xl/worksheets/sheet"):
+            assert old[name] == new[name], name
+
+
+def _set_input(book, table, header, row, value):
+    """Type a number into an input cell, as a seller would in Excel."""
+    t = S.TABLE[table]
+    ref = a1(t.first_data_row + row, t.col(header), False)
+    with zipfile.ZipFile(book) as z:
+        part = patch.sheet_parts(z)[t.sheet]
+    data = parts(book)
+    xml = data[part].decode()
+    xml, n = re.subn(rf'(<c r="{ref}"[^>]*?)(?: t="\w+")?>(?:<v>[^<]*</v>)?</c>',
+                     rf'\1><v>{value}</v></c>', xml)
+    assert n == 1, ref
+    data[part] = xml.encode()
+    tmp = book.with_suffix(".tmp.xlsx")
+    with zipfile.ZipFile(book) as z, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in z.infolist():
+            out.writestr(info, data[info.filename])
+    tmp.replace(book)
+
+
+def test_edited_inputs_give_what_an_independent_engine_computes(demo, tmp_path):
+    require_tool("pycel")
+    book = copy(demo, tmp_path / "edited.xlsx")
+    _set_input(book, "Campaigns", "Cost", 0, 1234.5)
+    _set_input(book, "Campaigns", "Clicks", 1, 0)          # a #DIV/0! CPC appears
+    _set_input(book, "Orders", "Order amount", 3, 999.99)
+    before = values(book)
+    r = refresh(book)
+    assert r.changed > 0 and r.kept == []
+    after = values(book)
+    t = S.TABLE["Campaigns"]
+    roas = (t.sheet, a1(t.first_data_row, t.col("ROAS"), False))
+    cpc = (t.sheet, a1(t.first_data_row + 1, t.col("CPC"), False))
+    assert after[roas] != before[roas] and after[cpc] == "#DIV/0!"
+    assert mismatches(recompute_all(book)) == {}
+
+
+def test_a_formula_the_template_does_not_have_keeps_its_value(demo, tmp_path):
+    book = copy(demo, tmp_path / "own.xlsx")
+    data = parts(book)
+    with zipfile.ZipFile(book) as z:
+        part = patch.sheet_parts(z)["KPIs"]
+    xml = data[part].decode()
+    xml, n = re.subn(r'(<c r="B6"[^>]*>)<f>[^<]*</f><v>[^<]*</v>', r"\1<f>1+1</f><v>42</v>", xml)
+    assert n == 1
+    data[part] = xml.encode()
+    with zipfile.ZipFile(book, "w", zipfile.ZIP_DEFLATED) as out:
+        for name, b in data.items():
+            out.writestr(name, b)
+    r = refresh(book)
+    assert [(k.sheet, k.ref, k.reason) for k in r.kept] == [
+        ("KPIs", "B6", "formula differs from the template's")]
+    assert patch.read_formulas(book)["KPIs"]["B6"] == ("1+1", 42.0)
+    out = CliRunner().invoke(main, ["refresh", str(book)])
+    assert out.exit_code == 0 and "kept: KPIs!B6" in out.output
+
+
+def test_xlsm_keeps_its_macros(tmp_path):
+    book = tmp_path / "b.xlsm"
+    build_workbook(book, demo=True)
+    vba = parts(book)["xl/vbaProject.bin"]
+    s = stale(book, tmp_path / "s.xlsm")
+    refresh(s)
+    assert parts(s)["xl/vbaProject.bin"] == vba
+
+
+def test_refuses_when_open_in_excel(demo, tmp_path):
+    book = copy(demo, tmp_path / "open.xlsx")
+    (tmp_path / "~$open.xlsx").write_bytes(b"owner")
+    digest = hashlib.sha256(book.read_bytes()).hexdigest()
+    with pytest.raises(BookLocked, match="open in Excel"):
+        refresh(book)
+    out = CliRunner().invoke(main, ["refresh", str(book)])
+    assert out.exit_code == 3 and "open in Excel" in out.output
+    assert hashlib.sha256(book.read_bytes()).hexdigest() == digest
+
+
+@pytest.mark.parametrize("content, words", [
+    (b"just text", "not an .xlsx"),
+    (patch.OLE2_MAGIC + b"\0" * 600, "password-protected"),
+])
+def test_bad_files_give_one_line_and_exit_1(tmp_path, content, words):
+    bad = tmp_path / "bad.xlsx"
+    bad.write_bytes(content)
+    out = CliRunner().invoke(main, ["refresh", str(bad)])
+    assert out.exit_code == 1 and words in out.output
+    assert "Traceback" not in out.output and len(out.output.strip().splitlines()) == 1
+
+
+def test_truncated_and_foreign_workbooks(demo, tmp_path):
+    cut = tmp_path / "cut.xlsx"
+    cut.write_bytes(demo.read_bytes()[: len(demo.read_bytes()) // 2])
+    assert CliRunner().invoke(main, ["refresh", str(cut)]).exit_code == 1
+    import xlsxwriter
+    other = tmp_path / "other.xlsx"
+    wb = xlsxwriter.Workbook(other)
+    wb.add_worksheet().write("A1", 1)
+    wb.close()
+    out = CliRunner().invoke(main, ["refresh", str(other)])
+    assert out.exit_code == 1 and "not an xl-kpis workbook" in out.output
+
+
+def test_xml_bomb_is_refused(demo, tmp_path):
+    bomb = tmp_path / "bomb.xlsx"
+    data = parts(demo)
+    entities = '<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+    wb = data["xl/workbook.xml"].decode()
+    data["xl/workbook.xml"] = wb.replace("?>", "?>" + entities, 1).encode()
+    with zipfile.ZipFile(bomb, "w") as out:
+        for name, b in data.items():
+            out.writestr(name, b)
+    r = CliRunner().invoke(main, ["refresh", str(bomb)])
+    assert r.exit_code == 1 and "Traceback" not in r.output
+
+
+def test_killed_mid_write_leaves_the_book_intact(demo, tmp_path):
+    book = stale(demo, tmp_path / "k.xlsx")
+    digest = hashlib.sha256(book.read_bytes()).hexdigest()
+    script = textwrap.dedent(f"""
+        import sys, time, zipfile
+        real = zipfile.ZipFile.writestr
+        def slow(self, *a, **k):
+            real(self, *a, **k)
+            print("writing", flush=True)
+            time.sleep(60)
+        zipfile.ZipFile.writestr = slow
+        from xl_kpis.cli import main
+        main(["refresh", {str(book)!r}])
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert hashlib.sha256(book.read_bytes()).hexdigest() == digest
+    assert refresh(book).changed > 0      # and it can still be refreshed afterwards
