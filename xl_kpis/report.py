@@ -30,7 +30,7 @@ from typing import Mapping
 import numpy as np
 
 from . import metrics as m
-from .metrics._kpi import as_labels
+from .metrics._kpi import as_labels, codes
 
 CANCELLED = frozenset({"canceled", "cancelled"})
 
@@ -90,8 +90,8 @@ def counted_order_ids(orders: Columns) -> np.ndarray:
 
 def order_kpis(orders: Columns) -> dict[str, float | None]:
     """Orders, buyers, revenue, AOV and repeat purchase rate from order lines."""
-    ids = counted_order_ids(orders)
-    buyers = as_labels("report", "buyer", orders["buyer"])
+    ids = codes(counted_order_ids(orders))      # factorised once for the five KPIs
+    buyers = codes(as_labels("report", "buyer", orders["buyer"]))
     n_orders = m.order_count(ids)
     revenue = m.order_revenue(ids, _num(orders, "order_amount"))
     return {

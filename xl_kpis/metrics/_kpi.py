@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["Domain", "KpiSpec", "kpi", "safe_div", "as_float_array", "as_labels", "check_domain",
+__all__ = ["Domain", "KpiSpec", "kpi", "safe_div", "as_float_array", "as_labels", "codes", "present", "check_domain",
            "COUNT", "MONEY", "AMOUNT",
            "FRACTION", "NONNEG", "POSITIVE", "RATING", "LABELS", "REAL"]
 
@@ -111,13 +111,17 @@ def as_float_array(fname: str, arg: str, value: Any) -> np.ndarray:
 def as_labels(fname: str, arg: str, values) -> np.ndarray:
     """Identifiers as a 1-D array of str; blanks (None, "", NaN) become "".
 
-    A numpy array of str is taken as it is (the fast path for large exports);
-    anything else is normalised element by element, so that ``1001.0``,
-    ``1001`` and ``"1001"`` are the same id.
+    A numpy array of str is taken as it is (the fast path for large exports)
+    and a numpy integer array is taken as integer codes of the ids, a negative
+    code meaning blank (see :func:`codes`); anything else is normalised
+    element by element, so that ``1001.0``, ``1001`` and ``"1001"`` are the
+    same id.
     """
-    if isinstance(values, np.ndarray) and values.dtype.kind in "US":
-        return values.ravel()
+    if isinstance(values, np.ndarray) and values.dtype.kind in "USiu":
+        return values.ravel()  # text as it is; integers are codes (negative = blank)
     a = np.asarray(values, dtype=object).ravel()
+    if a.size > 1000 and set(map(type, a)) == {str}:
+        return a.astype(str)  # all text already (a large export column): one C-level pass
     out = np.empty(a.shape, dtype=object)
     for i, v in enumerate(a):
         if v is None or (isinstance(v, float) and v != v):
@@ -129,6 +133,23 @@ def as_labels(fname: str, arg: str, values) -> np.ndarray:
         else:
             out[i] = str(v).strip()
     return out
+
+
+def codes(labels: np.ndarray) -> np.ndarray:
+    """Integer codes of :func:`as_labels` output (-1 for blank): factorise once, then every
+    KPI over the same ids sorts integers instead of text."""
+    if labels.dtype.kind in "iu":
+        return labels
+    uniq, inv = np.unique(labels, return_inverse=True)
+    inv = inv.ravel().astype(np.int64)
+    if uniq.size and uniq[0] == "":
+        inv -= 1  # "" sorts first: it becomes -1, the others keep their order
+    return inv
+
+
+def present(labels: np.ndarray) -> np.ndarray:
+    """Mask of the non-blank labels of an :func:`as_labels` array ("" or a negative code is blank)."""
+    return labels >= 0 if labels.dtype.kind in "iu" else labels != ""
 
 
 def check_domain(fname: str, arg: str, a: np.ndarray, dom: Domain) -> None:

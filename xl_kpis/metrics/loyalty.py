@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._kpi import COUNT, LABELS, MONEY, RATING, as_float_array, as_labels, check_domain, kpi, safe_div
+from ._kpi import COUNT, LABELS, MONEY, RATING, as_float_array, as_labels, present, check_domain, kpi, safe_div
 
 __all__ = ["order_count", "order_revenue", "buyer_count", "repeat_purchase_rate", "average_rating", "positive_rating_share", "review_rate"]
 
@@ -66,7 +66,7 @@ def repeat_purchase_rate(customer_ids, order_ids):
     if c.size != o.size:
         raise ValueError("repeat_purchase_rate: arguments 'customer_ids' and 'order_ids' must"
                          f" have the same length, got {c.size} and {o.size}")
-    keep = (c != "") & (o != "")
+    keep = present(c) & present(o)
     if not keep.all():
         c, o = c[keep], o[keep]
     if c.size == 0:
@@ -214,7 +214,7 @@ def order_count(order_ids):
     2.0
     """
     o = as_labels("order_count", "order_ids", order_ids)
-    return float(np.unique(o[o != ""]).size)
+    return float(np.unique(o[present(o)]).size)
 
 
 @kpi(shape="aggregate", order_ids=LABELS, order_amounts=MONEY)
@@ -257,9 +257,9 @@ def order_revenue(order_ids, order_amounts):
         raise ValueError("order_revenue: arguments 'order_ids' and 'order_amounts' must have the"
                          f" same length, got {o.size} and {a.size}")
     check_domain("order_revenue", "order_amounts", a, MONEY)
-    keep = o != ""
+    keep = present(o)
     o, a = o[keep], a[keep]
-    first = np.unique(o.astype(str), return_index=True)[1]
+    first = np.unique(o, return_index=True)[1]
     return float(np.nansum(a[first]))
 
 
@@ -298,5 +298,5 @@ def buyer_count(customer_ids, order_ids):
     if c.size != o.size:
         raise ValueError("buyer_count: arguments 'customer_ids' and 'order_ids' must have the"
                          f" same length, got {c.size} and {o.size}")
-    keep = (c != "") & (o != "")
-    return float(np.unique(c[keep].astype(str)).size)
+    keep = present(c) & present(o)
+    return float(np.unique(c[keep]).size)
