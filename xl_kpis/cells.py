@@ -295,6 +295,12 @@ def _labels(x: Any) -> tuple[np.ndarray, np.ndarray]:
     if not rows or any(len(r) != len(rows[0]) for r in rows):
         raise _Malformed("a range must be rectangular")
     cells = list(chain.from_iterable(rows))
+    if set(map(type, cells)) <= {str, type(None)}:  # the usual column of ids: vectorised
+        labels = np.array(["" if v is None else v.strip() for v in cells], dtype=object)
+        stat = np.where(labels == "", np.int8(_BLANK), np.int8(_OK))
+        stat[np.isin(labels, list(ERRORS))] = _VALUE
+        labels[stat == _VALUE] = ""
+        return labels, stat.astype(np.int8)
     labels = np.empty(len(cells), dtype=object)
     stat = np.zeros(len(cells), dtype=np.int8)
     for i, v in enumerate(cells):

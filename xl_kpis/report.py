@@ -53,7 +53,7 @@ FIELDS: tuple[tuple[str, str, str], ...] = (
     ("repeat_purchase_rate", "Repeat purchase rate", "pct"),
     ("engagement_rate", "Engagement rate (by views)", "pct"),
     ("completion_rate", "Completion rate", "pct"),
-    ("follower_growth_rate", "Follower growth", "pct"),
+    ("follower_growth_rate", "Follower growth (first to last period)", "pct"),
 )
 
 Columns = Mapping[str, "np.ndarray | list"]

@@ -316,8 +316,11 @@ def patch_workbook(src: str | os.PathLike, dst: str | os.PathLike,
             with zipfile.ZipFile(out, "w") as zout:
                 for info in z.infolist():
                     data = patched.get(info.filename)
-                    zout.writestr(info, z.read(info) if data is None else data,
-                                  compress_type=info.compress_type)
+                    if data is None:
+                        zout.writestr(info, z.read(info), compress_type=info.compress_type)
+                    else:  # a rewritten sheet: fast compression (the XML is the same either way)
+                        zout.writestr(info, data, compress_type=info.compress_type,
+                                      compresslevel=1)
     return total
 
 

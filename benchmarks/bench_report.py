@@ -1,0 +1,50 @@
+"""``xl-kpis report --orders`` straight from a large TikTok Shop order export.
+
+    python benchmarks/bench_report.py [--lines 1000000]
+
+Writes a synthetic export (all the real headers, the description row, US
+dates, stray tabs, multi-SKU orders) with :mod:`xl_kpis.imports.synth`, then
+runs the CLI in a child process and measures its wall time and peak memory
+(max RSS of the child).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from xl_kpis.imports.synth import write_order_export
+
+TARGET_S, TARGET_MIB = 3.0, 1024
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--lines", type=int, default=1_000_000)
+    a = p.parse_args(argv)
+    with tempfile.TemporaryDirectory() as d:
+        export = Path(d) / "orders.csv"
+        write_order_export(export, a.lines, seed=1)
+        size = export.stat().st_size / 2**20
+        best = float("inf")
+        for _ in range(3):
+            t = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "xl_kpis.cli", "report", "--orders",
+                            str(export), "--json"], check=True, capture_output=True)
+            best = min(best, time.perf_counter() - t)
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # KiB -> MiB
+    print(f"Export: {a.lines:,} lines, {size:,.0f} MiB\n")
+    print("| measure | value | target | result |\n|---|---|---|---|")
+    print(f"| report --orders, wall time (process start included) | {best:.2f} s | "
+          f"<= {TARGET_S:.0f} s | {'ok' if best <= TARGET_S else 'MISSED'} |")
+    print(f"| peak memory (max RSS) | {peak:,.0f} MiB | <= {TARGET_MIB:,} MiB | "
+          f"{'ok' if peak <= TARGET_MIB else 'MISSED'} |")
+
+
+if __name__ == "__main__":
+    main()
