@@ -41,7 +41,7 @@ import os
 import re
 from datetime import date, datetime, time
 from itertools import chain
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 

@@ -130,3 +130,46 @@ def report(book: Path | None, orders_file: Path | None, ads_file: Path | None,
         click.echo(json.dumps(kpis, indent=2))
     else:
         click.echo(rep.format_table(kpis))
+
+
+@main.command("import")
+@click.argument("kind", type=click.Choice(["ads", "orders", "studio"]))
+@click.argument("src", type=click.Path(exists=True, path_type=Path))
+@click.option("--into", "book", required=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="The xl-kpis workbook to import into (changed in place).")
+@click.option("--year", type=click.IntRange(2000, 2100), default=None,
+              help="Studio only: the year of the export's last row (its dates have none).")
+@click.option("--progress/--no-progress", default=None,
+              help="Show progress (default: when stderr is a terminal).")
+def import_cmd(kind: str, src: Path, book: Path, year: int | None,
+               progress: bool | None) -> None:
+    """Import a TikTok export SRC into the tables of a workbook, then refresh it.
+
+    KIND is ads (Ads Manager report → Campaigns), orders (Seller Center
+    order export → Orders) or studio (TikTok Studio export, zip or folder →
+    Videos and Brand).  Rows already in the book (same order line, ad and
+    day, video, month) are skipped, so importing an export twice adds
+    nothing; rows in the book are never changed.
+    """
+    from xl_kpis.book.importer import import_export
+    from xl_kpis.book.patch import BookFormatError
+    from xl_kpis.book.refresh import BookLocked
+    from xl_kpis.imports import ExportFormatError
+
+    if year is not None and kind != "studio":
+        raise click.BadParameter("only Studio exports lack the year", param_hint="--year")
+    try:
+        report = import_export(kind, src, book, year=year, progress=_Progress(progress))
+    except BookLocked as e:
+        _fail(str(e), EXIT_LOCKED)
+    except (ExportFormatError, BookFormatError) as e:
+        _fail(str(e), EXIT_BAD_FILE)
+    except OSError as e:
+        _fail(f"{e.filename or src}: {e.strerror or e}", EXIT_BAD_FILE)
+    for line in report.summary():
+        click.echo(line)
+
+
+if __name__ == "__main__":
+    main()

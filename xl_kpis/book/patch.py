@@ -53,13 +53,8 @@ class BookFormatError(ValueError):
 
 def sheet_parts(z: zipfile.ZipFile) -> dict[str, str]:
     """Sheet name → zip part name of its worksheet XML (from workbook.xml and its rels)."""
-    try:
-        wb = SafeET.fromstring(z.read("xl/workbook.xml"))
-        rels = SafeET.fromstring(z.read("xl/_rels/workbook.xml.rels"))
-    except KeyError as e:
-        raise BookFormatError(f"not an Excel workbook: missing {e.args[0]}") from e
-    except (DefusedXmlException, SafeET.ParseError) as e:
-        raise BookFormatError(f"unsafe or broken workbook XML ({type(e).__name__})") from e
+    wb = parse_xml(z, "xl/workbook.xml")
+    rels = parse_xml(z, "xl/_rels/workbook.xml.rels")
     target = {r.get("Id"): r.get("Target") for r in rels.findall("rel:Relationship", NS)}
     out = {}
     for s in wb.findall("m:sheets/m:sheet", NS):
@@ -71,9 +66,19 @@ def sheet_parts(z: zipfile.ZipFile) -> dict[str, str]:
 
 def defined_names(z: zipfile.ZipFile) -> dict[str, str]:
     """Workbook-level defined names → their reference text (``Start!$B$6``)."""
-    wb = SafeET.fromstring(z.read("xl/workbook.xml"))
+    wb = parse_xml(z, "xl/workbook.xml")
     return {d.get("name"): (d.text or "") for d in wb.findall("m:definedNames/m:definedName", NS)
             if d.get("localSheetId") is None}
+
+
+def parse_xml(z: zipfile.ZipFile, name: str):
+    """A workbook part parsed with defusedxml; unsafe or broken XML is a BookFormatError."""
+    try:
+        return SafeET.fromstring(z.read(name))
+    except KeyError as e:
+        raise BookFormatError(f"not an Excel workbook: missing {name}") from e
+    except (DefusedXmlException, SafeET.ParseError) as e:
+        raise BookFormatError(f"unsafe or broken XML in {name} ({type(e).__name__})") from e
 
 
 _ARRAY_F = re.compile(r'<f(?=[^>]*\bt="array")[^>]*\bref="([A-Z]+\d+(?::[A-Z]+\d+)?)"')
@@ -82,6 +87,14 @@ _ARRAY_F = re.compile(r'<f(?=[^>]*\bt="array")[^>]*\bref="([A-Z]+\d+(?::[A-Z]+\d
 def array_ranges(xml: str) -> list[str]:
     """The ranges (``A51:D56``) of the array formulas of a worksheet."""
     return _ARRAY_F.findall(xml)
+
+
+def col_index(letters: str) -> int:
+    """0-based column of the letters of an A1 reference (``"AB"`` -> 27)."""
+    n = 0
+    for ch in letters:
+        n = n * 26 + ord(ch) - 64
+    return n - 1
 
 
 def formula_cells(xml: str) -> Iterator[tuple[str, str | None, str | None, str | None]]:
@@ -174,10 +187,9 @@ def _plain_value(m: re.Match, t: str | None, shared: list[str] | None) -> Any:
 
 def shared_strings(z: zipfile.ZipFile) -> list[str]:
     """The shared string table (the text of ``t="s"`` cells)."""
-    try:
-        root = SafeET.fromstring(z.read("xl/sharedStrings.xml"))
-    except KeyError:
+    if "xl/sharedStrings.xml" not in z.namelist():
         return []
+    root = parse_xml(z, "xl/sharedStrings.xml")
     return ["".join(t.text or "" for t in si.iter(f"{{{NS['m']}}}t"))
             for si in root.findall("m:si", NS)]
 

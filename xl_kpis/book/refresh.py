@@ -62,16 +62,9 @@ class RefreshResult:
 _CELL_REF = re.compile(r"^'?(?P<sheet>[^'!]+)'?!\$?(?P<col>[A-Z]+)\$?(?P<row>\d+)$")
 
 
-def _col_index(letters: str) -> int:
-    n = 0
-    for ch in letters:
-        n = n * 26 + ord(ch) - 64
-    return n - 1
-
-
 def _split(ref: str) -> tuple[int, int]:
     m = re.match(r"([A-Z]+)(\d+)$", ref)
-    return int(m.group(2)) - 1, _col_index(m.group(1))
+    return int(m.group(2)) - 1, patch.col_index(m.group(1))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -114,7 +107,7 @@ def read_inputs(path: str | os.PathLike) -> tuple[dict, dict]:
             continue
         grid = sheets.setdefault(m["sheet"], wb.get_sheet_by_name(m["sheet"]).to_python(
             skip_empty_area=False))
-        r, c = int(m["row"]) - 1, _col_index(m["col"])
+        r, c = int(m["row"]) - 1, patch.col_index(m["col"])
         v = grid[r][c] if r < len(grid) and c < len(grid[r]) else ""
         settings[s.name] = v if isinstance(v, (int, float)) and not isinstance(v, bool) \
             else s.default
@@ -232,7 +225,7 @@ def _decider(sheet: str, expected: dict, cells: dict, table: tuple[int, int, dic
         if table is not None:
             first, n, cols = table
             m = _REF.match(ref)
-            row, col = int(m.group(2)) - 1 - first, _col_index(m.group(1))
+            row, col = int(m.group(2)) - 1 - first, patch.col_index(m.group(1))
             if col in cols and 0 <= row < n:
                 text, values = cols[col]
                 return text, values[row]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from ._kpi import COUNT, POSITIVE, kpi, safe_div
 
 __all__ = ["follower_growth_rate", "share_of_voice", "support_query_rate"]

@@ -1,0 +1,284 @@
+"""Appending rows to a workbook's tables inside the zip: only the table's parts change."""
+
+import datetime as dt
+import re
+import zipfile
+from xml.sax.saxutils import escape
+
+import pytest
+from openpyxl import load_workbook
+from python_calamine import CalamineWorkbook
+
+from engines import lo_convert, require_tool
+from xl_kpis.book import build_workbook, patch, schema as S
+from xl_kpis.book.append import VALIDATION_MARGIN, append_rows, xml_text
+from xl_kpis.book.formulas import a1, excel_serial
+
+ORDERS = S.TABLE["Orders"]
+HOSTILE = ['=HYPERLINK("http://evil","x")', "=1+1", "+1", "@SUM(A1)", "<b>&amp;</b>",
+           "tab\there", "a\x01b", "_x0041_", "  padded  ", "line\r\nbreak", "😀 emoji"]
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    p = tmp_path_factory.mktemp("append") / "template.xlsx"
+    build_workbook(p)
+    return p
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    p = tmp_path_factory.mktemp("append") / "demo.xlsx"
+    build_workbook(p, demo=True)
+    return p
+
+
+def copy(src, dst):
+    dst.write_bytes(src.read_bytes())
+    return dst
+
+
+def parts(path):
+    with zipfile.ZipFile(path) as z:
+        return {i.filename: z.read(i) for i in z.infolist()}
+
+
+def part_names(path, table="Orders"):
+    """(sheet part, table part) of a table."""
+    with zipfile.ZipFile(path) as z:
+        sheet = patch.sheet_parts(z)[table]
+        for name in z.namelist():
+            if name.startswith("xl/tables/") and f'displayName="{table}"' in z.read(name).decode():
+                return sheet, name
+    raise AssertionError(table)
+
+
+def order(i, **extra):
+    row = {"order_id": f"5764000000000{i:05d}", "sku_id": f"17290000000{i:08d}",
+           "status": "Completed", "product": f"Tee {i}", "quantity": 2.0, "sku_subtotal": 19.5,
+           "order_amount": 39.0, "created": dt.datetime(2026, 1, 2, 9, 30, 15),
+           "buyer": "jane"}
+    row.update(extra)
+    return row
+
+
+def calamine_rows(path, table="Orders"):
+    wb = CalamineWorkbook.from_path(str(path), load_tables=True)
+    t = wb.get_table_by_name(table)
+    return [dict(zip(t.columns, r)) for r in t.to_python()]
+
+
+def cells(xml, row):
+    """``{column letters: (attributes, inner xml)}`` of a sheet row."""
+    m = re.search(rf'<row r="{row}"[^>]*>(.*?)</row>', xml, re.S)
+    assert m, row
+    out = {}
+    for c in re.finditer(r"<c ([^>]*?)(?:/>|>(.*?)</c>)", m.group(1), re.S):
+        attrs = dict(re.findall(r'(\w+)="([^"]*)"', c.group(1)))
+        out[re.match(r"[A-Z]+", attrs["r"]).group(0)] = (attrs, c.group(2) or "")
+    return out
+
+
+def letter(header, table=ORDERS):
+    return a1(0, table.col(header))[:-1]
+
+
+def test_only_the_tables_parts_change(template, tmp_path):
+    book = copy(template, tmp_path / "b.xlsx")
+    before = parts(book)
+    done = append_rows(book, {"Orders": [order(i) for i in range(3)]})
+    after = parts(book)
+    assert list(before) == list(after)                      # same members, same order
+    sheet, table = part_names(book)
+    changed = {k for k in before if before[k] != after[k]}
+    assert changed == {sheet, table, "xl/workbook.xml"}     # print area grew
+    assert done["Orders"].first_row == 5 and done["Orders"].rows == 3
+    assert done["Orders"].ref == "A4:Z7"
+    t = after[table].decode()
+    assert 'ref="A4:Z7"' in t and '<autoFilter ref="A4:Z7"/>' in t
+    assert before[table].decode().replace("A4:Z5", "A4:Z7") == t
+    assert "Orders!$A$1:$Z$7" in after["xl/workbook.xml"].decode()
+    assert '<dimension ref="A1:Z7"/>' in after[sheet].decode()
+
+
+def test_the_blank_row_of_an_empty_table_is_filled_first(template, tmp_path):
+    book = copy(template, tmp_path / "b.xlsx")
+    append_rows(book, {"Orders": [order(1)]})
+    rows = calamine_rows(book)
+    assert len(rows) == 1 and rows[0]["Order ID"] == "576400000000000001"
+    append_rows(book, {"Orders": [order(2), order(3)]})
+    rows = calamine_rows(book)
+    assert [r["Product"] for r in rows] == ["Tee 1", "Tee 2", "Tee 3"]
+
+
+def test_new_cells_have_the_right_types_styles_and_formulas(template, tmp_path):
+    book = copy(template, tmp_path / "b.xlsx")
+    sheet, _ = part_names(book)
+    styles = {k: a.get("s") for k, (a, _) in cells(parts(book)[sheet].decode(), 5).items()}
+    append_rows(book, {"Orders": [order(1, delivered=None), order(2, quantity=3)]})
+    xml = parts(book)[sheet].decode()
+    new = cells(xml, 6)
+    assert {k: a.get("s") for k, (a, _) in new.items()} == \
+        {k: s for k, s in styles.items() if k in new}       # the template row's styles
+    oid, qty, created = (new[letter(h)] for h in ("Order ID", "Quantity", "Created"))
+    assert oid[0]["t"] == "inlineStr" and ">576400000000000002</t>" in oid[1]   # id as text
+    assert "t" not in qty[0] and qty[1] == "<v>3</v>"
+    assert created[1] == f"<v>{excel_serial(dt.datetime(2026, 1, 2, 9, 30, 15))!r}</v>"
+    assert letter("Delivered") not in new and letter("Rating") not in new      # None: no cell
+    for c in ORDERS.computed:
+        attrs, inner = new[letter(c.header)]
+        assert inner == f"<f>{escape(ORDERS.formula(c.header)[1:])}</f>"  # no cached value
+        assert "t" not in attrs
+
+
+def test_an_independent_reader_sees_the_new_rows(template, tmp_path):
+    book = copy(template, tmp_path / "b.xlsx")
+    rows = [order(i, delivered=dt.datetime(2026, 1, 7, 18, 0)) for i in range(5)]
+    append_rows(book, {"Orders": rows,
+                       "Campaigns": [{"date": dt.date(2026, 7, 1), "campaign": "A & B",
+                                      "ad_id": 1790123456789012345, "cost": 12.5}]})
+    got = calamine_rows(book)
+    assert [(r["Order ID"], r["Quantity"], r["Created"], r["Delivered"]) for r in got] == [
+        (r["order_id"], 2.0, r["created"], r["delivered"]) for r in rows]
+    camp = calamine_rows(book, "Campaigns")
+    assert camp[0]["Date"] == dt.date(2026, 7, 1) and camp[0]["Campaign"] == "A & B"
+    assert camp[0]["Ad ID"] == "1790123456789012345" and camp[0]["Cost"] == 12.5
+
+
+def test_text_that_looks_like_a_formula_stays_text(template, tmp_path):
+    book = copy(template, tmp_path / "b.xlsx")
+    append_rows(book, {"Orders": [order(i, buyer_message=m) for i, m in enumerate(HOSTILE)]})
+    sheet, _ = part_names(book)
+    xml = parts(book)[sheet].decode()
+    col = letter("Buyer message")
+    for i in range(len(HOSTILE)):
+        attrs, inner = cells(xml, 5 + i)[col]
+        assert attrs["t"] == "inlineStr" and "<f" not in inner
+    assert [r["Buyer message"] for r in calamine_rows(book)] == HOSTILE
+    ws = load_workbook(book)["Orders"]                        # openpyxl: text, not formula
+    got = [ws[f"{col}{5 + i}"] for i in range(len(HOSTILE))]
+    assert all(c.data_type == "s" for c in got)
+    assert got[0].value == HOSTILE[0] and got[1].value == "=1+1"
+
+
+def test_xml_text_escapes():
+    assert xml_text("a<b>&c") == "a&lt;b&gt;&amp;c"
+    assert xml_text("_x000D_") == "_x005F_x000D_" and xml_text("\x0b") == "_x000B_"
+
+
+def test_appending_to_a_full_table_goes_after_its_last_row(demo, tmp_path):
+    book = copy(demo, tmp_path / "d.xlsx")
+    sheet, _ = part_names(book)
+    old = parts(book)[sheet].decode()
+    n = len(calamine_rows(book))
+    last = ORDERS.first_data_row + n                         # 1-based last data row
+    done = append_rows(book, {"Orders": [order(1), order(2)]})
+    assert done["Orders"].first_row == last + 1
+    new = parts(book)[sheet].decode()
+    cut = old.index("</sheetData>")
+    assert new.startswith(old[:cut].replace(f'<dimension ref="A1:Z{last}"/>',
+                                            f'<dimension ref="A1:Z{last + 2}"/>'))
+    styles = {k: a.get("s") for k, (a, _) in cells(old, last).items()}
+    assert {k: a.get("s") for k, (a, _) in cells(new, last + 2).items()} == \
+        {k: s for k, s in styles.items() if k in cells(new, last + 2)}
+    assert len(calamine_rows(book)) == n + 2
+
+
+def test_validations_grow_only_when_they_stop_short(template, tmp_path):
+    book = copy(template, tmp_path / "b.xlsx")
+    sheet, _ = part_names(book)
+    status = letter("Status")
+    append_rows(book, {"Orders": [order(i) for i in range(100)]})
+    assert f'sqref="{status}5:{status}5004"' in parts(book)[sheet].decode()
+    append_rows(book, {"Orders": [order(i) for i in range(100, 6000)]})
+    xml = parts(book)[sheet].decode()
+    assert f'sqref="{status}5:{status}{6004 + VALIDATION_MARGIN}"' in xml
+    assert len(re.findall(rf'sqref="[A-Z]+5:[A-Z]+{6004 + VALIDATION_MARGIN}"', xml)) == \
+        len(re.findall(r"<dataValidation ", xml))
+
+
+def test_xlsm_keeps_its_macros(tmp_path):
+    book = tmp_path / "b.xlsm"
+    build_workbook(book)
+    vba = parts(book)["xl/vbaProject.bin"]
+    append_rows(book, {"Orders": [order(1)]})
+    assert parts(book)["xl/vbaProject.bin"] == vba and len(calamine_rows(book)) == 1
+
+
+def _add_row(book, xml_row, table="Orders"):
+    """Put a raw ``<row>`` at the end of a table's sheetData (as a seller's note)."""
+    sheet, _ = part_names(book, table)
+    data = parts(book)
+    data[sheet] = data[sheet].replace(b"</sheetData>", xml_row.encode() + b"</sheetData>")
+    with zipfile.ZipFile(book, "w", zipfile.ZIP_DEFLATED) as out:
+        for name, b in data.items():
+            out.writestr(name, b)
+
+
+def test_data_below_the_table_is_never_overwritten(template, tmp_path):
+    book = copy(template, tmp_path / "b.xlsx")
+    _add_row(book, '<row r="7"><c r="A7" t="inlineStr"><is><t>my note</t></is></c></row>')
+    before = book.read_bytes()
+    with pytest.raises(patch.BookFormatError, match="row 7 below table Orders"):
+        append_rows(book, {"Orders": [order(i) for i in range(3)]})
+    assert book.read_bytes() == before
+    append_rows(book, {"Orders": [order(i) for i in range(2)]})     # rows 5-6: fits above
+    sheet, _ = part_names(book)
+    xml = parts(book)[sheet].decode()
+    assert re.findall(r'<row r="(\d+)"', xml)[-3:] == ["5", "6", "7"] and "my note" in xml
+
+
+def test_empty_rows_below_the_table_are_replaced(template, tmp_path):
+    book = copy(template, tmp_path / "b.xlsx")
+    _add_row(book, '<row r="6" ht="30" customHeight="1"><c r="A6" s="14"/></row>'
+                   '<row r="40"><c r="B40" t="inlineStr"><is><t>far below</t></is></c></row>')
+    append_rows(book, {"Orders": [order(i) for i in range(3)]})
+    sheet, _ = part_names(book)
+    xml = parts(book)[sheet].decode()
+    assert re.findall(r'<row r="(\d+)"', xml)[-4:] == ["5", "6", "7", "40"]
+    assert "far below" in xml and len(calamine_rows(book)) == 3
+
+
+def test_nothing_to_append_leaves_the_file_alone(template, tmp_path):
+    book = copy(template, tmp_path / "b.xlsx")
+    mtime = book.stat().st_mtime_ns
+    assert append_rows(book, {"Orders": []}) == {}
+    assert book.stat().st_mtime_ns == mtime
+    out = tmp_path / "copy.xlsx"
+    append_rows(book, {}, out=out)
+    assert out.read_bytes() == book.read_bytes()
+
+
+def test_bad_rows_and_books_are_refused(template, tmp_path):
+    book = copy(template, tmp_path / "b.xlsx")
+    before = book.read_bytes()
+    with pytest.raises(KeyError, match="no input column"):
+        append_rows(book, {"Orders": [{"order_id": "1", "breakdown": "US"}]})
+    with pytest.raises(KeyError):
+        append_rows(book, {"Nope": [{"x": 1}]})
+    assert book.read_bytes() == before
+    import xlsxwriter
+    other = tmp_path / "other.xlsx"
+    wb = xlsxwriter.Workbook(other)
+    wb.add_worksheet("Orders").write("A1", 1)
+    wb.close()
+    with pytest.raises(patch.BookFormatError, match="no table 'Orders'"):
+        append_rows(other, {"Orders": [order(1)]})
+    text = tmp_path / "text.xlsx"
+    text.write_text("not a workbook")
+    with pytest.raises(patch.BookFormatError):
+        append_rows(text, {"Orders": [order(1)]})
+
+
+def test_a_book_another_writer_saved(template, tmp_path):
+    """LibreOffice writes shared strings, other attributes and styles: appending still works."""
+    require_tool("soffice")
+    (tmp_path / "in").mkdir()
+    book = copy(template, tmp_path / "in" / "b.xlsx")
+    append_rows(book, {"Orders": [order(1)]})
+    [saved] = lo_convert(book, "xlsx", tmp_path / "lo")
+    done = append_rows(saved, {"Orders": [order(2, buyer_message="=1+1"), order(3)]})
+    assert done["Orders"].first_row == 6
+    rows = calamine_rows(saved)
+    assert [r["Product"] for r in rows] == ["Tee 1", "Tee 2", "Tee 3"]
+    assert rows[1]["Buyer message"] == "=1+1"

@@ -1,0 +1,232 @@
+"""Importing TikTok exports into a workbook: parse, deduplicate, append, refresh."""
+
+import csv
+import datetime as dt
+import hashlib
+import zipfile
+from pathlib import Path
+
+import pytest
+from python_calamine import CalamineWorkbook
+
+from engines import mismatches, recompute_all, require_tool
+from xl_kpis.book import build_workbook, importer, patch
+from xl_kpis.book.importer import ALREADY, REPEATED, import_export, key_value
+from xl_kpis.book.refresh import BookLocked
+from xl_kpis.imports import ExportFormatError
+from xl_kpis.imports.synth import write_order_export
+
+DATA = Path(__file__).parent / "data" / "exports"
+ORDERS_US = DATA / "orders_us.csv"
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    p = tmp_path_factory.mktemp("import") / "template.xlsx"
+    build_workbook(p)
+    return p
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    p = tmp_path_factory.mktemp("import") / "demo.xlsx"
+    build_workbook(p, demo=True)
+    return p
+
+
+def copy(src, dst):
+    dst.write_bytes(src.read_bytes())
+    return dst
+
+
+def digest(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def table_rows(path, table):
+    wb = CalamineWorkbook.from_path(str(path), load_tables=True)
+    t = wb.get_table_by_name(table)
+    return [dict(zip(t.columns, r)) for r in t.to_python()]
+
+
+def leftovers(folder):
+    """Scratch files an import left beside the book."""
+    return sorted(p.name for p in Path(folder).iterdir() if p.name.startswith("."))
+
+
+def test_orders_into_the_empty_template(template, tmp_path):
+    book = copy(template, tmp_path / "b.xlsx")
+    r = import_export("orders", ORDERS_US, book)
+    [t] = r.tables
+    assert (t.table, t.added, t.skipped, t.first_row) == ("Orders", 4, [(2, "description row")], 5)
+    assert r.refresh is not None and r.refresh.rows["Orders"] == 4
+    rows = table_rows(book, "Orders")
+    assert [x["Order ID"] for x in rows] == ["576461234567890123", "576461234567890123",
+                                            "5764612345678901239", "576461234567890124"]
+    # computed columns hold their values: a cancelled order is not counted
+    assert [x["Counted order"] for x in rows] == [rows[0]["Order ID"], rows[1]["Order ID"], "",
+                                                  rows[3]["Order ID"]]
+    assert rows[0]["Counted sales"] == 22.5
+    assert rows[0]["Buyer message"] == '=HYPERLINK("http://x")'
+    assert leftovers(tmp_path) == []
+
+
+def test_reimporting_adds_nothing_and_does_not_write(template, tmp_path):
+    book = copy(template, tmp_path / "b.xlsx")
+    import_export("orders", ORDERS_US, book)
+    before, mtime = digest(book), book.stat().st_mtime_ns
+    r = import_export("orders", ORDERS_US, book)
+    assert r.added == 0 and r.refresh is None
+    assert [reason for _, reason in r.tables[0].skipped].count(ALREADY) == 4
+    assert digest(book) == before and book.stat().st_mtime_ns == mtime
+
+
+def _export_with(tmp_path, extra):
+    """orders_us.csv with rows appended (each a copy of data line 3 with changes)."""
+    with open(ORDERS_US, encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.reader(f))
+    header = rows[0]
+    for changes in extra:
+        row = list(rows[2])
+        for h, v in changes.items():
+            row[header.index(h)] = v
+        rows.append(row)
+    out = tmp_path / "orders.csv"
+    with open(out, "w", encoding="utf-8-sig", newline="") as f:
+        csv.writer(f).writerows(rows)
+    return out
+
+
+def test_duplicates_within_the_export_and_lines_sharing_a_key(template, tmp_path):
+    src = _export_with(tmp_path, [{},                                          # identical line
+                                  {"SKU Subtotal After Discount": "11.25"}])   # same key
+    book = copy(template, tmp_path / "b.xlsx")
+    r = import_export("orders", src, book)
+    [t] = r.tables
+    assert t.added == 5 and [x for _, x in t.skipped] == ["description row", REPEATED]
+    subtotals = [x["SKU subtotal"] for x in table_rows(book, "Orders")]
+    assert subtotals.count(22.5) == 1 and 11.25 in subtotals
+    again = import_export("orders", src, book)
+    assert again.added == 0 and again.tables[0].categories() == {ALREADY: 5, REPEATED: 1,
+                                                                  "not importable": 1}
+
+
+def test_an_overlapping_export_adds_only_the_new_lines(demo, tmp_path):
+    book = copy(demo, tmp_path / "d.xlsx")
+    n = len(table_rows(book, "Orders"))
+    import_export("orders", ORDERS_US, book)
+    src = _export_with(tmp_path, [{"Order ID": "576461234567890999\t",
+                                   "Buyer Message": "=1+1"}])
+    r = import_export("orders", src, book)
+    assert r.added == 1 and r.tables[0].categories()[ALREADY] == 4
+    rows = table_rows(book, "Orders")
+    assert len(rows) == n + 5 and rows[-1]["Buyer message"] == "=1+1"
+
+
+def test_ads_fixtures_go_in(template, tmp_path):
+    book = copy(template, tmp_path / "b.xlsx")
+    reports = [import_export("ads", DATA / f, book) for f in
+               ("ads_campaign_usd.csv", "ads_api_fields.csv", "ads_breakdown_country.csv")]
+    assert [r.added for r in reports] == [2, 2, 2]
+    assert reports[2].tables[0].dropped == ["breakdown"]
+    rows = table_rows(book, "Campaigns")
+    assert len(rows) == 6 and "1790123456789012345" in [x["Ad ID"] for x in rows]
+    assert rows[0]["Date"] == dt.date(2026, 7, 18) and rows[0]["Cost"] == 1234.5
+    for f in ("ads_campaign_usd.csv", "ads_api_fields.csv", "ads_breakdown_country.csv"):
+        assert import_export("ads", DATA / f, book).added == 0
+
+
+def test_studio_fills_videos_and_brand_in_one_go(template, tmp_path):
+    book = copy(template, tmp_path / "b.xlsx")
+    r = import_export("studio", DATA / "studio_en", book, year=2026)
+    assert [(t.table, t.added) for t in r.tables] == [("Videos", 2), ("Brand", 2)]
+    assert ("Viewers.csv", "no target table") in r.not_imported
+    assert any("partial month" in n for n in r.tables[1].notes)
+    videos, brand = table_rows(book, "Videos"), table_rows(book, "Brand")
+    assert videos[0]["Title"] == '=HYPERLINK("http://evil")' and videos[0]["Views"] == 100
+    assert [b["Period"] for b in brand] == [dt.date(2025, 12, 1), dt.date(2026, 1, 1)]
+    assert import_export("studio", DATA / "studio_en", book, year=2026).added == 0
+
+
+def test_what_the_seller_typed_is_never_overwritten(tmp_path):
+    link = "https://www.tiktok.com/@shop/video/7300000000000000001"
+    book = tmp_path / "b.xlsx"
+    build_workbook(book, tables={
+        "Videos": {"video_link": [link], "content_type": ["tutorial"], "views": [5],
+                   "saves": [7]},
+        "Brand": {"period": [dt.date(2025, 12, 1)], "brand_mentions": [42],
+                  "followers_start": [1]}})
+    r = import_export("studio", DATA / "studio_en", book, year=2026)
+    assert [(t.table, t.added) for t in r.tables] == [("Videos", 1), ("Brand", 1)]
+    videos, brand = table_rows(book, "Videos"), table_rows(book, "Brand")
+    assert (videos[0]["Content type"], videos[0]["Views"], videos[0]["Saves"]) == \
+        ("tutorial", 5, 7)
+    assert (brand[0]["Brand mentions"], brand[0]["Followers start"]) == (42, 1)
+    assert brand[1]["Period"] == dt.date(2026, 1, 1)
+
+
+def test_refuses_a_book_open_in_excel(template, tmp_path):
+    book = copy(template, tmp_path / "open.xlsx")
+    (tmp_path / "~$open.xlsx").write_bytes(b"owner")
+    before = digest(book)
+    with pytest.raises(BookLocked, match="open in Excel"):
+        import_export("orders", ORDERS_US, book)
+    assert digest(book) == before and leftovers(tmp_path) == []
+
+
+def test_a_failure_leaves_the_book_as_it_was(template, tmp_path, monkeypatch):
+    book = copy(template, tmp_path / "b.xlsx")
+    before = digest(book)
+
+    def broken(*args, **kwargs):
+        raise patch.BookFormatError("disk full, say")
+
+    monkeypatch.setattr(importer, "refresh", broken)
+    with pytest.raises(patch.BookFormatError):
+        import_export("orders", ORDERS_US, book)
+    assert digest(book) == before and leftovers(tmp_path) == []
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    with pytest.raises(ExportFormatError):
+        import_export("orders", bad, book)
+    with pytest.raises(ExportFormatError):
+        import_export("ads", ORDERS_US, book)                # an order export is no ads report
+    assert digest(book) == before
+
+
+def test_xlsm_keeps_its_macros(tmp_path):
+    book = tmp_path / "b.xlsm"
+    build_workbook(book)
+    with zipfile.ZipFile(book) as z:
+        vba = z.read("xl/vbaProject.bin")
+    assert import_export("orders", ORDERS_US, book).added == 4
+    with zipfile.ZipFile(book) as z:
+        assert z.read("xl/vbaProject.bin") == vba
+
+
+@pytest.mark.parametrize("value, kind, expected", [
+    (" 576461234567890123\t", "id", "576461234567890123"),
+    (576461234.0, "id", "576461234"),
+    ("", "text", None),
+    (None, "date", None),
+    (dt.datetime(2026, 7, 1), "date", dt.date(2026, 7, 1)),
+    (dt.date(2026, 7, 1), "date", dt.date(2026, 7, 1)),
+    (46204.0, "date", dt.date(2026, 7, 1)),
+    (46204.5, "datetime", dt.datetime(2026, 7, 1, 12)),
+    (dt.datetime(2026, 7, 1, 9, 30, 14, 999_800), "datetime", dt.datetime(2026, 7, 1, 9, 30, 15)),
+])
+def test_key_values(value, kind, expected):
+    assert key_value(value, kind) == expected
+
+
+def test_an_independent_engine_agrees_after_imports(demo, tmp_path):
+    """pycel recomputes every formula of the book after imports: no cached value differs."""
+    require_tool("pycel")
+    book = copy(demo, tmp_path / "d.xlsx")
+    src = tmp_path / "orders.csv"
+    write_order_export(src, 150, seed=3)
+    reports = [import_export("orders", src, book), import_export("orders", ORDERS_US, book),
+               import_export("ads", DATA / "ads_api_fields.csv", book)]
+    assert [r.added for r in reports] == [150, 4, 2]
+    assert all(r.kept == [] for r in reports)
+    assert mismatches(recompute_all(book)) == {}

@@ -1,0 +1,286 @@
+"""The ``xl-kpis`` command line: output and exit codes.
+
+0 ok, 1 bad file, 2 usage, 3 the book is open in Excel.
+"""
+
+import hashlib
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+import xlsxwriter
+from click.testing import CliRunner
+from python_calamine import CalamineWorkbook
+
+from xl_kpis.book import build_workbook, patch
+from xl_kpis.cli import main
+
+DATA = Path(__file__).parent / "data" / "exports"
+ORDERS_US = DATA / "orders_us.csv"
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    p = tmp_path_factory.mktemp("cli") / "template.xlsx"
+    build_workbook(p)
+    return p
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    p = tmp_path_factory.mktemp("cli") / "demo.xlsx"
+    build_workbook(p, demo=True)
+    return p
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def copy(src, dst):
+    dst.write_bytes(src.read_bytes())
+    return dst
+
+
+def digest(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def one_line_error(result, code, *words):
+    assert result.exit_code == code, result.output
+    assert isinstance(result.exception, SystemExit), result.exception   # not a crash
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+    assert result.output.startswith("xl-kpis: ")
+    for w in words:
+        assert w in result.output
+
+
+def order_rows(path):
+    wb = CalamineWorkbook.from_path(str(path), load_tables=True)
+    return wb.get_table_by_name("Orders").to_python()
+
+
+# --- build ------------------------------------------------------------------------------
+
+def test_build_template_and_demo(tmp_path):
+    r = run("build", tmp_path / "sub" / "t.xlsx")
+    assert r.exit_code == 0 and "empty template" in r.output
+    r = run("build", tmp_path / "d.xlsm", "--demo", "--seed", 3)
+    assert r.exit_code == 0 and "demo data" in r.output and "Orders" in r.output
+    with zipfile.ZipFile(tmp_path / "d.xlsm") as z:
+        assert "xl/vbaProject.bin" in z.namelist()
+
+
+@pytest.mark.parametrize("args", [["t.csv"], ["t.xlsx", "--seed", "1"], [], ["t.xlsx", "--x"]])
+def test_build_usage_errors(tmp_path, args):
+    assert run("build", *[tmp_path / a if a.startswith("t.") else a for a in args]).exit_code == 2
+
+
+# --- refresh ----------------------------------------------------------------------------
+
+def test_refresh(demo, tmp_path):
+    book = copy(demo, tmp_path / "b.xlsx")
+    r = run("refresh", book, "--no-progress")
+    assert r.exit_code == 0 and r.output.startswith(f"Refreshed {book}:")
+    out = tmp_path / "out.xlsx"
+    assert run("refresh", book, "--out", out).exit_code == 0 and out.exists()
+
+
+def test_refresh_bad_files_and_lock(demo, tmp_path):
+    one_line_error(run("refresh", tmp_path / "missing.xlsx"), 1, "no such file")
+    text = tmp_path / "text.xlsx"
+    text.write_text("hello")
+    one_line_error(run("refresh", text), 1, "not an .xlsx")
+    book = copy(demo, tmp_path / "open.xlsx")
+    (tmp_path / "~$open.xlsx").write_bytes(b"owner")
+    before = digest(book)
+    one_line_error(run("refresh", book), 3, "open in Excel")
+    assert digest(book) == before
+
+
+# --- report -----------------------------------------------------------------------------
+
+def test_report_from_a_book_and_from_exports(demo):
+    r = run("report", demo)
+    assert r.exit_code == 0 and "ROAS" in r.output
+    data = json.loads(run("report", demo, "--json").output)
+    assert data["orders"] > 0
+    r = run("report", "--orders", ORDERS_US, "--ads", DATA / "ads_campaign_usd.csv", "--json")
+    assert r.exit_code == 0 and json.loads(r.output)["spend"] > 0
+
+
+def test_report_usage_and_bad_files(demo, tmp_path):
+    assert run("report").exit_code == 2
+    assert run("report", demo, "--orders", ORDERS_US).exit_code == 2
+    assert run("report", "--orders", tmp_path / "missing.csv").exit_code == 2
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    one_line_error(run("report", "--orders", bad), 1, "bad.csv")
+    one_line_error(run("report", bad), 1)
+
+
+# --- import -----------------------------------------------------------------------------
+
+def test_import_orders_then_again(template, tmp_path):
+    book = copy(template, tmp_path / "b.xlsx")
+    r = run("import", "orders", ORDERS_US, "--into", book)
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert lines[0] == ("Imported 5 order lines into Orders: 4 added, 1 skipped"
+                        " (1 not importable)")
+    assert "  - 1 description row (line 2)" in lines
+    assert any(x.startswith("  refreshed ") for x in lines)
+    assert len(order_rows(book)) == 4
+    before = digest(book)
+    r = run("import", "orders", ORDERS_US, "--into", book)
+    assert r.exit_code == 0
+    assert r.output.splitlines()[0] == ("Imported 5 order lines into Orders: 0 added,"
+                                        " 5 skipped (4 already in the book, 1 not importable)")
+    assert "  - 4 already in the book" in r.output and "b.xlsx was not changed." in r.output
+    assert digest(book) == before
+
+
+def test_import_ads_studio_and_into_the_demo(template, demo, tmp_path):
+    book = copy(template, tmp_path / "b.xlsx")
+    r = run("import", "ads", DATA / "ads_breakdown_country.csv", "--into", book)
+    assert r.exit_code == 0
+    assert "not imported (no column in Campaigns): breakdown" in r.output
+    r = run("import", "studio", DATA / "studio_en", "--into", book, "--year", 2026)
+    assert r.exit_code == 0
+    assert "Imported 3 videos into Videos: 2 added" in r.output
+    assert "Imported 2 rows into Brand: 2 added" in r.output
+    assert "not imported: Viewers.csv (no target table)" in r.output
+    d = copy(demo, tmp_path / "d.xlsx")
+    n = len(order_rows(d))
+    r = run("import", "orders", ORDERS_US, "--into", d, "--no-progress")
+    assert r.exit_code == 0 and len(order_rows(d)) == n + 4
+
+
+def test_import_into_an_xlsm_keeps_its_macros(tmp_path):
+    assert run("build", tmp_path / "b.xlsm").exit_code == 0
+    with zipfile.ZipFile(tmp_path / "b.xlsm") as z:
+        vba = z.read("xl/vbaProject.bin")
+    assert run("import", "orders", ORDERS_US, "--into", tmp_path / "b.xlsm").exit_code == 0
+    with zipfile.ZipFile(tmp_path / "b.xlsm") as z:
+        assert z.read("xl/vbaProject.bin") == vba
+
+
+def test_import_shows_progress_on_request(template, tmp_path):
+    book = copy(template, tmp_path / "b.xlsx")
+    r = CliRunner().invoke(main, ["import", "orders", str(ORDERS_US), "--into", str(book),
+                                  "--progress"])
+    assert r.exit_code == 0 and "reading the export" in r.stderr
+    assert "reading the export" not in r.stdout
+
+
+def test_import_refuses_a_book_open_in_excel(template, tmp_path):
+    book = copy(template, tmp_path / "open.xlsx")
+    (tmp_path / "~$open.xlsx").write_bytes(b"owner")
+    before = digest(book)
+    one_line_error(run("import", "orders", ORDERS_US, "--into", book), 3, "open in Excel")
+    assert digest(book) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["open.xlsx", "~$open.xlsx"]
+
+
+@pytest.mark.parametrize("args", [
+    ["import", "orders", "ORDERS"],                              # no --into
+    ["import", "tiktok", "ORDERS", "--into", "BOOK"],            # unknown kind
+    ["import", "orders", "MISSING", "--into", "BOOK"],           # no such export
+    ["import", "orders", "ORDERS", "--into", "BOOK", "--year", "2026"],   # year: Studio only
+    ["import", "studio", "STUDIO", "--into", "BOOK", "--year", "26"],
+])
+def test_import_usage_errors(template, tmp_path, args):
+    book = copy(template, tmp_path / "b.xlsx")
+    subst = {"ORDERS": ORDERS_US, "STUDIO": DATA / "studio_en", "BOOK": book,
+             "MISSING": tmp_path / "missing.csv"}
+    before = digest(book)
+    assert run(*[subst.get(a, a) for a in args]).exit_code == 2
+    assert digest(book) == before
+
+
+def _xlsx_bytes():
+    buf = io.BytesIO()
+    wb = xlsxwriter.Workbook(buf, {"in_memory": True})
+    ws = wb.add_worksheet("OrderSKUList")
+    ws.write_row(0, 0, ["Order ID", "Order Status", "SKU ID", "Quantity"])
+    ws.write_row(1, 0, ["576461234567890123", "Completed", "1729384756102938475", 1])
+    wb.close()
+    return buf.getvalue()
+
+
+def _rewrite(xlsx, member, fn):
+    src, out = zipfile.ZipFile(io.BytesIO(xlsx)), io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            z.writestr(info.filename, fn(data) if info.filename == member else data)
+    return out.getvalue()
+
+
+def _lol(xml):
+    dtd = '<!DOCTYPE worksheet [<!ENTITY lol "lol">' + "".join(
+        f'<!ENTITY lol{i + 1} "' + f"&lol{i if i else ''};" * 10 + '">' for i in range(9)) + "]>"
+    return ('<?xml version="1.0" encoding="UTF-8"?>' + dtd
+            + xml.decode().split("?>", 1)[-1]).encode()
+
+
+HOSTILE_EXPORTS = {
+    "empty.csv": lambda: b"",
+    "picture.csv": lambda: b"\x89PNG\r\n\x1a\n" + bytes(range(256)),
+    "encrypted.xlsx": lambda: patch.OLE2_MAGIC + b"\0" * 1024,
+    "truncated.xlsx": lambda: _xlsx_bytes()[:1500],
+    "bomb.xlsx": lambda: _rewrite(_xlsx_bytes(), "xl/worksheets/sheet1.xml", _lol),
+    "zipbomb.xlsx": lambda: _rewrite(_xlsx_bytes(), "xl/worksheets/sheet1.xml",
+                                     lambda d: d + b" " * (30 << 20)),
+    "latin1.csv": lambda: "Order ID,Order Status\n1,Café\n".encode("latin-1") + b"\xe9" * 9,
+    "html.csv": lambda: b"<html><body>Session expired</body></html>",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_EXPORTS))
+@pytest.mark.parametrize("kind", ["orders", "ads", "studio"])
+def test_import_hostile_exports_exit_1(template, tmp_path, name, kind):
+    src = tmp_path / name
+    src.write_bytes(HOSTILE_EXPORTS[name]())
+    book = copy(template, tmp_path / "b.xlsx")
+    before = digest(book)
+    one_line_error(run("import", kind, src, "--into", book), 1, name)
+    assert digest(book) == before
+
+
+def test_import_wrong_kind_of_export_exits_1(template, tmp_path):
+    book = copy(template, tmp_path / "b.xlsx")
+    one_line_error(run("import", "ads", ORDERS_US, "--into", book), 1)
+    one_line_error(run("import", "orders", DATA / "ads_campaign_usd.csv", "--into", book), 1)
+    one_line_error(run("import", "studio", DATA / "ads_campaign_usd.csv", "--into", book), 1)
+    one_line_error(run("import", "orders", DATA, "--into", book), 1, "folder")
+
+
+def test_import_into_a_bad_book_exits_1(tmp_path):
+    one_line_error(run("import", "orders", ORDERS_US, "--into", tmp_path / "missing.xlsx"), 1,
+                   "no such file")
+    text = tmp_path / "text.xlsx"
+    text.write_text("hello")
+    one_line_error(run("import", "orders", ORDERS_US, "--into", text), 1, "not an .xlsx")
+    other = tmp_path / "other.xlsx"
+    wb = xlsxwriter.Workbook(other)
+    wb.add_worksheet().write("A1", 1)
+    wb.close()
+    before = digest(other)
+    one_line_error(run("import", "orders", ORDERS_US, "--into", other), 1,
+                   "not an xl-kpis workbook")
+    assert digest(other) == before
+
+
+@pytest.mark.parametrize("member", ["xl/workbook.xml", "xl/tables/table3.xml",
+                                    "xl/_rels/workbook.xml.rels"])
+def test_import_into_a_book_with_an_xml_bomb_exits_1(template, tmp_path, member):
+    book = tmp_path / "bomb.xlsx"
+    entities = '<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+    book.write_bytes(_rewrite(template.read_bytes(), member,
+                              lambda d: d.decode().replace("?>", "?>" + entities, 1).encode()))
+    before = digest(book)
+    one_line_error(run("import", "orders", ORDERS_US, "--into", book), 1)
+    assert digest(book) == before

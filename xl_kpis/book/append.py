@@ -1,0 +1,615 @@
+"""Append rows to the Excel Tables of an existing workbook, at the XML level.
+
+openpyxl cannot do this: a load + save drops every cached value and rebuilds
+every part.  Here the workbook stays a zip of XML parts and only these change:
+
+* the table's worksheet: new ``<row>`` elements after the table's last row,
+  the ``<dimension ref>``, and the data validations of the table's columns
+  that stop short of the new last row;
+* the table part: its ``ref`` and ``autoFilter ref``;
+* ``xl/workbook.xml``, only when the sheet's print area must grow.
+
+Every other zip member is copied byte for byte, and the write is atomic
+(:class:`xl_kpis.book.patch.atomic_write`).
+
+Trailing blank rows of a table (an empty template table keeps one blank data
+row) are filled first.  New cells hold numbers as ``<v>``, text as inline
+strings (never as formulas: ``=HYPERLINK("…")`` from a buyer message stays
+text), dates as Excel serial numbers and id columns as text; a ``None`` gives
+no cell.  Each cell takes the style of its column in the table's last data
+row.  Computed columns get their formula with no cached value: a refresh
+(:func:`xl_kpis.book.refresh.refresh`) fills them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import posixpath
+import re
+import shutil
+import zipfile
+from dataclasses import dataclass
+from operator import itemgetter
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Sequence
+from xml.sax.saxutils import escape
+
+
+from . import schema as S
+from .formulas import a1, excel_serial
+from .patch import (NS, BookFormatError, atomic_write, check_workbook_file, col_index,
+                    encode_value, parse_xml, sheet_parts)
+
+__all__ = ["Appended", "append_rows", "VALIDATION_MARGIN"]
+
+#: A data validation that must grow reaches this many rows below the new last row
+#: (as the builder leaves room below a table).
+VALIDATION_MARGIN = 1000
+
+
+@dataclass
+class Appended:
+    """Where the rows appended to one table went.
+
+    Attributes
+    ----------
+    table : str
+        The table (and sheet) name.
+    first_row : int
+        The 1-based sheet row of the first new row (a filled blank row counts).
+    rows : int
+        The number of rows written.
+    ref : str
+        The table's range afterwards (``A4:Z2666``).
+    """
+
+    table: str
+    first_row: int
+    rows: int
+    ref: str
+
+
+# --- addresses --------------------------------------------------------------------------
+
+_A1 = re.compile(r"^\$?([A-Z]{1,3})\$?(\d+)$")
+
+
+def _letters(col: int) -> str:
+    """Column letters of a 0-based column."""
+    return a1(0, col)[:-1]
+
+
+def _cell(ref: str) -> tuple[int, int]:
+    """``"B5"`` → (0-based column, 1-based row)."""
+    m = _A1.match(ref)
+    if not m:
+        raise BookFormatError(f"not a cell reference: {ref!r}")
+    return col_index(m.group(1)), int(m.group(2))
+
+
+def _range(ref: str) -> tuple[int, int, int, int]:
+    """``"A4:Z5"`` → (first col, first row, last col, last row); cols 0-based, rows 1-based."""
+    first, _, last = ref.partition(":")
+    c0, r0 = _cell(first)
+    c1, r1 = _cell(last or first)
+    return c0, r0, c1, r1
+
+
+def _with_last_row(ref: str, row: int) -> str:
+    """``ref`` (``A4:Z5`` or ``A1``) with its last row set to ``row``."""
+    c0, r0, c1, _ = _range(ref)
+    return f"{_letters(c0)}{r0}:{_letters(c1)}{row}"
+
+
+# --- the table's layout -----------------------------------------------------------------
+
+@dataclass
+class _Column:
+    """One column of the table as the new rows fill it."""
+
+    col: int                     # 0-based sheet column
+    key: str | None              # canonical key of an input column
+    kind: str | None             # its kind (schema.KINDS)
+    formula: str | None          # formula of a computed column (no leading "=")
+
+
+@dataclass
+class _Table:
+    """A table found in the workbook: its parts and layout."""
+
+    name: str
+    sheet: str
+    sheet_part: str
+    part: str
+    ref: str
+    first: int                   # 1-based first data row
+    last: int                    # 1-based last data row
+    columns: list[_Column]
+
+    @property
+    def computed_cols(self) -> set[int]:
+        return {c.col for c in self.columns if c.formula is not None}
+
+    @property
+    def span(self) -> tuple[int, int]:
+        return self.columns[0].col, self.columns[-1].col
+
+
+def _rels_of(part: str) -> str:
+    return posixpath.join(posixpath.dirname(part), "_rels", posixpath.basename(part) + ".rels")
+
+
+def _target(part: str, target: str) -> str:
+    if target.startswith("/"):
+        return target.lstrip("/")
+    return posixpath.normpath(posixpath.join(posixpath.dirname(part), target))
+
+
+def _table_parts(z: zipfile.ZipFile) -> Iterator[tuple[str, str, str]]:
+    """(sheet name, sheet part, table part) of every table in the workbook."""
+    names = set(z.namelist())
+    for sheet, part in sheet_parts(z).items():
+        rels = _rels_of(part)
+        if rels not in names:
+            continue
+        for rel in parse_xml(z, rels).findall("rel:Relationship", NS):
+            if rel.get("Type", "").endswith("/table"):
+                yield sheet, part, _target(part, rel.get("Target", ""))
+
+
+def _columns(spec: S.Table, root, c0: int) -> list[_Column]:
+    """The table part's columns, matched to the schema by header."""
+    inputs = {c.header: c for c in spec.inputs}
+    computed = {c.header for c in spec.computed}
+    columns = []
+    for j, tc in enumerate(root.findall("m:tableColumns/m:tableColumn", NS)):
+        header = tc.get("name", "")
+        if header in inputs:
+            columns.append(_Column(c0 + j, inputs[header].key, inputs[header].kind, None))
+        elif header in computed:
+            columns.append(_Column(c0 + j, None, None, spec.formula(header).lstrip("=")))
+        else:                      # a column the seller added: Excel would copy its formula
+            own = tc.findtext("m:calculatedColumnFormula", None, NS)
+            columns.append(_Column(c0 + j, None, None, own.lstrip("=") if own else None))
+    return columns
+
+
+def _find_table(z: zipfile.ZipFile, name: str) -> _Table:
+    """The table ``name`` (a :data:`schema.TABLE`), with its columns matched to the schema."""
+    for sheet, sheet_part, part in _table_parts(z):
+        root = parse_xml(z, part)
+        if (root.get("displayName") or root.get("name")) != name:
+            continue
+        if root.get("totalsRowCount", "0") not in ("", "0"):
+            raise BookFormatError(f"table {name} has a totals row: remove it before importing")
+        ref = root.get("ref", "")
+        c0, r0, _, r1 = _range(ref)
+        first = r0 + (0 if root.get("headerRowCount") == "0" else 1)
+        return _Table(name, sheet, sheet_part, part, ref, first, max(r1, first - 1),
+                      _columns(S.TABLE[name], root, c0))
+    raise BookFormatError(f"not an xl-kpis workbook (no table {name!r})")
+
+
+# --- cell values --------------------------------------------------------------------------
+
+_ESCAPED = re.compile(r"_x[0-9A-Fa-f]{4}_")
+_NOT_XML = re.compile("[\x00-\x08\x0b-\x1f\ufffe\uffff]")
+
+
+def xml_text(s: str) -> str:
+    """Text as the content of a ``<t>`` element.
+
+    ``& < >`` are escaped; characters XML cannot hold become Excel's
+    ``_xHHHH_`` escapes, and a literal ``_xHHHH_`` is protected as
+    ``_x005F_xHHHH_`` (what Excel and XlsxWriter write).
+
+    >>> xml_text('=HYPERLINK("a&b") <x> _x0041_\\x01')
+    '=HYPERLINK("a&amp;b") &lt;x&gt; _x005F_x0041__x0001_'
+    """
+    s = escape(s)
+    if "_x" in s:
+        s = _ESCAPED.sub(lambda m: "_x005F" + m.group(0), s)
+    if _NOT_XML.search(s):
+        s = _NOT_XML.sub(lambda m: f"_x{ord(m.group(0)):04X}_", s)
+    return s
+
+
+def _plain(v: Any, kind: str | None) -> Any:
+    """A row value as the cell will hold it: None (no cell), str, bool, number."""
+    if hasattr(v, "item") and not isinstance(v, (str, bytes)):
+        v = v.item()                                        # numpy scalar
+    if v is None or (isinstance(v, float) and math.isnan(v)) or v == "":
+        return None
+    if isinstance(v, (dt.date, dt.time)):
+        if isinstance(v, dt.datetime) and v.tzinfo is not None:
+            v = v.replace(tzinfo=None)
+        return excel_serial(v)
+    if kind == "id" and isinstance(v, (int, float)) and not isinstance(v, bool):
+        return str(int(v)) if float(v).is_integer() else repr(v)
+    if isinstance(v, (str, bool, int, float)):
+        return v
+    return str(v)
+
+
+def _tail(v: Any, style: str) -> bytes:
+    """A cell's XML after its ``r="…"`` attribute, UTF-8 encoded."""
+    if isinstance(v, str):
+        xml = f'"{style} t="inlineStr"><is><t xml:space="preserve">{xml_text(v)}</t></is></c>'
+    else:
+        t, text = encode_value(v)
+        t_attr = f' t="{t}"' if t else ""
+        xml = f'"{style}{t_attr}><v>{text}</v></c>'
+    return xml.encode("utf-8")
+
+
+#: Types whose equal values give equal cells (unlike True == 1), so a column of them is
+#: encoded once per distinct value.
+_CACHEABLE = frozenset({str, float, int, type(None), dt.date, dt.datetime})
+
+
+def _column_tails(values: Sequence[Any], kind: str | None, style: str) -> list[bytes | None]:
+    """The cell tails of one column (None: no cell), each distinct value encoded once."""
+    def tail(v: Any) -> bytes | None:
+        p = _plain(v, kind)
+        return None if p is None else _tail(p, style)
+
+    if not set(map(type, values)) <= _CACHEABLE:
+        return [tail(v) for v in values]
+    cache = {v: tail(v) for v in dict.fromkeys(values)}
+    return list(map(cache.__getitem__, values))
+
+
+def _column(rows: Sequence[Mapping[str, Any]], key: str) -> list[Any]:
+    """The values of ``key`` in ``rows`` (None where a row lacks it)."""
+    try:
+        return list(map(itemgetter(key), rows))
+    except KeyError:
+        return [r.get(key) for r in rows]
+
+
+def _rows_xml(table: _Table, rows: Sequence[Mapping[str, Any]], keys: set[str], start: int,
+              styles: Mapping[int, str], spans: str) -> bytes:
+    """The ``<row>`` elements of ``rows`` (UTF-8), numbered from ``start``.
+
+    Built column by column, as bytes (one list per column, joined row-wise at
+    the end): a 100,000-row import is a few million cells, and one emoji in
+    a ``str`` of that size would make it four bytes a character.
+    """
+    numbers = [str(start + i).encode() for i in range(len(rows))]
+    head, close = b'<row r="', f'"{spans}>'.encode()
+    columns = [[head + r + close for r in numbers]]
+    for c in table.columns:
+        prefix = f'<c r="{_letters(c.col)}'.encode()
+        s = f' s="{styles[c.col]}"' if c.col in styles else ""
+        if c.formula is not None:
+            tail = f'"{s}><f>{escape(c.formula)}</f></c>'.encode("utf-8")
+            columns.append([prefix + r + tail for r in numbers])
+        elif c.key in keys:
+            tails = _column_tails(_column(rows, c.key), c.kind, s)
+            columns.append([prefix + r + t if t is not None else b""
+                            for r, t in zip(numbers, tails)])
+    columns.append([b"</row>"] * len(rows))
+    return b"".join(map(b"".join, zip(*columns)))
+
+
+# --- the worksheet --------------------------------------------------------------------------
+# The worksheet stays bytes (it may be hundreds of MB); only the rows near the end
+# of the table, and the parts before and after sheetData, are decoded.
+
+_ROW_R = re.compile(rb'\br="(\d+)"')
+_ATTR = re.compile(r'\b([\w:]+)="([^"]*)"')
+_CELL_XML = re.compile(r"<c\b([^>]*?)(?:/>|>(.*?)</c>)", re.S)
+_V_TEXT = re.compile(r"<v>[^<]")
+
+
+@dataclass
+class _Row:
+    """A ``<row>`` element of sheetData: ``xml[start:end]`` (up to the next row)."""
+
+    r: int
+    start: int
+    end: int
+    data: bytes
+
+    def cells(self) -> Iterator[tuple[int, dict[str, str], bool]]:
+        """(0-based column, attributes, holds something) of each cell."""
+        col = -1
+        for m in _CELL_XML.finditer(self.data.decode("utf-8")):
+            attrs = dict(_ATTR.findall(m.group(1)))
+            col = _cell(attrs["r"])[0] if "r" in attrs else col + 1
+            inner = m.group(2) or ""
+            yield col, attrs, ("<f" in inner or "<is" in inner or bool(_V_TEXT.search(inner)))
+
+    def has_content(self, cols: Callable[[int], bool] = lambda c: True) -> bool:
+        """Whether a cell in one of ``cols`` holds a value or a formula."""
+        return any(full and cols(c) for c, _, full in self.cells())
+
+    @property
+    def spans(self) -> str:
+        """The row's ``spans`` attribute (`` spans="1:26"``), or ""."""
+        m = re.search(rb'\sspans="([^"]*)"', self.data[:self.data.index(b">")])
+        return f' spans="{m.group(1).decode()}"' if m else ""
+
+
+def _rows_backwards(xml: bytes, lo: int, hi: int) -> Iterator[_Row]:
+    """The row elements of ``xml[lo:hi]`` (sheetData's content), last first."""
+    end = hi
+    while True:
+        start = xml.rfind(b"<row", lo, end)
+        if start < 0:
+            return
+        if xml[start + 4:start + 5] not in (b" ", b">", b"/"):
+            end = start
+            continue
+        m = _ROW_R.search(xml, start, xml.index(b">", start))
+        if not m:
+            raise BookFormatError("a worksheet row has no row number (unsupported writer)")
+        yield _Row(int(m.group(1)), start, end, xml[start:end])
+        end = start
+
+
+@dataclass
+class _Slot:
+    """Where new rows go in a worksheet and what the rows below them are."""
+
+    insert_at: int               # offset in the XML
+    start_row: int               # 1-based sheet row of the first new row
+    below: list[_Row]            # rows after the insertion point, in sheet order
+    style_row: _Row | None       # the table's last data row
+
+
+def _slot(xml: bytes, lo: int, hi: int, table: _Table) -> _Slot:
+    """Find the insertion point: after the last table row holding an input value."""
+    computed = table.computed_cols
+
+    def blank(row: _Row) -> bool:    # nothing but formulas of computed columns
+        return not row.has_content(lambda c: c not in computed)
+
+    below: list[_Row] = []
+    style_row = None
+    for row in _rows_backwards(xml, lo, hi):
+        if style_row is None and table.first <= row.r <= table.last:
+            style_row = row          # walking backwards: the last data row there is
+        if row.r > table.last or (row.r >= table.first and blank(row)):
+            below.append(row)
+            continue
+        return _Slot(row.end, max(row.r + 1, table.first), below[::-1], style_row)
+    return _Slot(lo, table.first, below[::-1], style_row)
+
+
+def _styles(row: _Row | None, cols_xml: str) -> dict[int, str]:
+    """Column → style index: the table's last data row, else the ``<col>`` defaults."""
+    styles: dict[int, str] = {}
+    for m in re.finditer(r"<col\b([^>]*)/?>", cols_xml):
+        a = dict(_ATTR.findall(m.group(1)))
+        if "style" in a and "min" in a and "max" in a:
+            for c in range(int(a["min"]) - 1, min(int(a["max"]), 16384)):
+                styles[c] = a["style"]
+    if row is not None:
+        styles.update({c: a["s"] for c, a, _ in row.cells() if "s" in a})
+    return styles
+
+
+def _sheet_data(xml: bytes) -> tuple[int, int]:
+    """Offsets of sheetData's content (after ``<sheetData>``, at ``</sheetData>``)."""
+    open_at = xml.find(b"<sheetData")
+    if open_at < 0:
+        raise BookFormatError("a worksheet has no <sheetData> (unsupported writer)")
+    gt = xml.index(b">", open_at)
+    if xml[gt - 1:gt] == b"/":
+        raise BookFormatError("a table's worksheet has no rows")
+    close = xml.find(b"</sheetData>", gt)
+    if close < 0:
+        raise BookFormatError("a worksheet's <sheetData> is not closed")
+    return gt + 1, close
+
+
+def _merge_below(below: list[_Row], table: _Table, new_end: int) -> bytes:
+    """The rows after the new ones: those the new rows overwrite must be empty."""
+    kept = []
+    for row in below:
+        if row.r > new_end:
+            kept.append(row.data)
+        elif row.r > table.last and row.has_content():
+            raise BookFormatError(f"{table.sheet}: row {row.r} below table {table.name} holds"
+                                  " data; move it further down or to another sheet first")
+    return b"".join(kept)
+
+
+def _grow_dimension(head: str, last_row: int, last_col: int) -> str:
+    def sub(m: re.Match) -> str:
+        c0, r0, c1, r1 = _range(m.group(2))
+        end = f"{_letters(max(c1, last_col))}{max(r1, last_row)}"
+        return f'{m.group(1)}{_letters(c0)}{r0}:{end}"'
+    return re.sub(r'(<dimension\b[^>]*?\bref=")([^"]+)"', sub, head, count=1)
+
+
+def _grow_validations(tail: str, table: _Table, new_last: int) -> str:
+    """Extend the data validations over a table column that stop above ``new_last``."""
+    c0, c1 = table.span
+
+    def grow(token: str) -> str:
+        try:
+            a, r0, b, r1 = _range(token)
+        except BookFormatError:
+            return token
+        if c0 <= a <= b <= c1 and r0 <= table.first <= table.last <= r1 < new_last:
+            return _with_last_row(token, new_last + VALIDATION_MARGIN)
+        return token
+
+    def sub(m: re.Match) -> str:
+        return m.group(1) + " ".join(grow(t) for t in m.group(2).split()) + '"'
+
+    return re.sub(r'(<dataValidation\b[^>]*?\bsqref=")([^"]*)"', sub, tail)
+
+
+def _append_sheet(xml: bytes, table: _Table, rows: Sequence[Mapping[str, Any]], keys: set[str]
+                  ) -> tuple[bytes, Appended]:
+    """The worksheet XML with ``rows`` appended to ``table``."""
+    lo, hi = _sheet_data(xml)
+    slot = _slot(xml, lo, hi, table)
+    new_end = slot.start_row + len(rows) - 1
+    last = max(table.last, new_end)
+    head = _decode(xml[:lo], table.sheet_part)
+    cols = re.search(r"<cols>.*?</cols>", head, re.S)
+    style_row = slot.style_row
+    new_rows = _rows_xml(table, rows, keys, slot.start_row,
+                         _styles(style_row, cols.group(0) if cols else ""),
+                         style_row.spans if style_row else "")
+    tail = _grow_validations(_decode(xml[hi:], table.sheet_part), table, last)
+    out = b"".join([_grow_dimension(head, last, table.span[1]).encode("utf-8"),
+                    xml[lo:slot.insert_at], new_rows, _merge_below(slot.below, table, new_end),
+                    tail.encode("utf-8")])
+    return out, Appended(table.name, slot.start_row, len(rows), _with_last_row(table.ref, last))
+
+
+# --- the other parts ------------------------------------------------------------------------
+
+def _grow_table_part(xml: str, ref: str) -> str:
+    """The table part with its ``ref`` and its autoFilter's ``ref`` set to ``ref``."""
+    xml = re.sub(r'(<table\b[^>]*?\sref=")[^"]*"', lambda m: f'{m.group(1)}{ref}"', xml, count=1)
+    return re.sub(r'(<autoFilter\b[^>]*?\sref=")[^"]*"', lambda m: f'{m.group(1)}{ref}"', xml,
+                  count=1)
+
+
+_AREA = re.compile(r"((?:'(?:[^']|'')+'|[^'!,]+)!)(\$?[A-Z]{1,3}\$?\d+(?::\$?[A-Z]{1,3}\$?\d+)?)")
+
+
+def _grow_print_area(xml: str, sheet_index: int, sheet: str, old_last: int, new_last: int
+                     ) -> str:
+    """``workbook.xml`` with the sheet's print area reaching ``new_last`` when it covered
+    the table's old last row."""
+
+    def area(m: re.Match) -> str:
+        name = m.group(1)[:-1]
+        if name.strip("'").replace("''", "'") != sheet:
+            return m.group(0)
+        c0, r0, c1, r1 = _range(m.group(2).replace("$", ""))
+        if not old_last <= r1 < new_last:
+            return m.group(0)
+        return f"{m.group(1)}${_letters(c0)}${r0}:${_letters(c1)}${new_last}"
+
+    def name(m: re.Match) -> str:
+        attrs = dict(_ATTR.findall(m.group(1)))
+        if attrs.get("name") != "_xlnm.Print_Area" or attrs.get("localSheetId") != str(
+                sheet_index):
+            return m.group(0)
+        return f"<definedName{m.group(1)}>{_AREA.sub(area, m.group(2))}</definedName>"
+
+    return re.sub(r"<definedName\b([^>]*)>([^<]*)</definedName>", name, xml)
+
+
+def _sheet_index(z: zipfile.ZipFile, sheet: str) -> int:
+    names = [s.get("name") for s in parse_xml(z, "xl/workbook.xml").findall("m:sheets/m:sheet", NS)]
+    return names.index(sheet)
+
+
+# --- the workbook -----------------------------------------------------------------------------
+
+def _open(path: Path) -> zipfile.ZipFile:
+    check_workbook_file(path)
+    try:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise BookFormatError(f"{path}: not an .xlsx/.xlsm file ({e})") from e
+
+
+def _decode(data: bytes, name: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise BookFormatError(f"{name} is not UTF-8 XML") from e
+
+
+def _check_keys(table: _Table, rows: Sequence[Mapping[str, Any]]) -> set[str]:
+    """The keys the rows carry (each an input column of the table in the workbook)."""
+    keys = {k for r in rows for k in r}
+    spec = S.TABLE[table.name]
+    unknown = keys - set(spec.keys)
+    if unknown:
+        raise KeyError(f"table {table.name} has no input column {sorted(unknown)}")
+    missing = keys - {c.key for c in table.columns if c.key}
+    if missing:
+        headers = sorted(spec.header_of(k) for k in missing)
+        raise BookFormatError(f"table {table.name} of the workbook has no column {headers[0]!r}")
+    return keys
+
+
+def append_rows(book: str | os.PathLike, tables: Mapping[str, Sequence[Mapping[str, Any]]],
+                out: str | os.PathLike | None = None,
+                compresslevel: int | None = None) -> dict[str, Appended]:
+    """Append rows to tables of ``book`` (written to ``out``, in place by default).
+
+    Parameters
+    ----------
+    book : path
+        An ``.xlsx``/``.xlsm`` holding the tables (an xl-kpis workbook).
+    tables : mapping
+        ``table name -> rows``; each row maps canonical keys of the table's
+        input columns (:attr:`schema.Table.keys`) to values.  A missing key or
+        ``None`` leaves the cell out.
+    out : path, optional
+        Where to write the result; ``book`` itself by default.  Written
+        atomically, also when nothing is appended (then ``out`` is a copy).
+    compresslevel : int, optional
+        zlib level of the rewritten parts (default: zlib's); 1 is several
+        times faster, for a scratch file that is rewritten anyway.
+
+    Returns
+    -------
+    dict
+        ``table name -> Appended`` for each table that received rows.
+
+    Raises
+    ------
+    BookFormatError
+        The workbook is not readable, lacks a table or a column the rows
+        need, or something below a table would be overwritten.
+    KeyError
+        A table is not one of :data:`schema.TABLES`, or a row has a key that
+        is no input column of its table.
+    """
+    book = Path(book)
+    out = Path(out) if out is not None else book
+    unknown = set(tables) - set(S.TABLE)
+    if unknown:
+        raise KeyError(f"no such table: {sorted(unknown)}")
+    todo = {name: rows for name, rows in tables.items() if rows}
+    with _open(book) as z:
+        parts: dict[str, bytes] = {}
+        done: dict[str, Appended] = {}
+        for name, rows in todo.items():
+            table = _find_table(z, name)
+            keys = _check_keys(table, rows)
+            if table.sheet_part in parts:
+                raise BookFormatError(f"two tables to fill on sheet {table.sheet}")
+            parts[table.sheet_part], done[name] = _append_sheet(z.read(table.sheet_part),
+                                                                table, rows, keys)
+            parts[table.part] = _grow_table_part(_decode(z.read(table.part), table.part),
+                                                 done[name].ref).encode("utf-8")
+            new_last = _range(done[name].ref)[3]
+            if new_last > table.last:
+                wb = _decode(parts.get("xl/workbook.xml") or z.read("xl/workbook.xml"),
+                             "xl/workbook.xml")
+                grown = _grow_print_area(wb, _sheet_index(z, table.sheet), table.sheet,
+                                         table.last, new_last)
+                if grown != wb:
+                    parts["xl/workbook.xml"] = grown.encode("utf-8")
+        if not parts and out.exists() and os.path.samefile(book, out):
+            return done
+        with atomic_write(out) as f:
+            if not parts:
+                with open(book, "rb") as src:
+                    shutil.copyfileobj(src, f)
+                return done
+            with zipfile.ZipFile(f, "w") as zout:
+                for info in z.infolist():
+                    data = parts.get(info.filename)
+                    if data is None:
+                        zout.writestr(info, z.read(info), compress_type=info.compress_type)
+                    else:
+                        zout.writestr(info, data, compress_type=info.compress_type,
+                                      compresslevel=compresslevel)
+    return done
