@@ -158,7 +158,10 @@ def test_empty_template_evaluates():
     assert ev.rows == {t.name: 1 for t in S.TABLES}
     v = ev.values
     assert v["orders"] == "" and v["views"] == "" and v["roas"] == "#DIV/0!"
-    assert v["top_products"] == "" and v["content"] == ""
+    # top products keeps its size (header + 5 rows) so imports never have to move it
+    assert v["top_products"][0][0] == "Product" and len(v["top_products"]) == 6
+    assert all(c == "" for row in v["top_products"][1:] for c in row)
+    assert v["content"] == ""
     assert v["clv_example.0"] == 250
     assert ev.columns["Orders"]["Counted order"] == [""]
 

@@ -137,6 +137,9 @@ def test_all_blank_gives_blank(name, blank):
     else:
         args = [[[blank]]] * n
     out = call(name, args)
+    if name == "TOP_PRODUCTS":  # a fixed-size table: the header and 5 blank rows
+        assert out[0][0] == "Product" and out[1:] == [[BLANK] * 4] * 5
+        return
     assert out in (BLANK, [[BLANK]]), out
 
 
@@ -228,6 +231,7 @@ def test_optional_arguments_left_out_or_blank():
     assert udfs.CLV(50, 5, 1, 0.4) == pytest.approx(100.0)
     assert udfs.CLV([[50]], [[5]], [[1]], [[None]]) == [[0.0]]  # a blank margin cell is 0
     assert udfs.TOP_PRODUCTS([["a"], ["b"]], [[1], [2]])[1] == ["b", 2.0, 2 / 3, 2 / 3]
+    assert udfs.TOP_PRODUCTS([["a"], ["b"]], [[1], [2]])[3:] == [[BLANK] * 4] * 3  # 5 rows
     assert len(udfs.TOP_PRODUCTS([["a"], ["b"]], [[1], [2]], 1)) == 2
     assert udfs.TOP_PRODUCTS([["a"]], [[1]], 0) == NUM
 

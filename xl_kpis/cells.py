@@ -368,12 +368,15 @@ def _aggregate(fn: Callable, args: Sequence[Any]) -> Any:
 
 
 def _table(fn: Callable, args: Sequence[Any], headers: Sequence[str],
-          options: Sequence[Any] = ()) -> Any:
+          options: Sequence[Any] = (), pad_to: str | None = None) -> Any:
     """Apply a table KPI (ranges in, a table out): a header row, then one row per group.
 
     Rows whose cells are all blank are skipped; a blank label in a row with
     numbers is shown as ``"(blank)"``; blank numbers count as 0.  ``options``
     are trailing scalar arguments (e.g. how many rows), checked as numbers.
+    ``pad_to`` names the option (e.g. ``"n"``) that fixes the number of rows:
+    the table is padded with blank rows to it, even when every input is blank,
+    so the spilled range keeps its size as data comes and goes.
     """
     spec: KpiSpec = fn.__kpi__
     try:
@@ -387,19 +390,6 @@ def _table(fn: Callable, args: Sequence[Any], headers: Sequence[str],
         return VALUE
     if len({v.size for _, v, _ in cols}) > 1:
         return VALUE
-    keep = np.zeros(cols[0][1].size, dtype=bool)
-    for _, _, st in cols:
-        keep |= st != _BLANK
-    if not keep.any():
-        return BLANK
-    call = []
-    for dom, vals, st in cols:
-        vals = vals[keep]
-        if dom.kind == "label":
-            vals = np.where(vals == "", "(blank)", vals)
-        elif _domain_error(vals, dom):
-            return NUM
-        call.append(vals)
     opts = []
     for (name, dom, default), o in zip(spec.params[len(args):], options):
         x, s = _cell(o[0][0] if isinstance(o, (list, tuple)) and o and
@@ -411,10 +401,31 @@ def _table(fn: Callable, args: Sequence[Any], headers: Sequence[str],
         if dom.invalid(np.asarray(x)) or (name == "n" and (x < 1 or not float(x).is_integer())):
             return NUM
         opts.append(int(x) if name == "n" else x)
+    rows = None
+    if pad_to is not None:  # a fixed number of rows: the spill range never changes size
+        rows = dict(zip([p[0] for p in spec.params[len(args):]], opts)).get(
+            pad_to, spec.params[[p[0] for p in spec.params].index(pad_to)][2])
+    keep = np.zeros(cols[0][1].size, dtype=bool)
+    for _, _, st in cols:
+        keep |= st != _BLANK
+    if not keep.any():
+        if rows is None:
+            return BLANK
+        return [list(headers)] + [[BLANK] * len(headers) for _ in range(rows)]
+    call = []
+    for dom, vals, st in cols:
+        vals = vals[keep]
+        if dom.kind == "label":
+            vals = np.where(vals == "", "(blank)", vals)
+        elif _domain_error(vals, dom):
+            return NUM
+        call.append(vals)
     result = fn(*call, *opts)
     out = [list(headers)]
     for row in result.tolist():
         out.append([v if isinstance(v, str) else _number_or_error(float(v)) for v in row])
+    while rows is not None and len(out) < rows + 1:
+        out.append([BLANK] * len(headers))
     return out
 
 

@@ -272,10 +272,10 @@ def REVIEW_RATE(reviews, orders):
 
 @_udf(m.top_products)
 def TOP_PRODUCTS(products, amounts, top_n=None):
-    """Top products by revenue: a table (product, revenue, share, cumulative share), best first."""
+    """Top products by revenue: header + exactly top_n rows (product, revenue, share, cumulative share), best first; blank rows when fewer."""
     return cells.table(m.top_products, [products, amounts],
                        ["Product", "Revenue", "Share", "Cumulative share"],
-                       options=_given([], top_n))
+                       options=_given([], top_n), pad_to="n")
 
 
 @_udf(m.content_resonance)

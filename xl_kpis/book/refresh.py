@@ -26,7 +26,7 @@ from python_calamine import CalamineError, CalamineWorkbook
 from . import patch
 from . import schema as S
 from .build import Evaluation, evaluate_book
-from .formulas import RenderContext, a1, render
+from .formulas import Ref, RenderContext, a1, render, walk
 
 
 class BookLocked(RuntimeError):
@@ -165,6 +165,8 @@ def refresh(path: str | os.PathLike, out: str | os.PathLike | None = None,
     with zipfile.ZipFile(path) as z:
         parts = patch.sheet_parts(z)
         arrays = {s: patch.array_ranges(z.read(p).decode("utf-8")) for s, p in parts.items()}
+    for ref, why in _stale_dependents(ev, arrays).items():
+        expected[ref] = why  # a reason, never equal to a normalised formula: the cell is kept
     deciders, plain = {}, {}
     for sheet in parts:
         anchors, spilled = _arrays(ev, sheet, arrays[sheet], cells, result)
@@ -175,6 +177,34 @@ def refresh(path: str | os.PathLike, out: str | os.PathLike | None = None,
     result.changed = patch.patch_workbook(path, out, deciders, plain)
     say("done")
     return result
+
+
+class _Stale(str):
+    """In place of an expected formula: the template cell must keep its value (and why)."""
+
+
+def _stale_dependents(ev: Evaluation, arrays: dict[str, list[str]]) -> dict[tuple, _Stale]:
+    """Cells that read an array result whose size changed since the book was built.
+
+    The array itself cannot be resized in place (its spill range and the cells
+    laid out after it are fixed in the file), so it keeps its values; the
+    cells that read it keep theirs too, so the book stays consistent.
+    """
+    held = {(s, rng.partition(":")[0]): _range_shape(rng) for s, rngs in arrays.items()
+            for rng in rngs}
+    changed = set()
+    for c in ev.plan.formulas():
+        if c.array:
+            pos = (c.sheet, a1(c.row, c.col, False))
+            if held.get(pos) != _result_shape(ev, *pos):
+                changed.add(c.key)
+    out = {}
+    for c in ev.plan.formulas():
+        keys = {n.key for n in walk(c.expr) if isinstance(n, Ref)} & changed
+        if keys and not c.array:
+            out[(c.sheet, a1(c.row, c.col, False))] = _Stale(
+                f"reads the result of {sorted(keys)[0]}, whose size changed: rebuild the book")
+    return out
 
 
 def _arrays(ev: Evaluation, sheet: str, ranges: list[str], values: dict,
@@ -237,6 +267,9 @@ def _decider(sheet: str, expected: dict, cells: dict, table: tuple[int, int, dic
             result.kept.append(Kept(sheet, ref, formula, "not a template formula"))
             return patch.KEEP
         want, value = found
+        if isinstance(want, _Stale):
+            result.kept.append(Kept(sheet, ref, formula, str(want)))
+            return patch.KEEP
         if formula is not None and _norm(formula) != want:
             result.kept.append(Kept(sheet, ref, formula, "formula differs from the template's"))
             return patch.KEEP
