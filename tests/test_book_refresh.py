@@ -227,3 +227,25 @@ def test_killed_mid_write_leaves_the_book_intact(demo, tmp_path):
     proc.wait(timeout=10)
     assert hashlib.sha256(book.read_bytes()).hexdigest() == digest
     assert refresh(book).changed > 0      # and it can still be refreshed afterwards
+
+
+def test_a_resized_array_is_kept_with_its_readers_and_build_from_lays_it_out(demo, tmp_path):
+    """Videos without a content type add a "(blank)" row to CONTENT_RESONANCE: the array's
+    range is fixed in the file, so it and the cells that read it keep their values, and
+    ``build --from`` lays the same data out anew."""
+    from xl_kpis.book.append import append_rows
+
+    book = copy(demo, tmp_path / "grown.xlsx")
+    append_rows(book, {"Videos": [{"video_link": "https://x/v/1", "views": 100.0,
+                                   "likes": 5.0, "comments": 1.0, "shares": 1.0}]})
+    r = refresh(book)
+    kept = {(k.sheet, k.ref) for k in r.kept}
+    assert ("KPIs", "A60") in kept and any(s == "Dashboard" for s, _ in kept)
+    says = {(k.sheet, k.ref) for k in r.kept if "build NEW.xlsx --from BOOK" in k.reason}
+    assert ("KPIs", "A60") in says and ("Dashboard", "N11") in says
+    fresh = tmp_path / "fresh.xlsx"
+    out = CliRunner().invoke(main, ["build", str(fresh), "--from", str(book)])
+    assert out.exit_code == 0, out.output
+    assert refresh(fresh).kept == [] and "(blank)" in str(values(fresh).values())
+    assert CliRunner().invoke(main, ["build", str(fresh), "--from", str(book),
+                                     "--demo"]).exit_code == 2

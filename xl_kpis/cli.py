@@ -45,18 +45,35 @@ def main() -> None:
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--demo", is_flag=True, help="Fill the tables with a synthetic demo shop.")
 @click.option("--seed", type=int, default=None, help="Seed of the demo data.")
-def build(out: Path, demo: bool, seed: int | None) -> None:
+@click.option("--from", "source", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              default=None, help="Fill the tables and settings with those of this book "
+              "(a fresh layout for an existing book's data; the source is not changed).")
+def build(out: Path, demo: bool, seed: int | None, source: Path | None) -> None:
     """Write the template workbook OUT (.xlsx, or .xlsm with the xlwings VBA)."""
     from xl_kpis.book.build import build_workbook
+    from xl_kpis.book.patch import BookFormatError
 
     if out.suffix.lower() not in (".xlsx", ".xlsm"):
         raise click.BadParameter("OUT must end in .xlsx or .xlsm", param_hint="OUT")
     if seed is not None and not demo:
         raise click.BadParameter("--seed needs --demo", param_hint="--seed")
+    if source is not None and (demo or (out.exists() and out.samefile(source))):
+        raise click.BadParameter("--from goes without --demo, into another file",
+                                 param_hint="--from")
+    tables = settings = None
+    if source is not None:
+        from xl_kpis.book.refresh import read_inputs
+
+        try:
+            tables, settings = read_inputs(source)
+        except BookFormatError as e:
+            _fail(str(e), EXIT_BAD_FILE)
     out.parent.mkdir(parents=True, exist_ok=True)
-    ev = build_workbook(out, demo=demo, seed=seed)
+    ev = build_workbook(out, demo=demo, seed=seed, tables=tables, settings=settings)
     rows = ", ".join(f"{n} {name}" for name, n in ev.rows.items())
-    click.echo(f"Wrote {out} ({'demo data: ' + rows if demo else 'empty template'}).")
+    what = ("demo data: " + rows if demo else f"data of {source.name}: " + rows if source
+            else "empty template")
+    click.echo(f"Wrote {out} ({what}).")
 
 
 @main.command()

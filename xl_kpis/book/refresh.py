@@ -29,6 +29,10 @@ from .build import Evaluation, evaluate_book
 from .formulas import Ref, RenderContext, a1, render, walk
 
 
+#: What to do when an array result changed size (its range is fixed in the file).
+REBUILD = "lay the book out anew with `xl-kpis build NEW.xlsx --from BOOK`"
+
+
 class BookLocked(RuntimeError):
     """The workbook is open in Excel (its lock file exists)."""
 
@@ -203,7 +207,7 @@ def _stale_dependents(ev: Evaluation, arrays: dict[str, list[str]]) -> dict[tupl
         keys = {n.key for n in walk(c.expr) if isinstance(n, Ref)} & changed
         if keys and not c.array:
             out[(c.sheet, a1(c.row, c.col, False))] = _Stale(
-                f"reads the result of {sorted(keys)[0]}, whose size changed: rebuild the book")
+                f"reads the result of {sorted(keys)[0]}, whose size changed: {REBUILD}")
     return out
 
 
@@ -218,11 +222,11 @@ def _arrays(ev: Evaluation, sheet: str, ranges: list[str], values: dict,
         shape, held = _result_shape(ev, sheet, ref), _range_shape(rng)
         if shape is not None and shape != held:
             anchors[ref] = (f"array result is now {shape[0]}x{shape[1]}, {rng} holds "
-                            f"{held[0]}x{held[1]}: rebuild the book")
+                            f"{held[0]}x{held[1]}: {REBUILD}")
             continue
         cells = _array_cells(rng)
         if any((sheet, c) not in values for c in cells):
-            anchors[ref] = f"array result no longer fits {rng}: rebuild the book"
+            anchors[ref] = f"array result no longer fits {rng}: {REBUILD}"
             continue
         anchors[ref] = None
         spilled.update({c: values[(sheet, c)] for c in cells[1:]})
