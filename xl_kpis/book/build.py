@@ -97,6 +97,9 @@ def _clean(col: S.Input, v: Any) -> Any:
     return v
 
 
+_PLAIN = {str, float, int, bool, type(None), date, datetime}
+
+
 def normalise_tables(tables: Mapping[str, Mapping[str, Sequence[Any]]]
                      ) -> tuple[dict[str, dict[str, list]], dict[str, int]]:
     """Input columns keyed by canonical key → columns keyed by header, padded.
@@ -123,7 +126,12 @@ def normalise_tables(tables: Mapping[str, Mapping[str, Sequence[Any]]]
         rows[t.name] = n
         columns[t.name] = {}
         for c in t.inputs:
-            values = [_clean(c, v) for v in data.get(c.key, ())]
+            raw = data.get(c.key, ())
+            if c.kind != "id" and isinstance(raw, list) and set(map(type, raw)) <= _PLAIN:
+                # plain Python values (what calamine reads): only blanks need cleaning
+                values = [None if v == "" or v != v else v for v in raw]
+            else:
+                values = [_clean(c, v) for v in raw]
             columns[t.name][c.header] = values + [None] * (n - len(values))
     return columns, rows
 

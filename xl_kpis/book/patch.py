@@ -220,13 +220,19 @@ def patch_xml(xml: str, values: Mapping[str, Any] | Callable[[str, str | None], 
     """
     changed = 0
     decide = values if callable(values) else (lambda ref, f: values.get(ref, KEEP))
+    texts: dict[str, str] = {}
 
     def sub(m: re.Match) -> str:
         nonlocal changed
         attrs = m["attrs"]
         ref = _REF.search(attrs).group(1)
         formula = m["formula"]
-        new = decide(ref, None if formula is None else unescape(formula, {"&quot;": '"'}))
+        if formula is not None:
+            text = texts.get(formula)
+            if text is None:  # a table column repeats one formula: unescape it once
+                text = texts[formula] = unescape(formula, {"&quot;": '"'})
+            formula = text
+        new = decide(ref, formula)
         if new is KEEP:
             return m.group(0)
         t, v = encode_value(new)
