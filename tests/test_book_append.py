@@ -13,6 +13,7 @@ from engines import lo_convert, require_tool
 from xl_kpis.book import build_workbook, patch, schema as S
 from xl_kpis.book.append import VALIDATION_MARGIN, append_rows, xml_text
 from xl_kpis.book.formulas import a1, excel_serial
+from bookfiles import copy, parts
 
 ORDERS = S.TABLE["Orders"]
 HOSTILE = ['=HYPERLINK("http://evil","x")', "=1+1", "+1", "@SUM(A1)", "<b>&amp;</b>",
@@ -31,16 +32,6 @@ def demo(tmp_path_factory):
     p = tmp_path_factory.mktemp("append") / "demo.xlsx"
     build_workbook(p, demo=True)
     return p
-
-
-def copy(src, dst):
-    dst.write_bytes(src.read_bytes())
-    return dst
-
-
-def parts(path):
-    with zipfile.ZipFile(path) as z:
-        return {i.filename: z.read(i) for i in z.infolist()}
 
 
 def part_names(path, table="Orders"):

@@ -15,6 +15,7 @@ from xl_kpis.book.importer import ALREADY, REPEATED, import_export, key_value
 from xl_kpis.book.refresh import BookLocked
 from xl_kpis.imports import ExportFormatError
 from xl_kpis.imports.synth import write_order_export
+from bookfiles import copy
 
 DATA = Path(__file__).parent / "data" / "exports"
 ORDERS_US = DATA / "orders_us.csv"
@@ -32,11 +33,6 @@ def demo(tmp_path_factory):
     p = tmp_path_factory.mktemp("import") / "demo.xlsx"
     build_workbook(p, demo=True)
     return p
-
-
-def copy(src, dst):
-    dst.write_bytes(src.read_bytes())
-    return dst
 
 
 def digest(path):

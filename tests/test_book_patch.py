@@ -13,6 +13,7 @@ import xlsxwriter
 from python_calamine import CalamineWorkbook
 
 from xl_kpis.book import patch
+from bookfiles import parts
 
 
 @pytest.fixture
@@ -32,11 +33,6 @@ def book(tmp_path):
     wb.add_chart({"type": "line"}).add_series({"values": "=Data!$C$2:$C$50"})
     wb.close()
     return p
-
-
-def parts(path):
-    with zipfile.ZipFile(path) as z:
-        return {i.filename: z.read(i) for i in z.infolist()}
 
 
 def test_only_the_changed_cached_values_differ(book, tmp_path):

@@ -20,6 +20,7 @@ from xl_kpis.book import build_workbook, patch, schema as S
 from xl_kpis.book.formulas import a1
 from xl_kpis.book.refresh import BookLocked, refresh
 from xl_kpis.cli import main
+from bookfiles import copy, parts
 
 
 @pytest.fixture(scope="module")
@@ -27,16 +28,6 @@ def demo(tmp_path_factory):
     p = tmp_path_factory.mktemp("refresh") / "demo.xlsx"
     build_workbook(p, demo=True)
     return p
-
-
-def copy(src, dst):
-    dst.write_bytes(src.read_bytes())
-    return dst
-
-
-def parts(path):
-    with zipfile.ZipFile(path) as z:
-        return {i.filename: z.read(i) for i in z.infolist()}
 
 
 def values(path):

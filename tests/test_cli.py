@@ -16,6 +16,7 @@ from python_calamine import CalamineWorkbook
 
 from xl_kpis.book import build_workbook, patch
 from xl_kpis.cli import main
+from bookfiles import copy
 
 DATA = Path(__file__).parent / "data" / "exports"
 ORDERS_US = DATA / "orders_us.csv"
@@ -37,11 +38,6 @@ def demo(tmp_path_factory):
 
 def run(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def copy(src, dst):
-    dst.write_bytes(src.read_bytes())
-    return dst
 
 
 def digest(path):

@@ -27,7 +27,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["Domain", "KpiSpec", "kpi", "safe_div", "as_float_array", "as_labels", "codes", "present", "check_domain",
+__all__ = ["Domain", "KpiSpec", "kpi", "safe_div", "as_float_array", "as_labels", "codes",
+           "present", "check_same_length", "check_domain",
            "COUNT", "MONEY", "AMOUNT",
            "FRACTION", "NONNEG", "POSITIVE", "RATING", "LABELS", "REAL"]
 
@@ -147,8 +148,21 @@ def codes(labels: np.ndarray) -> np.ndarray:
     return inv
 
 
+def check_same_length(fname: str, **arrays: np.ndarray) -> None:
+    """Raise ValueError naming the arguments when per-row arrays differ in length."""
+    sizes = {name: a.size for name, a in arrays.items()}
+    if len(set(sizes.values())) > 1:
+        names = [repr(n) for n in sizes]
+        listed = ", ".join(names[:-1]) + " and " + names[-1]
+        got = ", ".join(map(str, sizes.values()))
+        raise ValueError(f"{fname}: arguments {listed} must have the same length, got {got}")
+
+
 def present(labels: np.ndarray) -> np.ndarray:
-    """Mask of the non-blank labels of an :func:`as_labels` array ("" or a negative code is blank)."""
+    """Mask of the non-blank labels of an :func:`as_labels` array.
+
+    "" or a negative code is blank.
+    """
     return labels >= 0 if labels.dtype.kind in "iu" else labels != ""
 
 

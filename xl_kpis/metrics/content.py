@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._kpi import COUNT, LABELS, MONEY, as_float_array, as_labels, check_domain, kpi, safe_div
+from ._kpi import (COUNT, LABELS, MONEY, as_float_array, as_labels, check_domain,
+                   check_same_length, kpi, safe_div)
 
 __all__ = ["top_products", "content_resonance"]
 
@@ -145,9 +146,7 @@ def content_resonance(content_types, views, engagements, orders, revenue):
     e = _column(f, "engagements", engagements, COUNT)
     o = _column(f, "orders", orders, COUNT)
     r = _column(f, "revenue", revenue, MONEY)
-    if not (v.size == e.size == o.size == r.size):
-        raise ValueError(f"{f}: arguments 'views', 'engagements', 'orders' and 'revenue' must"
-                         f" have the same length, got {v.size}, {e.size}, {o.size}, {r.size}")
+    check_same_length(f, views=v, engagements=e, orders=o, revenue=r)
     names, idx = _group(f, "content_types", content_types, v.size)
     k = names.size
 

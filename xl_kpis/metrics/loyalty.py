@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._kpi import COUNT, LABELS, MONEY, RATING, as_float_array, as_labels, present, check_domain, kpi, safe_div
+from ._kpi import (COUNT, LABELS, MONEY, RATING, as_float_array, as_labels, check_domain,
+                   check_same_length, kpi, present, safe_div)
 
-__all__ = ["order_count", "order_revenue", "buyer_count", "repeat_purchase_rate", "average_rating", "positive_rating_share", "review_rate"]
+__all__ = ["order_count", "order_revenue", "buyer_count", "repeat_purchase_rate",
+           "average_rating", "positive_rating_share", "review_rate"]
+
+
+def _buyer_order_lines(fname: str, customer_ids, order_ids) -> tuple[np.ndarray, np.ndarray]:
+    """The (buyer, order) id pairs of the lines where both are given."""
+    c = as_labels(fname, "customer_ids", customer_ids)
+    o = as_labels(fname, "order_ids", order_ids)
+    check_same_length(fname, customer_ids=c, order_ids=o)
+    keep = present(c) & present(o)
+    return (c, o) if keep.all() else (c[keep], o[keep])
 
 
 def _codes(a: np.ndarray) -> np.ndarray:
@@ -61,14 +72,7 @@ def repeat_purchase_rate(customer_ids, order_ids):
     >>> repeat_purchase_rate(["ann", "ann", "ann", "bob"], ["o1", "o1", "o2", "o3"])
     0.5
     """
-    c = as_labels("repeat_purchase_rate", "customer_ids", customer_ids)
-    o = as_labels("repeat_purchase_rate", "order_ids", order_ids)
-    if c.size != o.size:
-        raise ValueError("repeat_purchase_rate: arguments 'customer_ids' and 'order_ids' must"
-                         f" have the same length, got {c.size} and {o.size}")
-    keep = present(c) & present(o)
-    if not keep.all():
-        c, o = c[keep], o[keep]
+    c, o = _buyer_order_lines("repeat_purchase_rate", customer_ids, order_ids)
     if c.size == 0:
         return float("nan")
     ci = _codes(c).astype(np.int64)
@@ -253,9 +257,7 @@ def order_revenue(order_ids, order_amounts):
     """
     o = as_labels("order_revenue", "order_ids", order_ids)
     a = as_float_array("order_revenue", "order_amounts", order_amounts).ravel()
-    if a.size != o.size:
-        raise ValueError("order_revenue: arguments 'order_ids' and 'order_amounts' must have the"
-                         f" same length, got {o.size} and {a.size}")
+    check_same_length("order_revenue", order_ids=o, order_amounts=a)
     check_domain("order_revenue", "order_amounts", a, MONEY)
     keep = present(o)
     o, a = o[keep], a[keep]
@@ -293,10 +295,5 @@ def buyer_count(customer_ids, order_ids):
     >>> buyer_count(["ann", "ann", "bob", "cy"], ["o1", "o2", "o3", None])
     2.0
     """
-    c = as_labels("buyer_count", "customer_ids", customer_ids)
-    o = as_labels("buyer_count", "order_ids", order_ids)
-    if c.size != o.size:
-        raise ValueError("buyer_count: arguments 'customer_ids' and 'order_ids' must have the"
-                         f" same length, got {c.size} and {o.size}")
-    keep = present(c) & present(o)
-    return float(np.unique(c[keep]).size)
+    c, _ = _buyer_order_lines("buyer_count", customer_ids, order_ids)
+    return float(np.unique(c).size)
