@@ -116,3 +116,19 @@ def test_lock_file_is_found(book):
 ])
 def test_encode_value(value, t, v):
     assert patch.encode_value(value) == (t, v)
+
+
+def test_shared_strings_parsed_one_item_at_a_time(tmp_path):
+    # an empty item, rich-text runs, a phonetic guide (not part of the text), entities
+    sst = (b'<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/'
+           b'spreadsheetml/2006/main" count="4" uniqueCount="4">'
+           b'<si><t>plain</t></si><si/>'
+           b'<si><r><t>bo</t></r><r><rPr><b/></rPr><t>ld</t></r></si>'
+           b'<si><t>&lt;a&amp;b&gt;</t><rPh sb="0" eb="1"><t>guide</t></rPh></si></sst>')
+    path = tmp_path / "s.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("xl/sharedStrings.xml", sst)
+    with zipfile.ZipFile(path) as z:
+        lazy = patch.SharedStrings(z)
+        full = patch.shared_strings(z)
+        assert [lazy[i] for i in range(4)] == full == ["plain", "", "bold", "<a&b>"]

@@ -149,24 +149,41 @@ def _rows(x: Any) -> tuple[list, str]:
 
 
 def _grid(x: Any) -> _Grid:
-    rows, kind = _rows(x)
-    width = len(rows[0]) if rows else 0
-    if not rows or width == 0 or any(len(r) != width for r in rows):
+    if isinstance(x, np.ndarray) and x.dtype.kind == "f" and x.ndim == 2 and x.size:
+        a = x.astype(np.float64)             # a copy: NaN is a blank, as from a list
+        blank = np.isnan(a)
+        if not blank.any():
+            return _Grid(a, None, "2d")
+        a[blank] = 0.0
+        return _Grid(a, blank.astype(np.int8), "2d")
+    cells, (height, width), kind = _flat_cells(x)
+    if height == 0 or width == 0:
         raise _Malformed("a range must be rectangular and not empty")
-    types = set(map(type, chain.from_iterable(rows)))
+    types = set(map(type, cells))
     if types <= {float, int, type(None)}:
-        a = np.array(rows, dtype=np.float64)  # None -> NaN
+        a = np.array(cells, dtype=np.float64).reshape(height, width)  # None -> NaN
         blank = np.isnan(a)
         if not blank.any():
             return _Grid(a, None, kind)
         a[blank] = 0.0
         return _Grid(a, blank.astype(np.int8), kind)
-    n = len(rows) * width
+    n = height * width
     vals = np.empty(n, dtype=np.float64)
     stat = np.empty(n, dtype=np.int8)
-    for i, v in enumerate(chain.from_iterable(rows)):
+    for i, v in enumerate(cells):
         vals[i], stat[i] = _cell(v)
-    return _Grid(vals.reshape(len(rows), width), stat.reshape(len(rows), width), kind)
+    return _Grid(vals.reshape(height, width), stat.reshape(height, width), kind)
+
+
+def _flat_cells(x: Any) -> tuple[list, tuple[int, int], str]:
+    """A range value as its cells row by row, its shape, and how it arrived."""
+    if isinstance(x, np.ndarray) and x.ndim == 2:
+        return x.ravel().tolist(), x.shape, "2d"
+    rows, kind = _rows(x)
+    width = len(rows[0]) if rows else 0
+    if any(len(r) != width for r in rows):
+        raise _Malformed("a range must be rectangular")
+    return list(chain.from_iterable(rows)), (len(rows), width), kind
 
 
 class _Malformed(Exception):
@@ -291,15 +308,15 @@ def _flat(x: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def _labels(x: Any) -> tuple[np.ndarray, np.ndarray]:
     """A range of identifiers/categories → (str labels, status)."""
-    rows, _ = _rows(x)
-    if not rows or any(len(r) != len(rows[0]) for r in rows):
+    cells, (height, _), _ = _flat_cells(x)
+    if height == 0:
         raise _Malformed("a range must be rectangular")
-    cells = list(chain.from_iterable(rows))
     if set(map(type, cells)) <= {str, type(None)}:  # the usual column of ids: vectorised
         labels = np.array(["" if v is None else v.strip() for v in cells], dtype=object)
         stat = np.where(labels == "", np.int8(_BLANK), np.int8(_OK))
-        stat[np.isin(labels, list(ERRORS))] = _VALUE
-        labels[stat == _VALUE] = ""
+        if not ERRORS.isdisjoint(labels):
+            stat[np.fromiter((v in ERRORS for v in labels), bool, len(labels))] = _VALUE
+            labels[stat == _VALUE] = ""
         return labels, stat.astype(np.int8)
     labels = np.empty(len(cells), dtype=object)
     stat = np.zeros(len(cells), dtype=np.int8)

@@ -127,7 +127,11 @@ def normalise_tables(tables: Mapping[str, Mapping[str, Sequence[Any]]]
         columns[t.name] = {}
         for c in t.inputs:
             raw = data.get(c.key, ())
-            if c.kind != "id" and isinstance(raw, list) and set(map(type, raw)) <= _PLAIN:
+            types = set(map(type, raw)) if isinstance(raw, list) else None
+            if types is not None and types <= {str, type(None)}:
+                # text (what calamine reads for ids): only blanks need cleaning
+                values = [None if v == "" else v for v in raw]
+            elif c.kind != "id" and types is not None and types <= _PLAIN:
                 # plain Python values (what calamine reads): only blanks need cleaning
                 values = [None if v == "" or v != v else v for v in raw]
             else:

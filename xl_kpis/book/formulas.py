@@ -46,6 +46,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any, Callable, Mapping, Sequence
 
+import numpy as np
+
 from .. import cells, udfs
 
 __all__ = ["Node", "This", "Column", "Name", "Ref", "Lit", "Call", "Op", "F", "lit",
@@ -313,12 +315,21 @@ class _Rows(list):
 
 
 def _is_range(v: Any) -> bool:
-    """A range or array value: a 2-D list (per-row values are not one)."""
-    return isinstance(v, list) and not isinstance(v, _Rows)
+    """A range or array value: a 2-D list or array (per-row values are not one)."""
+    return (isinstance(v, list) and not isinstance(v, _Rows)) or isinstance(v, np.ndarray)
+
+
+def _range_list(v: np.ndarray) -> list[list]:
+    """A 2-D array range as a 2-D list of cell values (NaN in a float array is a blank)."""
+    if v.dtype == object:
+        return v.tolist()
+    return np.where(np.isnan(v), None, v.astype(object)).tolist()
 
 
 def _cells_of(v: Any):
-    """The values of a range (2-D list) or of a single value."""
+    """The values of a range (2-D list or array) or of a single value."""
+    if isinstance(v, np.ndarray):
+        v = _range_list(v)
     if _is_range(v):
         for row in v:
             yield from row
@@ -337,7 +348,11 @@ def _sum(*args: Any) -> float | str:
     """SUM: numbers in references (text, logicals, blanks skipped), values coerced."""
     total = 0.0
     for a in args:
-        if _is_range(a):          # a reference: numbers count, text/logicals/blanks don't
+        if isinstance(a, np.ndarray) and a.dtype != object:   # a column of numbers
+            a = a[~np.isnan(a)]
+            if a.size:            # summed left to right, as the loop below does
+                total = float(np.cumsum(np.concatenate(([total], a.ravel())))[-1])
+        elif _is_range(a):        # a reference: numbers count, text/logicals/blanks don't
             for v in _cells_of(a):
                 if is_error(v):
                     return v
@@ -355,7 +370,9 @@ def _sum(*args: Any) -> float | str:
 
 def _count(*args: Any) -> float:
     """COUNT over references: the numbers (and dates) in them."""
-    return float(sum(_isnumber(v) for a in args for v in _cells_of(a)))
+    return float(sum(int(np.count_nonzero(~np.isnan(a))) if isinstance(a, np.ndarray)
+                     and a.dtype != object else sum(_isnumber(v) for v in _cells_of(a))
+                     for a in args))
 
 
 def _or(*args: Any) -> bool | str:
@@ -453,6 +470,242 @@ _OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
 NATIVE_OPERATORS: tuple[str, ...] = tuple(_OPERATORS)
 
 
+# --- vectorised per-row evaluation ---------------------------------------------------------
+
+# what a per-row value is (the classes of Excel's comparison order, plus blanks and errors)
+_K_BLANK, _K_NUMBER, _K_TEXT, _K_BOOL, _K_ERROR, _K_DATE = range(6)
+_KIND_OF_TYPE = {type(None): _K_BLANK, float: _K_NUMBER, int: _K_NUMBER, str: _K_TEXT,
+                 bool: _K_BOOL, date: _K_DATE, datetime: _K_DATE, time: _K_DATE}
+
+
+class _Vec:
+    """The per-row values of a table column sub-expression, as arrays.
+
+    ``kind`` says what each value is; ``num`` holds numbers, logicals (0/1)
+    and dates (their serial); ``obj`` (None when no row holds text, an error or
+    a date) holds those values themselves.  Native functions and operators
+    work on whole columns through these arrays; their results are the same as
+    the row-by-row functions above give (a property the tests check).
+    """
+
+    __slots__ = ("kind", "num", "obj", "_lower")
+
+    def __init__(self, kind: np.ndarray, num: np.ndarray, obj: np.ndarray | None = None):
+        self.kind, self.num, self.obj = kind, num, obj
+        self._lower: np.ndarray | None = None
+
+    def lower(self) -> np.ndarray:
+        """The text of each row in lower case ("" where a row holds no text)."""
+        if self._lower is None:
+            low = np.full(len(self), "", dtype=object)
+            at = np.flatnonzero(self.kind == _K_TEXT)
+            if at.size:
+                low[at] = [s.lower() for s in self.obj[at]]
+            self._lower = low
+        return self._lower
+
+    def __len__(self) -> int:
+        return len(self.kind)
+
+    @classmethod
+    def of(cls, values: Sequence[Any]) -> _Vec | None:
+        """The values of a column, or None when one is not a plain cell value."""
+        n = len(values)
+        types = set(map(type, values))
+        if types <= {float, int, type(None)}:
+            num = np.array(values, dtype=np.float64)          # None -> NaN
+            blank = np.isnan(num)
+            num[blank] = 0.0
+            return cls(np.where(blank, _K_BLANK, _K_NUMBER).astype(np.int8), num)
+        if not types <= _KIND_OF_TYPE.keys():
+            return None
+        obj = np.empty(n, dtype=object)
+        obj[:] = values
+        if types <= {str, type(None)}:
+            kind = np.full(n, _K_TEXT, dtype=np.int8)
+            kind[np.equal(obj, None)] = _K_BLANK
+            if not cells.ERRORS.isdisjoint(values):
+                kind[np.fromiter((v in cells.ERRORS for v in values), bool, n)] = _K_ERROR
+            return cls(kind, np.zeros(n), obj)
+        kind = np.fromiter((_KIND_OF_TYPE[type(v)] for v in values), dtype=np.int8, count=n)
+        if not cells.ERRORS.isdisjoint(values):
+            kind[np.fromiter((v in cells.ERRORS for v in values), bool, n)] = _K_ERROR
+        num = np.zeros(n)
+        for k in (_K_NUMBER, _K_BOOL, _K_DATE):
+            at = np.flatnonzero(kind == k)
+            if at.size:
+                conv = excel_serial if k == _K_DATE else float
+                num[at] = [conv(v) for v in obj[at]]
+        return cls(kind, num, obj)
+
+    @classmethod
+    def full(cls, n: int, value: Any) -> _Vec | None:
+        """``value`` on every row."""
+        one = cls.of([value])
+        if one is None:
+            return None
+        obj = None if one.obj is None else np.full(n, one.obj[0], dtype=object)
+        out = cls(np.full(n, one.kind[0], dtype=np.int8), np.full(n, one.num[0]), obj)
+        out._lower = np.full(n, one.lower()[0], dtype=object)
+        return out
+
+    @classmethod
+    def errors(cls, err: np.ndarray, base: _Vec) -> _Vec:
+        """``base`` with the rows where ``err`` (an object array, None = no error) holds one."""
+        at = np.not_equal(err, None)
+        if not at.any():
+            return base
+        obj = base.obj.copy() if base.obj is not None else np.empty(len(base), dtype=object)
+        obj[at] = err[at]
+        return cls(np.where(at, _K_ERROR, base.kind).astype(np.int8), base.num, obj)
+
+    def error(self) -> np.ndarray:
+        """The error of each row (an object array, None where the row holds none)."""
+        out = np.full(len(self), None, dtype=object)
+        if self.obj is not None:
+            at = self.kind == _K_ERROR
+            out[at] = self.obj[at]
+        return out
+
+    def values(self) -> list:
+        """The values as Python cell values (a column of the book)."""
+        kind = self.kind
+        if self.obj is None and not (kind == _K_BOOL).any():
+            out = self.num.astype(object)
+        else:
+            out = np.full(len(self), None, dtype=object) if self.obj is None \
+                else self.obj.copy()
+            at = kind == _K_NUMBER
+            out[at] = self.num[at]
+            at = kind == _K_BOOL
+            out[at] = self.num[at] != 0
+        out[kind == _K_BLANK] = None
+        return out.tolist()
+
+    def column(self) -> np.ndarray:
+        """The values as an n x 1 range for a UDF (numbers as float64, NaN for blanks)."""
+        if ((self.kind == _K_NUMBER) | (self.kind == _K_BLANK)).all():
+            return np.where(self.kind == _K_BLANK, np.nan, self.num)[:, None]
+        out = np.empty((len(self), 1), dtype=object)
+        out[:, 0] = self.values()
+        return out
+
+
+def _vec_arg(v: Any, n: int) -> _Vec | None:
+    """A per-row argument, or a single value repeated, as a :class:`_Vec` (None if neither)."""
+    if isinstance(v, _Vec):
+        return v
+    if isinstance(v, _Rows):
+        return _Vec.of(v)
+    if _is_range(v):
+        return None
+    return _Vec.full(n, v)
+
+
+def _v_number(v: _Vec) -> tuple[np.ndarray, np.ndarray]:
+    """Each row as a number in arithmetic (:func:`_number`), and its error (or None)."""
+    err = v.error()
+    text = np.flatnonzero(v.kind == _K_TEXT)
+    if not text.size:
+        return v.num, err
+    num = v.num.copy()
+    for i in text:
+        x = _number(v.obj[i])
+        if isinstance(x, str):
+            err[i] = x
+        else:
+            num[i] = x
+    return num, err
+
+
+def _v_arith(op: Callable[[Any, Any], Any], a: _Vec, b: _Vec) -> _Vec:
+    x, ex = _v_number(a)
+    y, ey = _v_number(b)
+    with np.errstate(all="ignore"):
+        z = op(x, y)
+    err = np.where(np.equal(ex, None), ey, ex)
+    if op is operator.truediv:
+        err = np.where(np.equal(err, None) & (y == 0.0), cells.DIV0, err)
+    err = np.where(np.equal(err, None) & ~np.isfinite(z), cells.NUM, err)
+    z = np.where(np.isfinite(z), z, 0.0)
+    return _Vec.errors(err, _Vec(np.full(len(z), _K_NUMBER, dtype=np.int8), z))
+
+
+def _v_order(v: _Vec, other: _Vec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(class, number, lower-case text) of each row in Excel's comparison order; a blank
+    takes the class of what it is compared with ("" for text, FALSE, else 0)."""
+    cls = np.select([v.kind == _K_TEXT, v.kind == _K_BOOL], [1, 2], 0)
+    blank = v.kind == _K_BLANK
+    cls = np.where(blank, np.select([other.kind == _K_TEXT, other.kind == _K_BOOL], [1, 2], 0)
+                   * (other.kind != _K_BLANK), cls)
+    return cls, np.where(blank, 0.0, v.num), v.lower()
+
+
+_V_ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv}
+_V_CMP = {"=": operator.eq, "<>": operator.ne, "<": operator.lt, ">": operator.gt,
+          "<=": operator.le, ">=": operator.ge}
+
+
+def _v_compare(op: Callable[[Any, Any], Any], a: _Vec, b: _Vec) -> _Vec:
+    ca, na, ta = _v_order(a, b)
+    cb, nb, tb = _v_order(b, a)
+    same = ca == cb
+    within = np.where(ca == 1, op(ta, tb).astype(bool), op(na, nb))
+    result = np.where(same, within, op(ca, cb))
+    ea, eb = a.error(), b.error()
+    err = np.where(np.equal(ea, None), eb, ea)
+    return _Vec.errors(err, _Vec(np.full(len(a), _K_BOOL, dtype=np.int8),
+                                 result.astype(np.float64)))
+
+
+def _v_logical(v: _Vec) -> tuple[np.ndarray, np.ndarray]:
+    """Each row as a condition (:func:`_logical`) and its error (or None)."""
+    err = v.error()
+    truth = v.num != 0.0
+    for i in np.flatnonzero(v.kind == _K_TEXT):
+        x = _logical(v.obj[i])
+        if isinstance(x, str):
+            err[i] = x
+        else:
+            truth[i] = x
+    return truth & (v.kind != _K_BLANK), err
+
+
+def _v_if(cond: _Vec, then: _Vec, otherwise: _Vec) -> _Vec:
+    truth, err = _v_logical(cond)
+    obj = None
+    if then.obj is not None or otherwise.obj is not None:
+        n = len(cond)
+        obj = np.where(truth, then.obj if then.obj is not None else np.empty(n, object),
+                       otherwise.obj if otherwise.obj is not None else np.empty(n, object))
+    out = _Vec(np.where(truth, then.kind, otherwise.kind).astype(np.int8),
+               np.where(truth, then.num, otherwise.num), obj)
+    return _Vec.errors(err, out)
+
+
+def _v_or(args: list[_Vec], refs: list[bool]) -> _Vec:
+    n = len(args[0])
+    err = np.full(n, None, dtype=object)
+    seen = np.zeros(n, dtype=bool)
+    result = np.zeros(n, dtype=bool)
+    for v, ref in zip(args, refs):
+        skip = (v.kind == _K_BLANK) | ((v.kind == _K_TEXT) if ref else False)
+        truth, e = _v_logical(v)
+        e = np.where(skip, None, e)
+        err = np.where(np.equal(err, None), e, err)
+        use = ~skip & np.equal(e, None)
+        seen |= use
+        result |= use & truth
+    err = np.where(np.equal(err, None) & ~seen, cells.VALUE, err)
+    return _Vec.errors(err, _Vec(np.full(n, _K_BOOL, dtype=np.int8), result.astype(float)))
+
+
+def _v_isnumber(v: _Vec) -> _Vec:
+    yes = (v.kind == _K_NUMBER) | ((v.kind == _K_DATE) & np.array(
+        [not isinstance(x, time) for x in v.obj] if v.obj is not None else True))
+    return _Vec(np.full(len(v), _K_BOOL, dtype=np.int8), yes.astype(float))
+
+
 # --- evaluation ----------------------------------------------------------------------
 
 class Evaluator:
@@ -487,7 +740,8 @@ class Evaluator:
         self._name = name
         self._cell = cell
         self._headers = headers or {}
-        self._ranges: dict[tuple[str, str], list[list]] = {}
+        self._ranges: dict[tuple[str, str], Any] = {}
+        self._vecs: dict[tuple[str, str], Any] = {}
 
     # public entry points
 
@@ -498,6 +752,8 @@ class Evaluator:
         array shows its element).
         """
         v = self._eval(node, None)
+        if isinstance(v, np.ndarray):
+            v = _range_list(v)
         if not array and _is_range(v):
             v = v[0][0] if v and v[0] else None
         return _shown(v)
@@ -506,8 +762,14 @@ class Evaluator:
         """The values of a calculated column formula for the ``n_rows`` rows of ``table``."""
         v = self._eval(node, (table, n_rows))
         self._ranges.clear()  # the caller stores this column: whole-column reads must see it
+        self._vecs.clear()
+        if isinstance(v, _Vec):
+            return _Vec(np.where(v.kind == _K_BLANK, _K_NUMBER, v.kind).astype(np.int8),
+                        v.num, v.obj).values()      # a blank shows as 0
         if isinstance(v, _Rows):
             return [_shown(x) for x in v]
+        if isinstance(v, np.ndarray):
+            v = _range_list(v)
         return [_shown(v)] * n_rows
 
     # the recursion
@@ -522,29 +784,50 @@ class Evaluator:
         if isinstance(node, Column):
             key = (node.table, node.header)
             if key not in self._ranges:  # a whole column is read many times (SUM, KPIs)
-                self._ranges[key] = [[v] for v in self._column(node.table, node.header)]
+                values = self._column(node.table, node.header)
+                vec = _Vec.of(values)
+                self._ranges[key] = [[v] for v in values] if vec is None else vec.column()
             return self._ranges[key]
         if isinstance(node, This):
             return self._this(node, rows)
         if isinstance(node, Op):
-            return self._lift(_OPERATORS[node.op],
-                              [self._eval(node.left, rows), self._eval(node.right, rows)])
+            args = [self._eval(node.left, rows), self._eval(node.right, rows)]
+            vecs = _per_row_vecs(args)
+            if vecs is not None:
+                fn = _V_CMP.get(node.op)
+                return _v_compare(fn, *vecs) if fn else _v_arith(_V_ARITH[node.op], *vecs)
+            return self._lift(_OPERATORS[node.op], args)
         if isinstance(node, Call):
             if node.fn in _NATIVES:
-                fn, takes_refs = _NATIVES[node.fn]
-                args = [self._eval(a, rows) for a in node.args]
-                if takes_refs:
-                    args = [_as_reference(a, n) for a, n in zip(args, node.args)]
-                return self._lift(fn, args)
+                return self._native(node, [self._eval(a, rows) for a in node.args])
             return self._udf(node.fn, [self._eval(a, rows) for a in node.args])
         raise TypeError(f"not a formula node: {node!r}")
 
-    def _this(self, node: This, rows: tuple[str, int] | None) -> _Rows:
+    def _native(self, node: Call, args: list) -> Any:
+        """A native function: on whole columns at once where it has per-row arguments."""
+        vecs = _per_row_vecs(args) if node.fn in ("IF", "OR", "ISNUMBER") else None
+        if vecs is not None:
+            if node.fn == "IF":
+                n = len(vecs[0])
+                return _v_if(*vecs, *[_Vec.full(n, d) for d in (True, False)[len(vecs) - 1:]])
+            if node.fn == "OR":
+                return _v_or(vecs, [isinstance(a, (Ref, This, Name)) for a in node.args])
+            return _v_isnumber(*vecs)
+        fn, takes_refs = _NATIVES[node.fn]
+        if takes_refs:
+            args = [_as_reference(a, n) for a, n in zip(args, node.args)]
+        return self._lift(fn, args)
+
+    def _this(self, node: This, rows: tuple[str, int] | None) -> _Rows | _Vec:
         if rows is None:
             raise ValueError(f"a this-row reference to {node.header!r} outside a table")
         table, _ = rows
         if node.last is None:
-            return _Rows(self._column(table, node.header))
+            key = (table, node.header)
+            if key not in self._vecs:
+                values = self._column(table, node.header)
+                self._vecs[key] = _Vec.of(values) or _Rows(values)
+            return self._vecs[key]
         return _Rows([list(r)] for r in zip(*self._row_range(table, node.header, node.last)))
 
     def _row_range(self, table: str, first: str, last: str) -> list[Sequence[Any]]:
@@ -555,6 +838,7 @@ class Evaluator:
     @staticmethod
     def _lift(fn: Callable[..., Any], args: list) -> Any:
         """Apply a native function, row by row when an argument has per-row values."""
+        args = [_Rows(a.values()) if isinstance(a, _Vec) else a for a in args]
         n = next((len(a) for a in args if isinstance(a, _Rows)), None)
         if n is None:
             return fn(*args)
@@ -564,14 +848,24 @@ class Evaluator:
     @staticmethod
     def _udf(fn: str, args: list) -> Any:
         """Call a UDF once; per-row arguments become 2-D column ranges."""
-        n = next((len(a) for a in args if isinstance(a, _Rows)), None)
-        call = [_as_column_range(a) if isinstance(a, _Rows) else a for a in args]
+        n = next((len(a) for a in args if isinstance(a, (_Rows, _Vec))), None)
+        call = [a.column() if isinstance(a, _Vec) else
+                _as_column_range(a) if isinstance(a, _Rows) else a for a in args]
         result = getattr(udfs, fn)(*call)
         if n is None:
             return result
         if isinstance(result, list):
             return _Rows(r[0] if isinstance(r, list) else r for r in result)
         return _Rows([result] * n)          # one error for the whole call
+
+
+def _per_row_vecs(args: list) -> list[_Vec] | None:
+    """The arguments as :class:`_Vec` when one has per-row values and all can be vectorised."""
+    n = next((len(a) for a in args if isinstance(a, (_Rows, _Vec))), None)
+    if n is None:
+        return None
+    vecs = [_vec_arg(a, n) for a in args]
+    return None if any(v is None for v in vecs) else vecs
 
 
 def _as_reference(value: Any, node: Node) -> Any:

@@ -13,15 +13,19 @@ any point leaves either the old file or the new one, never a broken one.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import posixpath
 import re
 import shutil
+import queue
 import tempfile
+import threading
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping, Sequence
 from xml.sax.saxutils import escape, unescape
 
 from defusedxml import DefusedXmlException
@@ -82,10 +86,13 @@ def parse_xml(z: zipfile.ZipFile, name: str):
 
 
 _ARRAY_F = re.compile(r'<f(?=[^>]*\bt="array")[^>]*\bref="([A-Z]+\d+(?::[A-Z]+\d+)?)"')
+_ARRAY_F_B = re.compile(_ARRAY_F.pattern.encode())
 
 
-def array_ranges(xml: str) -> list[str]:
+def array_ranges(xml: str | bytes) -> list[str]:
     """The ranges (``A51:D56``) of the array formulas of a worksheet."""
+    if isinstance(xml, bytes):
+        return [r.decode() for r in _ARRAY_F_B.findall(xml)]
     return _ARRAY_F.findall(xml)
 
 
@@ -190,8 +197,260 @@ def shared_strings(z: zipfile.ZipFile) -> list[str]:
     if "xl/sharedStrings.xml" not in z.namelist():
         return []
     root = parse_xml(z, "xl/sharedStrings.xml")
-    return ["".join(t.text or "" for t in si.iter(f"{{{NS['m']}}}t"))
-            for si in root.findall("m:si", NS)]
+    return [_si_text(si) for si in root.findall("m:si", NS)]
+
+
+def _si_text(si) -> str:
+    """The text of a shared string item: its runs, without phonetic guides."""
+    ns = f"{{{NS['m']}}}" if si.tag.startswith("{") else ""
+    skip = {id(t) for rph in si.iter(f"{ns}rPh") for t in rph.iter(f"{ns}t")}
+    return "".join(t.text or "" for t in si.iter(f"{ns}t") if id(t) not in skip)
+
+
+_SI = re.compile(rb"<si(?:\s[^>]*)?>.*?</si>|<si\s*/>", re.S)
+
+
+class SharedStrings:
+    """The items of a shared string table, each parsed when it is first asked for.
+
+    A sheet's spilled cells refer to a handful of the table's items; the table
+    of a big book holds every order id.  The items are located with one scan
+    and only those asked for are parsed (with defusedxml, as whole parts are).
+    """
+
+    def __init__(self, z: zipfile.ZipFile) -> None:
+        name = "xl/sharedStrings.xml"
+        self._xml = z.read(name) if name in z.namelist() else b""
+        self._spans: list[tuple[int, int]] | None = None
+
+    def __getitem__(self, i: int) -> str:
+        if self._spans is None:
+            self._spans = [m.span() for m in _SI.finditer(self._xml)]
+        a, b = self._spans[i]
+        try:
+            return _si_text(SafeET.fromstring(self._xml[a:b]))
+        except (DefusedXmlException, SafeET.ParseError) as e:
+            raise BookFormatError(f"unsafe or broken XML in xl/sharedStrings.xml "
+                                  f"({type(e).__name__})") from e
+
+
+KEEP = object()
+"""Returned by a ``decide`` callback: leave this cell's cached value as it is."""
+
+
+@dataclass(frozen=True)
+class ColumnValues:
+    """New cached values for the formula cells of one column of a sheet (a table column).
+
+    The cells of rows ``first_row``, ``first_row + 1``, ... (sheet row numbers,
+    1-based) take ``values`` in order when ``accepts`` says their formula text
+    is the column's (a shared-formula child, with no text, is accepted); any
+    other cell of the column goes to the sheet's ``decide`` callback.
+    """
+
+    first_row: int
+    values: Sequence[Any]
+    accepts: Callable[[str], bool]
+
+
+# The formula of a cell and its cached value, as Excel, XlsxWriter and LibreOffice write
+# them: <c r="K2" s="3" t="str"><f ...>FORMULA</f><v>VALUE</v></c> (the <f> of a
+# shared-formula child may be empty: <f t="shared" si="0"/>).  Matching from "<f" is
+# several times faster than from every "<c " of a big sheet; the cell's start tag is
+# found backwards from there.
+_FORMULA_B = re.compile(
+    rb'(?P<f><f(?=[ />])[^>]*?(?:/>|>(?P<formula>[^<]*)</f>))(?:<v>(?P<v>[^<]*)</v>|<v/>)?</c>')
+_REF_B = re.compile(rb'\br="([A-Z]+\d+)"')
+_TYPE_B = re.compile(rb'\s*\bt="(\w+)"')
+_DIGITS = b"0123456789"
+#: Bytes of a patched sheet handed on at a time (compressed while the next are patched).
+CHUNK = 1 << 20
+
+
+def _unescape_formula(raw: bytes) -> str:
+    return unescape(raw.decode("utf-8"), {"&quot;": '"'})
+
+
+class FormulaScan:
+    """The formula cells of a worksheet's XML, found in one pass (values are decided later).
+
+    ``cells`` holds, per formula cell in file order: where its ``<c`` starts,
+    where the cell ends, its attributes, where its ``<f>`` element ends, where
+    its cached value starts (-1 for none), its raw formula text (None for a
+    shared-formula child), its raw cached value (or None), and its column
+    letters and row number.  Scanning needs no values, so
+    it can run before they are computed.
+    """
+
+    def __init__(self, xml: bytes) -> None:
+        self.xml = xml
+        cells = []
+        rfind, find = xml.rfind, xml.find
+        for m in _FORMULA_B.finditer(xml):
+            f_at = m.start()
+            c_at = rfind(b"<c ", 0, f_at)
+            if c_at < 0 or xml[f_at - 1] != 62 or find(b"<", c_at + 1, f_at) >= 0:  # ">"
+                continue                  # not the formula of a cell
+            attrs = xml[c_at + 3:f_at - 1]
+            if attrs.startswith(b'r="'):
+                ref = attrs[3:attrs.index(b'"', 3)]
+            else:
+                ref = _REF_B.search(attrs).group(1)
+            letters = ref.rstrip(_DIGITS)
+            cells.append((c_at, m.end(), attrs, m.end("f"), m.start("v"), m.group("formula"),
+                          m.group("v"), letters, int(ref[len(letters):])))
+        self.cells = cells
+
+
+def patch_cells(xml: bytes | FormulaScan, decide: Callable[[str, str | None], Any],
+                columns: Mapping[str, ColumnValues] | None = None,
+                counter: dict[str, int] | None = None) -> Iterator[bytes]:
+    """The worksheet ``xml`` (or its :class:`FormulaScan`) with new cached values of its
+    formula cells, in chunks.
+
+    ``decide(ref, formula)`` gives a cell's new value or :data:`KEEP`
+    (``formula`` is None for the empty ``<f>`` of a shared-formula child);
+    ``columns`` (column letters -> :class:`ColumnValues`) answers for the cells
+    of table columns without a call.  ``counter["changed"]`` is increased by
+    the number of cells whose cached value changed, ``counter["columns"]`` by
+    the number of cells ``columns`` answered.  Only the ``<v>`` and ``t`` of
+    those cells change; every other byte is copied.
+    """
+    scan = xml if isinstance(xml, FormulaScan) else FormulaScan(xml)
+    xml = scan.xml
+    cols = {k.encode(): (c, None) for k, c in (columns or {}).items()}
+    accepted: dict[tuple[bytes, bytes], bool] = {}
+    texts: dict[bytes, str] = {}
+    changed = answered = 0
+    pos = 0
+    out: list[bytes] = []
+    append = out.append
+    for c_at, end, attrs, f_end, v_at, formula, old_v, letters, row in scan.cells:
+        found = cols.get(letters)
+        enc = None
+        if found is not None:
+            col, encoded = found
+            if encoded is None:           # the column's values, encoded at first use
+                encoded = [encode_value_b(x) for x in col.values]
+                cols[letters] = (col, encoded)
+            i = row - col.first_row
+            if 0 <= i < len(encoded):
+                ok = True
+                if formula is not None:
+                    ok = accepted.get((letters, formula))
+                    if ok is None:
+                        ok = accepted[(letters, formula)] = bool(
+                            col.accepts(_unescape_formula(formula)))
+                if ok:
+                    enc = encoded[i]
+                    answered += 1
+        if enc is None:
+            text = None
+            if formula is not None:
+                text = texts.get(formula)
+                if text is None:
+                    text = texts[formula] = _unescape_formula(formula)
+            new = decide(f"{letters.decode()}{row}", text)
+            if new is KEEP:
+                continue
+            enc = encode_value_b(new)
+        t, v = enc
+        t_at = attrs.find(b' t="')
+        old_t = None if t_at < 0 else attrs[t_at + 4:attrs.index(b'"', t_at + 4)]
+        if old_t == t and (old_v == v or t is None and _same_b(old_v, old_t, v, t)):
+            continue
+        changed += 1
+        if old_t == t and v_at >= 0:      # only the value changes
+            append(xml[pos:v_at])
+            append(v)
+            pos = v_at + len(old_v)
+        else:
+            f_at = c_at + len(attrs) + 4
+            if t_at >= 0:
+                attrs = attrs[:t_at] + attrs[t_at + 6 + len(old_t):]
+            if t is not None:
+                attrs += b' t="%b"' % t
+            append(xml[pos:c_at])
+            append(b"<c %b>%b<v>%b</v></c>" % (attrs, xml[f_at:f_end], v))
+            pos = end
+        if len(out) > 16384:
+            chunk = b"".join(out)
+            out.clear()
+            if len(chunk) < CHUNK:
+                append(chunk)
+            else:
+                yield chunk
+    append(xml[pos:])
+    if counter is not None:
+        counter["changed"] = counter.get("changed", 0) + changed
+        counter["columns"] = counter.get("columns", 0) + answered
+    yield b"".join(out)
+
+
+_T_STR, _T_E = b"str", b"e"
+
+
+def encode_value_b(value: Any) -> tuple[bytes | None, bytes]:
+    """:func:`encode_value` as bytes."""
+    tp = type(value)
+    if tp is float and math.isfinite(value):
+        return None, (repr(int(value)) if value.is_integer() and abs(value) < 1e15
+                      else repr(value)).encode()
+    if tp is str:
+        v = value.encode("utf-8")
+        if b"&" in v or b"<" in v or b">" in v:
+            v = escape(value).encode("utf-8")
+        return (_T_E if value in ERRORS else _T_STR), v
+    t, v = encode_value(value)
+    return (None if t is None else t.encode()), v.encode("utf-8")
+
+
+def _same_b(old_v: bytes | None, old_t: bytes | None, v: bytes, t: bytes | None) -> bool:
+    """Whether a cached value already says ``v`` (numbers compared as numbers, so a
+    value written as ``1209.0`` is not rewritten as ``1209``)."""
+    if old_v is None or old_t != t:
+        return False
+    if old_v == v:
+        return True
+    if t is None:
+        try:
+            a, b = float(old_v), float(v)
+        except ValueError:
+            return False
+        return a == b or (abs(a - b) <= 1e-14 * max(abs(a), abs(b))
+                          and _sig16(a) == _sig16(b))
+    return False
+
+
+def patch_plain(xml: bytes, plain: Mapping[str, Any], shared: Callable[[], list[str]],
+                counter: dict[str, int] | None = None) -> bytes:
+    """Rewrite cells without a formula listed in ``plain`` (the spilled cells of an
+    array formula: only its first cell holds the formula); ``shared()`` gives the
+    shared string table when a cell refers to it."""
+    changed = 0
+    text = xml.decode("utf-8")
+
+    def sub(m: re.Match) -> str:
+        nonlocal changed
+        attrs = dict(_ATTR.findall(m["attrs"]))
+        ref = attrs.get("r")
+        if ref not in plain:
+            return m.group(0)
+        new = plain[ref]
+        t = attrs.get("t")
+        if _plain_value(m, t, shared() if t == "s" else None) == _comparable(new):
+            return m.group(0)
+        changed += 1
+        t, v = encode_value(new)
+        base = m["attrs"].rstrip(" /")
+        if t == "str":  # a cell without a formula holds text as an inline string
+            return f'<c {_set_type(base, "inlineStr")}><is><t xml:space="preserve">{v}</t></is></c>'
+        return f'<c {_set_type(base, t)}><v>{v}</v></c>'
+
+    text = _PLAIN_CELL.sub(sub, text)
+    if counter is not None:
+        counter["changed"] = counter.get("changed", 0) + changed
+    return text.encode("utf-8")
 
 
 def _set_type(attrs: str, t: str | None) -> str:
@@ -199,69 +458,19 @@ def _set_type(attrs: str, t: str | None) -> str:
     return attrs if t is None else f'{attrs} t="{t}"'
 
 
-KEEP = object()
-"""Returned by a ``decide`` callback: leave this cell's cached value as it is."""
-
-_REF = re.compile(r'\br="([A-Z]+\d+)"')
-_TYPE = re.compile(r'\bt="(\w+)"')
-
-
 def patch_xml(xml: str, values: Mapping[str, Any] | Callable[[str, str | None], Any],
               plain: Mapping[str, Any] | None = None,
               shared: list[str] | None = None) -> tuple[str, int]:
-    """Rewrite the cached values of formula cells; (xml, cells changed).
-
-    ``values`` is ``{ref: value}``, or a callable ``(ref, formula) -> value``
-    returning :data:`KEEP` for a cell to leave alone (``formula`` is None for
-    the empty ``<f>`` of a shared-formula child).  ``plain`` gives the values
-    of cells without a formula that may be rewritten too: the spilled cells
-    of an array formula (only its first cell holds the formula).  Any other cell
-    without a formula is never touched.
-    """
-    changed = 0
+    """Rewrite the cached values of formula cells of a worksheet's XML text; (xml, cells
+    changed).  ``values`` is ``{ref: value}`` or a ``decide`` callable (see
+    :func:`patch_cells`); ``plain`` the values of spilled array cells (see
+    :func:`patch_plain`)."""
     decide = values if callable(values) else (lambda ref, f: values.get(ref, KEEP))
-    texts: dict[str, str] = {}
-
-    def sub(m: re.Match) -> str:
-        nonlocal changed
-        attrs = m["attrs"]
-        ref = _REF.search(attrs).group(1)
-        formula = m["formula"]
-        if formula is not None:
-            text = texts.get(formula)
-            if text is None:  # a table column repeats one formula: unescape it once
-                text = texts[formula] = unescape(formula, {"&quot;": '"'})
-            formula = text
-        new = decide(ref, formula)
-        if new is KEEP:
-            return m.group(0)
-        t, v = encode_value(new)
-        old_t = _TYPE.search(attrs)
-        if _same(m["v"], old_t and old_t.group(1), v, t):
-            return m.group(0)
-        changed += 1
-        return f'<c {_set_type(attrs, t)}>{m["f"]}<v>{v}</v></c>'
-
-    xml = _FORMULA_CELL.sub(sub, xml)
+    counter: dict[str, int] = {}
+    data = b"".join(patch_cells(xml.encode("utf-8"), decide, counter=counter))
     if plain:
-        def sub_plain(m: re.Match) -> str:
-            nonlocal changed
-            attrs = dict(_ATTR.findall(m["attrs"]))
-            ref = attrs.get("r")
-            if ref not in plain:
-                return m.group(0)
-            new = plain[ref]
-            if _plain_value(m, attrs.get("t"), shared) == _comparable(new):
-                return m.group(0)
-            changed += 1
-            t, v = encode_value(new)
-            base = m["attrs"].rstrip(" /")
-            if t == "str":  # a cell without a formula holds text as an inline string
-                return f'<c {_set_type(base, "inlineStr")}><is><t xml:space="preserve">{v}</t></is></c>'
-            return f'<c {_set_type(base, t)}><v>{v}</v></c>'
-
-        xml = _PLAIN_CELL.sub(sub_plain, xml)
-    return xml, changed
+        data = patch_plain(data, plain, lambda: shared or [], counter)
+    return data.decode("utf-8"), counter.get("changed", 0)
 
 
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -295,51 +504,159 @@ def _open(path: str | os.PathLike) -> zipfile.ZipFile:
         raise BookFormatError(f"{os.fspath(path)}: no such file") from e
 
 
+def read_sheets(path: str | os.PathLike) -> dict[str, bytes]:
+    """``part name -> XML bytes`` of every worksheet of a workbook (for :func:`patch_workbook`
+    and :func:`array_ranges`, so that each is inflated once)."""
+    with _open(path) as z:
+        return {part: z.read(part) for part in sheet_parts(z).values()}
+
+
 def patch_workbook(src: str | os.PathLike, dst: str | os.PathLike,
                    values: Mapping[str, Mapping[str, Any] | Callable[[str, str | None], Any]],
-                   plain: Mapping[str, Mapping[str, Any]] | None = None) -> int:
+                   plain: Mapping[str, Mapping[str, Any]] | None = None,
+                   columns: Mapping[str, Mapping[str, ColumnValues]] | None = None,
+                   sheets: Mapping[str, bytes | FormulaScan] | None = None,
+                   counter: dict[str, int] | None = None) -> int:
     """Copy ``src`` to ``dst`` with new cached values; the number of cells changed.
 
     ``values`` maps a sheet name to ``{ref: value}`` or to a callable
-    ``(ref, formula) -> value | KEEP`` (see :func:`patch_xml`); ``plain``
-    maps a sheet to ``{ref: value}`` of spilled array cells to rewrite.
+    ``(ref, formula) -> value | KEEP`` (see :func:`patch_cells`); ``plain``
+    maps a sheet to ``{ref: value}`` of spilled array cells to rewrite;
+    ``columns`` maps a sheet to its table columns' :class:`ColumnValues`.
+    ``sheets`` may hold worksheet XML already read (:func:`read_sheets`) or
+    scanned (:class:`FormulaScan`);
+    ``counter`` receives the counts of :func:`patch_cells`.
 
-    Every zip member other than the patched worksheets is copied with its
-    bytes, compression and timestamp unchanged; the write is atomic.
+    Every zip member other than the patched worksheets keeps its content,
+    compression and timestamp; a patched worksheet is compressed (fast level)
+    in a second thread while the next part is patched.  The write is atomic;
+    when no value changes, ``dst`` gets an exact copy of ``src`` (and ``src``
+    itself is not rewritten).
     """
-    total = 0
+    plain, columns, sheets = plain or {}, columns or {}, sheets or {}
+    counter = {} if counter is None else counter
     with _open(src) as z:
         parts = sheet_parts(z)
-        unknown = (set(values) | set(plain or {})) - set(parts)
+        unknown = (set(values) | set(plain) | set(columns)) - set(parts)
         if unknown:
             raise BookFormatError(f"{os.fspath(src)}: no sheet named {sorted(unknown)[0]!r}")
-        by_part = {parts[s]: v for s, v in values.items() if v}
-        plain_by_part = {parts[s]: v for s, v in (plain or {}).items()}
-        shared = shared_strings(z) if plain_by_part else None
-        patched: dict[str, bytes] = {}
-        for name in set(by_part) | set(plain_by_part):
-            xml, n = patch_xml(z.read(name).decode("utf-8"), by_part.get(name, {}),
-                               plain_by_part.get(name), shared)
-            if n:
-                patched[name] = xml.encode("utf-8")
-                total += n
+        sheet_of = {parts[s]: s for s in set(values) | set(plain) | set(columns)
+                    if values.get(s) or plain.get(s) or columns.get(s)}
+        shared: list[SharedStrings] = []
+
+        def shared_table() -> SharedStrings:
+            if not shared:
+                shared.append(SharedStrings(z))
+            return shared[0]
+
         same_file = os.path.exists(dst) and os.path.samefile(src, dst)
-        if not patched and same_file:
-            return 0                      # nothing to change: the file is not rewritten
-        with atomic_write(dst) as out:
-            if not patched:
-                with open(src, "rb") as f:
-                    shutil.copyfileobj(f, out)
-                return 0
-            with zipfile.ZipFile(out, "w") as zout:
+        target = atomic_write(dst)
+        with target as out:
+            with _ZipWriter(out) as w:
                 for info in z.infolist():
-                    data = patched.get(info.filename)
-                    if data is None:
-                        zout.writestr(info, z.read(info), compress_type=info.compress_type)
-                    else:  # a rewritten sheet: fast compression (the XML is the same either way)
-                        zout.writestr(info, data, compress_type=info.compress_type,
-                                      compresslevel=1)
-    return total
+                    sheet = sheet_of.get(info.filename)
+                    if sheet is None:
+                        w.copy(info, z.read(info))
+                        continue
+                    xml = sheets.get(info.filename)
+                    xml = z.read(info) if xml is None else xml
+                    v = values.get(sheet) or {}
+                    decide = v if callable(v) else (lambda ref, f, v=v: v.get(ref, KEEP))
+                    chunks = patch_cells(xml, decide, columns.get(sheet), counter)
+                    if plain.get(sheet):
+                        chunks = [patch_plain(b"".join(chunks), plain[sheet], shared_table,
+                                              counter)]
+                    size = len(xml.xml if isinstance(xml, FormulaScan) else xml)
+                    w.stream(info, chunks, zip64=size > zipfile.ZIP64_LIMIT // 2)
+            if not counter.get("changed"):
+                if same_file:
+                    target.cancel()       # nothing to change: the file is not rewritten
+                else:
+                    out.seek(0)
+                    out.truncate()
+                    with open(src, "rb") as f:
+                        shutil.copyfileobj(f, out)
+    return counter.get("changed", 0)
+
+
+class _ZipWriter:
+    """Writes the members of a new zip in a second thread, in the order they are given.
+
+    ``copy`` writes a member as it was; ``stream`` writes a member from chunks
+    that the calling thread produces while this thread compresses and writes
+    the previous ones (zlib releases the GIL).  An error in either thread ends
+    the write and is raised by the ``with`` block.
+    """
+
+    def __init__(self, file) -> None:
+        self.zip = zipfile.ZipFile(file, "w")
+        self.queue: queue.Queue = queue.Queue(maxsize=8)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="xl-kpis zip writer",
+                                       daemon=True)
+
+    def __enter__(self) -> _ZipWriter:
+        self.thread.start()
+        return self
+
+    def copy(self, info: zipfile.ZipInfo, data: bytes) -> None:
+        self._put(("copy", info, data))
+
+    def stream(self, info: zipfile.ZipInfo, chunks: Iterator[bytes] | list[bytes],
+               zip64: bool = False) -> None:
+        self._put(("open", info, zip64))
+        for chunk in chunks:
+            self._put(("data", chunk))
+        self._put(("close",))
+
+    def _put(self, task: tuple) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put(task)
+
+    def _run(self) -> None:
+        stream = None
+        while True:
+            task = self.queue.get()
+            if task is None:
+                break
+            if self.error is not None or task[0] == "abort":
+                if stream is not None:    # drain: the caller stops at its next put
+                    with contextlib.suppress(Exception):
+                        stream.close()
+                    stream = None
+                continue
+            try:
+                kind = task[0]
+                if kind == "copy":
+                    self.zip.writestr(task[1], task[2], compress_type=task[1].compress_type)
+                elif kind == "open":
+                    info = zipfile.ZipInfo(task[1].filename, task[1].date_time)
+                    info.compress_type = task[1].compress_type
+                    info.external_attr = task[1].external_attr
+                    info._compresslevel = 1   # fast: the XML is the same at any level
+                    stream = self.zip.open(info, "w", force_zip64=task[2])
+                elif kind == "data":
+                    stream.write(task[1])
+                else:
+                    stream.close()
+                    stream = None
+            except BaseException as e:  # noqa: BLE001 - handed to the calling thread
+                self.error = e
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        self.queue.put(("abort",) if exc_type is not None else None)
+        if exc_type is not None:
+            self.queue.put(None)
+        self.thread.join()
+        if exc_type is None and self.error is None:
+            self.zip.close()
+            return False
+        with contextlib.suppress(Exception):   # the file is discarded anyway
+            self.zip.close()
+        if exc_type is None:
+            raise self.error
+        return False
 
 
 class atomic_write:
@@ -357,15 +674,21 @@ class atomic_write:
         fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp",
                                         dir=self.path.parent)
         self.file = os.fdopen(fd, "w+b")
+        self.cancelled = False
         return self.file
+
+    def cancel(self) -> None:
+        """Leave ``path`` as it is: the temporary file is removed on exit."""
+        self.cancelled = True
 
     def __exit__(self, exc_type, exc, tb):
         try:
-            if exc_type is None:
+            done = exc_type is None and not self.cancelled
+            if done:
                 self.file.flush()
                 os.fsync(self.file.fileno())
             self.file.close()
-            if exc_type is None:
+            if done:
                 if self.path.exists():
                     os.chmod(self.tmp, self.path.stat().st_mode & 0o777)
                 os.replace(self.tmp, self.path)

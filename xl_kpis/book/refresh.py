@@ -17,6 +17,7 @@ import functools
 import os
 import re
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -157,8 +158,17 @@ def refresh(path: str | os.PathLike, out: str | os.PathLike | None = None,
         lock = patch.lock_file(p)
         if lock is not None:
             raise BookLocked(f"{p.name} is open in Excel ({lock.name} exists): close it first")
+    patch.check_workbook_file(path)
     say("reading input tables")
-    tables, settings = read_inputs(path)
+    with ThreadPoolExecutor(1) as pool:
+        # calamine reads the tables outside the GIL while this thread inflates the
+        # worksheets and finds their formula cells
+        inputs = pool.submit(read_inputs, path)
+        try:
+            sheets = {part: patch.FormulaScan(xml)
+                      for part, xml in patch.read_sheets(path).items()}
+        finally:
+            tables, settings = inputs.result()
     say("evaluating formulas")
     ev = evaluate_book(tables, settings)
     cells = {(sh, a1(r, c, False)): v for (sh, r, c), v in ev.cells.items()}
@@ -168,19 +178,30 @@ def refresh(path: str | os.PathLike, out: str | os.PathLike | None = None,
     say("patching cached values")
     with zipfile.ZipFile(path) as z:
         parts = patch.sheet_parts(z)
-        arrays = {s: patch.array_ranges(z.read(p).decode("utf-8")) for s, p in parts.items()}
+    arrays = {s: patch.array_ranges(sheets[p].xml) for s, p in parts.items()}
     for ref, why in _stale_dependents(ev, arrays).items():
         expected[ref] = why  # a reason, never equal to a normalised formula: the cell is kept
-    deciders, plain = {}, {}
+    deciders, plain, columns = {}, {}, {}
     for sheet in parts:
         anchors, spilled = _arrays(ev, sheet, arrays[sheet], cells, result)
-        deciders[sheet] = _decider(sheet, expected, cells, _table_columns(ev, sheet), anchors,
-                                   result)
+        table = _table_columns(ev, sheet)
+        deciders[sheet] = _decider(sheet, expected, cells, table, anchors, result)
         if spilled:
             plain[sheet] = spilled
-    result.changed = patch.patch_workbook(path, out, deciders, plain)
+        if table is not None:
+            first, n, cols = table
+            columns[sheet] = {a1(0, c)[:-1]: patch.ColumnValues(
+                first + 1, values, functools.partial(_same_formula, want))
+                for c, (want, values) in cols.items()}
+    counter: dict[str, int] = {}
+    result.changed = patch.patch_workbook(path, out, deciders, plain, columns, sheets, counter)
+    result.formulas += counter.get("columns", 0)
     say("done")
     return result
+
+
+def _same_formula(want: str, formula: str) -> bool:
+    return _norm(formula) == want
 
 
 class _Stale(str):
