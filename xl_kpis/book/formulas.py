@@ -488,11 +488,12 @@ class _Vec:
     the row-by-row functions above give (a property the tests check).
     """
 
-    __slots__ = ("kind", "num", "obj", "_lower")
+    __slots__ = ("kind", "num", "obj", "_lower", "_column")
 
     def __init__(self, kind: np.ndarray, num: np.ndarray, obj: np.ndarray | None = None):
         self.kind, self.num, self.obj = kind, num, obj
         self._lower: np.ndarray | None = None
+        self._column: np.ndarray | None = None
 
     def lower(self) -> np.ndarray:
         """The text of each row in lower case ("" where a row holds no text)."""
@@ -584,11 +585,15 @@ class _Vec:
 
     def column(self) -> np.ndarray:
         """The values as an n x 1 range for a UDF (numbers as float64, NaN for blanks)."""
-        if ((self.kind == _K_NUMBER) | (self.kind == _K_BLANK)).all():
-            return np.where(self.kind == _K_BLANK, np.nan, self.num)[:, None]
-        out = np.empty((len(self), 1), dtype=object)
-        out[:, 0] = self.values()
-        return out
+        if self._column is None:
+            if ((self.kind == _K_NUMBER) | (self.kind == _K_BLANK)).all():
+                out = np.where(self.kind == _K_BLANK, np.nan, self.num)[:, None]
+            else:
+                out = np.empty((len(self), 1), dtype=object)
+                out[:, 0] = self.values()
+            out.flags.writeable = False   # shared by every call that reads the column
+            self._column = out
+        return self._column
 
 
 def _vec_arg(v: Any, n: int) -> _Vec | None:
@@ -761,8 +766,6 @@ class Evaluator:
     def column(self, node: Node, table: str, n_rows: int) -> list:
         """The values of a calculated column formula for the ``n_rows`` rows of ``table``."""
         v = self._eval(node, (table, n_rows))
-        self._ranges.clear()  # the caller stores this column: whole-column reads must see it
-        self._vecs.clear()
         if isinstance(v, _Vec):
             return _Vec(np.where(v.kind == _K_BLANK, _K_NUMBER, v.kind).astype(np.int8),
                         v.num, v.obj).values()      # a blank shows as 0
@@ -783,11 +786,13 @@ class Evaluator:
             return self._cell(node.key, node.row, node.col)
         if isinstance(node, Column):
             key = (node.table, node.header)
-            if key not in self._ranges:  # a whole column is read many times (SUM, KPIs)
-                values = self._column(node.table, node.header)
-                vec = _Vec.of(values)
-                self._ranges[key] = [[v] for v in values] if vec is None else vec.column()
-            return self._ranges[key]
+            values = self._column(node.table, node.header)
+            held = self._ranges.get(key)
+            if held is None or held[0] is not values:  # read many times (SUM, KPIs)
+                vec = self._vec(key, values)
+                held = self._ranges[key] = (
+                    values, [[v] for v in values] if isinstance(vec, _Rows) else vec.column())
+            return held[1]
         if isinstance(node, This):
             return self._this(node, rows)
         if isinstance(node, Op):
@@ -823,12 +828,16 @@ class Evaluator:
             raise ValueError(f"a this-row reference to {node.header!r} outside a table")
         table, _ = rows
         if node.last is None:
-            key = (table, node.header)
-            if key not in self._vecs:
-                values = self._column(table, node.header)
-                self._vecs[key] = _Vec.of(values) or _Rows(values)
-            return self._vecs[key]
+            return self._vec((table, node.header), self._column(table, node.header))
         return _Rows([list(r)] for r in zip(*self._row_range(table, node.header, node.last)))
+
+    def _vec(self, key: tuple[str, str], values: Sequence[Any]) -> _Vec | _Rows:
+        """A column's values as a :class:`_Vec` (or :class:`_Rows` when they cannot be),
+        converted once for as long as the column holds the same list."""
+        held = self._vecs.get(key)
+        if held is None or held[0] is not values:
+            held = self._vecs[key] = (values, _Vec.of(values) or _Rows(values))
+        return held[1]
 
     def _row_range(self, table: str, first: str, last: str) -> list[Sequence[Any]]:
         headers = list(self._headers[table])
