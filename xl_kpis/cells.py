@@ -39,6 +39,7 @@ import logging
 import math
 import os
 import re
+import weakref
 from datetime import date, datetime, time
 from itertools import chain
 from typing import Any, Callable, Sequence
@@ -306,8 +307,31 @@ def _flat(x: Any) -> tuple[np.ndarray, np.ndarray]:
     return g.values.ravel(), stat.ravel()
 
 
+_LABELS_SEEN: dict[int, tuple[weakref.ref, tuple[np.ndarray, np.ndarray]]] = {}
+
+
 def _labels(x: Any) -> tuple[np.ndarray, np.ndarray]:
-    """A range of identifiers/categories → (str labels, status)."""
+    """A range of identifiers/categories → (str labels, status).
+
+    A read-only array (a column that several KPIs of one book read) is
+    converted once while it lives.
+    """
+    frozen = isinstance(x, np.ndarray) and not x.flags.writeable
+    if frozen:
+        seen = _LABELS_SEEN.get(id(x))
+        if seen is not None and seen[0]() is x:
+            return seen[1]
+    out = _labels_of(x)
+    if frozen:
+        for a in out:
+            a.flags.writeable = False
+        key = id(x)
+        _LABELS_SEEN[key] = (weakref.ref(x, lambda _, key=key: _LABELS_SEEN.pop(key, None)),
+                             out)
+    return out
+
+
+def _labels_of(x: Any) -> tuple[np.ndarray, np.ndarray]:
     cells, (height, _), _ = _flat_cells(x)
     if height == 0:
         raise _Malformed("a range must be rectangular")

@@ -21,15 +21,16 @@ import re
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 from python_calamine import CalamineError, CalamineWorkbook
 
 from . import patch
 from . import schema as S
 from .build import Evaluation, evaluate_book
-from .formulas import Ref, RenderContext, a1, render, walk
+from .formulas import Column, Ref, RenderContext, This, a1, render, walk
 
 
 #: What to do when an array result changed size (its range is fixed in the file).
@@ -86,8 +87,13 @@ def _norm(formula: str) -> str:
     return "".join(parts)
 
 
-def read_inputs(path: str | os.PathLike) -> tuple[dict, dict]:
-    """The input tables (``table -> key -> values``) and the settings of a workbook."""
+def read_inputs(path: str | os.PathLike,
+                columns: Collection[tuple[str, str]] | None = None) -> tuple[dict, dict]:
+    """The input tables (``table -> key -> values``) and the settings of a workbook.
+
+    ``columns`` limits the tables to these ``(table, header)`` input columns
+    (the others are left out, as if blank).
+    """
     patch.check_workbook_file(path)
     try:
         wb = CalamineWorkbook.from_path(os.fspath(path), load_tables=True)
@@ -102,9 +108,8 @@ def read_inputs(path: str | os.PathLike) -> tuple[dict, dict]:
         tab = wb.get_table_by_name(t.name)
         data = tab.to_python()
         inputs = {c.header: c.key for c in t.inputs}
-        columns = list(map(list, zip(*data))) if data else [[] for _ in tab.columns]
-        tables[t.name] = {inputs[h]: columns[i] for i, h in enumerate(tab.columns)
-                          if h in inputs}
+        tables[t.name] = {inputs[h]: _column(data, i) for i, h in enumerate(tab.columns)
+                          if h in inputs and (columns is None or (t.name, h) in columns)}
     with zipfile.ZipFile(path) as z:
         names = patch.defined_names(z)
     settings: dict[str, Any] = {}
@@ -120,6 +125,32 @@ def read_inputs(path: str | os.PathLike) -> tuple[dict, dict]:
         settings[s.name] = v if isinstance(v, (int, float)) and not isinstance(v, bool) \
             else s.default
     return tables, settings
+
+
+def _column(rows: list[list], i: int) -> list:
+    """Column ``i`` of a table's rows; equal texts become one object (a column of statuses
+    or order ids repeats a few texts thousands of times, and every later hash and
+    comparison then runs on the same few objects)."""
+    texts: dict[str, str] = {}
+    return [texts.setdefault(v, v) if type(v) is str else v for v in map(itemgetter(i), rows)]
+
+
+@functools.lru_cache(maxsize=1)
+def inputs_read() -> frozenset[tuple[str, str]]:
+    """The input columns ``(table, header)`` that some formula of the template reads
+    (the others play no part in a refresh)."""
+    empty = evaluate_book({})
+    exprs = [c.expr for c in empty.plan.formulas()] + [a.expr for a in S.ARRAYS]
+    out = {(n.table, n.header) for e in exprs for n in walk(e) if isinstance(n, Column)}
+    for t in S.TABLES:
+        for c in t.computed:
+            for n in walk(c.expr):
+                if isinstance(n, This):
+                    last = n.last or n.header
+                    out.update((t.name, h) for h in
+                               t.headers[t.headers.index(n.header):t.headers.index(last) + 1])
+    inputs = {(t.name, c.header) for t in S.TABLES for c in t.inputs}
+    return frozenset(out & inputs)
 
 
 def expected_formulas(ev: Evaluation) -> dict[tuple[str, str], str]:
@@ -189,7 +220,7 @@ def _refresh(path: str | os.PathLike, out: str | os.PathLike | None,
     with ThreadPoolExecutor(1) as pool:
         # calamine reads the tables outside the GIL while this thread inflates the
         # worksheets and finds their formula cells
-        inputs = pool.submit(read_inputs, path)
+        inputs = pool.submit(read_inputs, path, inputs_read())
         try:
             sheets = {part: patch.FormulaScan(xml)
                       for part, xml in patch.read_sheets(path).items()}
