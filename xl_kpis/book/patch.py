@@ -285,9 +285,10 @@ class FormulaScan:
     def __init__(self, xml: bytes) -> None:
         self.xml = xml
         cells = []
+        append = cells.append
         rfind, find = xml.rfind, xml.find
         for m in _FORMULA_B.finditer(xml):
-            f_at = m.start()
+            (f_at, end), (_, f_end), _, (v_at, _) = m.regs
             c_at = rfind(b"<c ", 0, f_at)
             if c_at < 0 or xml[f_at - 1] != 62 or find(b"<", c_at + 1, f_at) >= 0:  # ">"
                 continue                  # not the formula of a cell
@@ -297,8 +298,8 @@ class FormulaScan:
             else:
                 ref = _REF_B.search(attrs).group(1)
             letters = ref.rstrip(_DIGITS)
-            cells.append((c_at, m.end(), attrs, m.end("f"), m.start("v"), m.group("formula"),
-                          m.group("v"), letters, int(ref[len(letters):])))
+            append((c_at, end, attrs, f_end, v_at, m[2], m[3], letters,
+                    int(ref[len(letters):])))
         self.cells = cells
 
 
@@ -331,7 +332,7 @@ def patch_cells(xml: bytes | FormulaScan, decide: Callable[[str, str | None], An
         if found is not None:
             col, encoded = found
             if encoded is None:           # the column's values, encoded at first use
-                encoded = [encode_value_b(x) for x in col.values]
+                encoded = _encode_column(col.values)
                 cols[letters] = (col, encoded)
             i = row - col.first_row
             if 0 <= i < len(encoded):
@@ -357,7 +358,8 @@ def patch_cells(xml: bytes | FormulaScan, decide: Callable[[str, str | None], An
         t, v = enc
         t_at = attrs.find(b' t="')
         old_t = None if t_at < 0 else attrs[t_at + 4:attrs.index(b'"', t_at + 4)]
-        if old_t == t and (old_v == v or t is None and _same_b(old_v, old_t, v, t)):
+        if old_t == t and (old_v == v or t is None and old_v and old_v[:1] == v[:1]
+                           and _same_b(old_v, old_t, v, t)):
             continue
         changed += 1
         if old_t == t and v_at >= 0:      # only the value changes
@@ -388,6 +390,24 @@ def patch_cells(xml: bytes | FormulaScan, decide: Callable[[str, str | None], An
 
 
 _T_STR, _T_E = b"str", b"e"
+
+
+def _encode_column(values: Sequence[Any]) -> list[tuple[bytes | None, bytes]]:
+    """:func:`encode_value_b` of every value of a column (a repeated number or text is
+    encoded once)."""
+    seen: dict[type, dict[Any, tuple[bytes | None, bytes]]] = {float: {}, str: {}}
+    out = []
+    append = out.append
+    for x in values:
+        memo = seen.get(type(x))
+        if memo is None:
+            append(encode_value_b(x))
+            continue
+        e = memo.get(x)
+        if e is None:
+            e = memo[x] = encode_value_b(x)
+        append(e)
+    return out
 
 
 def encode_value_b(value: Any) -> tuple[bytes | None, bytes]:
