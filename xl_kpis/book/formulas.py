@@ -33,7 +33,9 @@ A table's calculated column is evaluated for all rows at once
 (:meth:`Evaluator.column`): a :class:`This` node evaluates to the whole column,
 a UDF is called **once per column** with 2-D column ranges (one call instead
 of one per row; the UDFs are element-wise, so the results are the same), and
-native functions are applied row by row.  A single cell formula
+the native functions and operators work on whole columns as numpy arrays
+(:class:`_Vec`), with the same results as the row-by-row functions (the tests
+compare the two on every operator and kind of value).  A single cell formula
 (:meth:`Evaluator.cell`) evaluates the usual way.
 """
 
