@@ -132,3 +132,45 @@ def test_shared_strings_parsed_one_item_at_a_time(tmp_path):
         lazy = patch.SharedStrings(z)
         full = patch.shared_strings(z)
         assert [lazy[i] for i in range(4)] == full == ["plain", "", "bold", "<a&b>"]
+
+
+def test_column_values_answer_for_their_cells_and_defer_the_rest(book, tmp_path):
+    # C2:C50 hold =ROAS(Ax,Bx); C10 is changed to another formula: the column's values
+    # answer every other cell, C10 goes to the sheet's decide callback (which keeps it)
+    xml = parts(book)["xl/worksheets/sheet1.xml"].decode().replace(
+        "<f>ROAS(A10,B10)</f>", "<f>A10*2</f>").encode()
+    asked = []
+
+    def decide(ref, formula):
+        asked.append((ref, formula))
+        return patch.KEEP
+
+    col = patch.ColumnValues(first_row=2, values=[float(i) for i in range(49)],
+                             accepts=lambda f: f.startswith("ROAS("))
+    counter = {}
+    out = b"".join(patch.patch_cells(xml, decide, {"C": col}, counter)).decode()
+    assert ("C10", "A10*2") in asked and ("E1", '"a"&"b"') in asked and len(asked) == 2
+    assert counter == {"changed": 48, "columns": 48}
+    assert '<c r="C2"><f>ROAS(A2,B2)</f><v>0</v></c>' in out          # values[0]
+    assert '<c r="C50"><f>ROAS(A50,B50)</f><v>48</v></c>' in out      # values[48]
+    assert "<f>A10*2</f><v>2.18</v>" in out                           # kept as it was
+
+
+def test_text_and_errors_set_the_cell_type_and_shared_children_are_answered():
+    xml = (b'<sheetData><row r="2"><c r="D2" s="1"><f t="shared" ref="D2:D3" si="0">X(A2)</f>'
+           b'<v>1</v></c></row><row r="3"><c r="D3" s="1"><f t="shared" si="0"/><v>2</v></c>'
+           b'</row></sheetData>')
+    col = patch.ColumnValues(2, ["a&b", "#N/A"], accepts=lambda f: f == "X(A2)")
+    out = b"".join(patch.patch_cells(xml, lambda r, f: patch.KEEP, {"D": col})).decode()
+    assert '<c r="D2" s="1" t="str"><f t="shared" ref="D2:D3" si="0">X(A2)</f>' \
+           '<v>a&amp;b</v></c>' in out
+    assert '<c r="D3" s="1" t="e"><f t="shared" si="0"/><v>#N/A</v></c>' in out
+
+
+def test_a_fresh_value_written_with_16_digits_is_not_rewritten():
+    # XlsxWriter writes 16 significant digits; repr writes 17 where needed
+    x = 0.1 + 0.2                                   # repr: 0.30000000000000004
+    xml = b'<c r="A1"><f>B1</f><v>0.3000000000000000</v></c>'
+    counter = {}
+    out = b"".join(patch.patch_cells(xml, lambda r, f: x, counter=counter))
+    assert out == xml and counter["changed"] == 0
