@@ -152,21 +152,6 @@ def encode_value(value: Any) -> tuple[str | None, str]:
     return ("e" if s in ERRORS else "str"), escape(s)
 
 
-def _same(old_v: str | None, old_t: str | None, v: str, t: str | None) -> bool:
-    """Whether a cached value already says ``v`` (numbers compared as numbers, so a
-    value written as ``1209.0`` is not rewritten as ``1209``)."""
-    if old_v is None or old_t != t:
-        return False
-    if old_v == v:
-        return True
-    if t is None:
-        try:
-            return _sig16(float(old_v)) == _sig16(float(v))
-        except ValueError:
-            return False
-    return False
-
-
 def _comparable(value: Any) -> Any:
     if isinstance(value, bool) or value is None:
         return "" if value is None else value
@@ -261,7 +246,6 @@ class ColumnValues:
 _FORMULA_B = re.compile(
     rb'(?P<f><f(?=[ />])[^>]*?(?:/>|>(?P<formula>[^<]*)</f>))(?:<v>(?P<v>[^<]*)</v>|<v/>)?</c>')
 _REF_B = re.compile(rb'\br="([A-Z]+\d+)"')
-_TYPE_B = re.compile(rb'\s*\bt="(\w+)"')
 _DIGITS = b"0123456789"
 #: Bytes of a patched sheet handed on at a time (compressed while the next are patched).
 CHUNK = 1 << 20
