@@ -5,7 +5,9 @@ import re
 import zipfile
 from xml.sax.saxutils import escape
 
+import numpy as np
 import pytest
+from defusedxml import ElementTree as SafeET
 from openpyxl import load_workbook
 from python_calamine import CalamineWorkbook
 
@@ -15,7 +17,8 @@ from xl_kpis.book.append import VALIDATION_MARGIN, append_rows, xml_text
 from xl_kpis.book.formulas import a1, excel_serial
 from bookfiles import copy, parts
 
-ORDERS = S.TABLE["Orders"]
+ORDERS, CAMPAIGNS, BRAND = S.TABLE["Orders"], S.TABLE["Campaigns"], S.TABLE["Brand"]
+CHART_F = "{http://schemas.openxmlformats.org/drawingml/2006/chart}f"
 HOSTILE = ['=HYPERLINK("http://evil","x")', "=1+1", "+1", "@SUM(A1)", "<b>&amp;</b>",
            "tab\there", "a\x01b", "_x0041_", "  padded  ", "line\r\nbreak", "😀 emoji"]
 
@@ -136,6 +139,28 @@ def test_an_independent_reader_sees_the_new_rows(template, tmp_path):
     assert camp[0]["Ad ID"] == "1790123456789012345" and camp[0]["Cost"] == 12.5
 
 
+def test_thousands_of_rows_read_back_exactly(template, tmp_path):
+    """New rows are built a few thousand at a time: values, blank cells and row numbers stay
+    right across the chunks, also for numpy numbers and aware datetimes (wall time kept)."""
+    book = copy(template, tmp_path / "b.xlsx")
+    n = 10_000
+    utc = dt.timezone.utc
+    rows = [order(i, refund=np.float64(i) / 4, buyer_message=None if i < 5000 else f"m{i % 7}",
+                  delivered=dt.datetime(2026, 1, 7, i % 24, tzinfo=utc) if i % 3 else None)
+            for i in range(n)]
+    append_rows(book, {"Orders": rows})
+    got = calamine_rows(book)
+    assert [(r["Order ID"], r["Refund"], r["Buyer message"], r["Delivered"]) for r in got] == [
+        (r["order_id"], i / 4, r["buyer_message"] or "",
+         r["delivered"].replace(tzinfo=None) if r["delivered"] else "")
+        for i, r in enumerate(rows)]
+    sheet, _ = part_names(book)
+    xml = parts(book)[sheet].decode()
+    assert re.findall(r'<row r="(\d+)"', xml) == [str(r) for r in range(1, 5 + n)]  # 1-4: top
+    with zipfile.ZipFile(book) as z:
+        assert z.getinfo(sheet).extract_version < 45     # no ZIP64 (Excel would repair it)
+
+
 def test_text_that_looks_like_a_formula_stays_text(template, tmp_path):
     book = copy(template, tmp_path / "b.xlsx")
     append_rows(book, {"Orders": [order(i, buyer_message=m) for i, m in enumerate(HOSTILE)]})
@@ -196,14 +221,20 @@ def test_xlsm_keeps_its_macros(tmp_path):
     assert parts(book)["xl/vbaProject.bin"] == vba and len(calamine_rows(book)) == 1
 
 
+def _rewrite(book, name, change):
+    """Replace the zip member ``name`` of ``book`` by ``change(its bytes)``."""
+    data = parts(book)
+    data[name] = change(data[name])
+    with zipfile.ZipFile(book, "w", zipfile.ZIP_DEFLATED) as out:
+        for member, b in data.items():
+            out.writestr(member, b)
+
+
 def _add_row(book, xml_row, table="Orders"):
     """Put a raw ``<row>`` at the end of a table's sheetData (as a seller's note)."""
     sheet, _ = part_names(book, table)
-    data = parts(book)
-    data[sheet] = data[sheet].replace(b"</sheetData>", xml_row.encode() + b"</sheetData>")
-    with zipfile.ZipFile(book, "w", zipfile.ZIP_DEFLATED) as out:
-        for name, b in data.items():
-            out.writestr(name, b)
+    _rewrite(book, sheet, lambda xml: xml.replace(b"</sheetData>",
+                                                  xml_row.encode() + b"</sheetData>"))
 
 
 def test_data_below_the_table_is_never_overwritten(template, tmp_path):
@@ -273,3 +304,97 @@ def test_a_book_another_writer_saved(template, tmp_path):
     rows = calamine_rows(saved)
     assert [r["Product"] for r in rows] == ["Tee 1", "Tee 2", "Tee 3"]
     assert rows[1]["Buyer message"] == "=1+1"
+
+
+# --- charts over table columns -------------------------------------------------------------
+
+def campaign(i):
+    return {"date": dt.date(2026, 7, 1), "campaign": f"C{i}", "cost": 12.5}
+
+
+def chart_parts(path):
+    """``{part: bytes}`` of the workbook's charts."""
+    return {k: v for k, v in parts(path).items() if k.startswith("xl/charts/chart")}
+
+
+def series_ranges(path):
+    """(categories, values) range of every chart series, as openpyxl's chart reader sees them."""
+    out = []
+    for ws in load_workbook(path).worksheets:
+        for chart in ws._charts:
+            for s in chart.series:
+                out.append(((s.cat.strRef or s.cat.numRef).f, s.val.numRef.f))
+    return out
+
+
+def column_range(table, header, first, last):
+    col = letter(header, table)
+    return f"{table.sheet}!${col}${first}:${col}${last}"
+
+
+def test_chart_ranges_over_a_table_column_follow_the_new_rows(demo, tmp_path):
+    book = copy(demo, tmp_path / "d.xlsx")
+    before = chart_parts(book)
+
+    def ranges(table, headers, added=0):
+        """The ranges of a chart over table columns (schema.plan: first to last data row)."""
+        first = table.first_data_row + 1
+        last = table.first_data_row + len(calamine_rows(demo, table.name)) + added
+        return tuple(column_range(table, h, first, last) for h in headers)
+
+    roas, followers = ("Campaign", "ROAS"), ("Period", "Followers end")
+    old = series_ranges(book)
+    assert ranges(CAMPAIGNS, roas) in old and ranges(BRAND, followers) in old
+    append_rows(book, {"Campaigns": [campaign(i) for i in range(3)],
+                       "Brand": [{"period": dt.date(2027, m, 1), "followers_end": 100 * m}
+                                 for m in (1, 2)]})
+    grown = {ranges(CAMPAIGNS, roas): ranges(CAMPAIGNS, roas, added=3),
+             ranges(BRAND, followers): ranges(BRAND, followers, added=2)}
+    assert series_ranges(book) == [grown.get(r, r) for r in old]
+    after = chart_parts(book)
+    changed = {k for k in before if before[k] != after[k]}
+    assert len(changed) == 2                  # the three charts of Dashboard data: as they were
+    for k in changed:                                     # only the formula text changed
+        expected = before[k]
+        for old_ranges, new_ranges in grown.items():
+            for a, b in zip(old_ranges, new_ranges):
+                expected = expected.replace(f">{a}<".encode(), f">{b}<".encode())
+        assert after[k] == expected
+
+
+def test_one_row_chart_ranges_of_the_template(template, tmp_path):
+    book = copy(template, tmp_path / "b.xlsx")
+    before = chart_parts(book)
+    cat, roas = letter("Campaign", CAMPAIGNS), letter("ROAS", CAMPAIGNS)
+    # the template's Campaigns table has one blank data row, row 5
+    assert (f"Campaigns!${cat}$5", f"Campaigns!${roas}$5") in series_ranges(book)
+    append_rows(book, {"Campaigns": [campaign(0)]})        # fills the blank row: same range
+    assert chart_parts(book) == before
+    append_rows(book, {"Campaigns": [campaign(1), campaign(2)]})        # rows 6 and 7
+    assert (f"Campaigns!${cat}$5:${cat}$7", f"Campaigns!${roas}$5:${roas}$7") in \
+        series_ranges(book)
+
+
+@pytest.mark.parametrize("ref, grown", [
+    ("Campaigns!$AC$5:$AC${last}", "Campaigns!$AC$5:$AC${new}"),
+    ("'Campaigns'!$AC$5:$AC${last}", "'Campaigns'!$AC$5:$AC${new}"),
+    ("Campaigns!AC5:AC{last}", "Campaigns!AC5:AC{new}"),
+    ("(Campaigns!$A$5:$A${last},Campaigns!$AC$5:$AC${last})",
+     "(Campaigns!$A$5:$A${new},Campaigns!$AC$5:$AC${new})"),
+    ("Campaigns!$AC$4:$AC${last}", None),                 # with the header row
+    ("Campaigns!$AC$6:$AC${last}", None),                 # part of the column
+    ("Campaigns!$AB$5:$AC${last}", None),                 # two columns
+    ("Campaigns!$AH$5:$AH${last}", None),                 # right of the table (A:AG)
+    ("Brand!$C$5:$C${last}", None),                       # a table that does not grow
+])
+def test_which_chart_ranges_grow(demo, tmp_path, ref, grown):
+    book = copy(demo, tmp_path / "d.xlsx")
+    last = CAMPAIGNS.first_data_row + len(calamine_rows(book, "Campaigns"))
+    roas = column_range(CAMPAIGNS, "ROAS", CAMPAIGNS.first_data_row + 1, last)
+    [part] = [k for k, v in chart_parts(book).items() if roas.encode() in v]
+    ref = ref.format(last=last)
+    _rewrite(book, part, lambda xml: xml.replace(roas.encode(), escape(ref).encode()))
+    append_rows(book, {"Campaigns": [campaign(i) for i in range(3)]})
+    with zipfile.ZipFile(book) as z:
+        refs = [f.text for f in SafeET.fromstring(z.read(part)).iter(CHART_F)]
+    assert refs[1] == (grown.format(new=last + 3) if grown else ref)   # values: 3 rows more

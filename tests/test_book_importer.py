@@ -7,15 +7,18 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from defusedxml import ElementTree as SafeET
+from openpyxl import load_workbook
 from python_calamine import CalamineWorkbook
 
-from engines import mismatches, recompute_all, require_tool
-from xl_kpis.book import build_workbook, importer, patch
+from engines import lo_convert, mismatches, recompute_all, require_tool
+from xl_kpis.book import build_workbook, importer, patch, schema as S
+from xl_kpis.book.formulas import a1
 from xl_kpis.book.importer import ALREADY, REPEATED, import_export, key_value
 from xl_kpis.book.refresh import BookLocked
 from xl_kpis.imports import ExportFormatError
 from xl_kpis.imports.synth import write_order_export
-from bookfiles import copy
+from bookfiles import copy, parts
 
 DATA = Path(__file__).parent / "data" / "exports"
 ORDERS_US = DATA / "orders_us.csv"
@@ -226,3 +229,57 @@ def test_an_independent_engine_agrees_after_imports(demo, tmp_path):
     assert [r.added for r in reports] == [150, 4, 2]
     assert all(r.kept == [] for r in reports)
     assert mismatches(recompute_all(book)) == {}
+
+
+# --- charts --------------------------------------------------------------------------------
+
+C = "{http://schemas.openxmlformats.org/drawingml/2006/chart}"
+
+
+def charts(path):
+    """``{part: bytes}`` of the workbook's charts."""
+    return {k: v for k, v in parts(path).items() if k.startswith("xl/charts/chart")}
+
+
+def roas_ranges(rows):
+    """The ROAS chart's (categories, values) when Campaigns has ``rows`` rows: its Campaign
+    and ROAS columns from the first data row to the last (schema.plan)."""
+    t = S.TABLE["Campaigns"]
+    first, last = t.first_data_row + 1, t.first_data_row + rows
+    cols = [a1(0, t.col(h))[:-1] for h in ("Campaign", "ROAS")]
+    return tuple(f"Campaigns!${c}${first}:${c}${last}" for c in cols)
+
+
+def series_ranges(path):
+    """(categories, values) of every chart series, as openpyxl's chart reader sees them."""
+    return [((s.cat.strRef or s.cat.numRef).f, s.val.numRef.f)
+            for ws in load_workbook(path).worksheets for chart in ws._charts
+            for s in chart.series]
+
+
+def test_the_roas_chart_follows_imported_campaigns(demo, tmp_path):
+    book = copy(demo, tmp_path / "d.xlsx")
+    n = len(table_rows(book, "Campaigns"))
+    before = charts(book)
+    assert roas_ranges(n) in series_ranges(book)
+    assert import_export("ads", DATA / "ads_campaign_usd.csv", book).added == 2
+    ranges = series_ranges(book)
+    assert roas_ranges(n + 2) in ranges and roas_ranges(n) not in ranges
+    after = charts(book)
+    [changed] = [k for k in before if before[k] != after[k]]      # the other charts: as they were
+    assert roas_ranges(n)[1].encode() in before[changed]
+
+
+def test_libreoffice_plots_the_grown_chart_ranges(demo, tmp_path):
+    """LibreOffice opens the imported book and reads the grown ranges: saved again, the
+    ROAS chart has them, with one point per Campaigns row (the book's cache had ``n``)."""
+    require_tool("soffice")
+    book = copy(demo, tmp_path / "d.xlsx")
+    n = len(table_rows(book, "Campaigns"))
+    assert import_export("ads", DATA / "ads_campaign_usd.csv", book).added == 2
+    [saved] = lo_convert(book, "xlsx", tmp_path / "lo")
+    series = [s for xml in charts(saved).values()
+              for s in SafeET.fromstring(xml).iter(f"{C}ser")]
+    [roas] = [s for s in series if s.find(f"{C}val//{C}f").text == roas_ranges(n + 2)[1]]
+    assert roas.find(f"{C}cat//{C}f").text == roas_ranges(n + 2)[0]
+    assert roas.find(f"{C}val//{C}ptCount").get("val") == str(n + 2)

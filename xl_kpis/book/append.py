@@ -7,9 +7,12 @@ every part.  Here the workbook stays a zip of XML parts and only these change:
   the ``<dimension ref>``, and the data validations of the table's columns
   that stop short of the new last row;
 * the table part: its ``ref`` and ``autoFilter ref``;
-* ``xl/workbook.xml``, only when the sheet's print area must grow.
+* ``xl/workbook.xml``, only when the sheet's print area must grow;
+* the charts with a series over the data of a table column that grows: that
+  range reaches the new last row (the cached points stay as they are: Excel
+  and LibreOffice read the range when they open the book).
 
-Every other zip member is copied byte for byte, and the write is atomic
+Every other zip member keeps its content, and the write is atomic
 (:class:`xl_kpis.book.patch.atomic_write`).
 
 Trailing blank rows of a table (an empty template table keeps one blank data
@@ -30,17 +33,19 @@ import posixpath
 import re
 import shutil
 import zipfile
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import chain, groupby, repeat
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
-from xml.sax.saxutils import escape
-
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from xml.sax.saxutils import escape, unescape
 
 from . import schema as S
 from .formulas import a1, excel_serial
 from .patch import (NS, BookFormatError, atomic_write, check_workbook_file, col_index,
-                    encode_value, parse_xml, sheet_parts)
+                    encode_value, parse_xml, paused_gc, sheet_parts)
 
 __all__ = ["Appended", "append_rows", "VALIDATION_MARGIN"]
 
@@ -244,54 +249,162 @@ def _tail(v: Any, style: str) -> bytes:
     return xml.encode("utf-8")
 
 
+def _tail_of(v: Any, kind: str | None, style: str) -> bytes | None:
+    """The cell tail of a row value, None for no cell."""
+    p = _plain(v, kind)
+    return None if p is None else _tail(p, style)
+
+
 #: Types whose equal values give equal cells (unlike True == 1), so a column of them is
 #: encoded once per distinct value.
 _CACHEABLE = frozenset({str, float, int, type(None), dt.date, dt.datetime})
 
-
-def _column_tails(values: Sequence[Any], kind: str | None, style: str) -> list[bytes | None]:
-    """The cell tails of one column (None: no cell), each distinct value encoded once."""
-    def tail(v: Any) -> bytes | None:
-        p = _plain(v, kind)
-        return None if p is None else _tail(p, style)
-
-    if not set(map(type, values)) <= _CACHEABLE:
-        return [tail(v) for v in values]
-    cache = {v: tail(v) for v in dict.fromkeys(values)}
-    return list(map(cache.__getitem__, values))
+#: Text that :func:`xml_text` changes (or may: ``_x`` starts an escape).
+_UNSAFE = re.compile("[&<>\x00-\x08\x0b-\x1f\ufffe\uffff]|_x")
 
 
-def _column(rows: Sequence[Mapping[str, Any]], key: str) -> list[Any]:
-    """The values of ``key`` in ``rows`` (None where a row lacks it)."""
+def _text_tails(texts: list[str], style: str) -> list[bytes | None]:
+    """:func:`_tail_of` of texts ("" gives no cell); escaped only when one of them needs it."""
+    head = f'"{style} t="inlineStr"><is><t xml:space="preserve">'
+    if _UNSAFE.search("".join(texts)):
+        texts = list(map(xml_text, texts))
+    return [(head + t + "</t></is></c>").encode("utf-8") if t else None for t in texts]
+
+
+def _datetime_tails(values: list[dt.datetime], style: str) -> list[bytes]:
+    """:func:`_tail_of` of datetimes: their Excel serial numbers, as :func:`encode_value`
+    writes these finite numbers below 1e15 (``repr``, a whole one as an int)."""
+    naive = [v if v.tzinfo is None else v.replace(tzinfo=None) for v in values]
+    return [f'"{style}><v>{int(x) if x.is_integer() else x!r}</v></c>'.encode()
+            for x in map(excel_serial, naive)]
+
+
+def _distinct_tails(values: Sequence[Any], kind: str | None, style: str
+                    ) -> dict[Any, bytes | None]:
+    """Value → :func:`_tail_of` for each distinct value (all of :data:`_CACHEABLE` types);
+    texts and datetimes, most of a big export's distinct values, are encoded in bulk."""
+    distinct = list(dict.fromkeys(values))
+    tails: dict[Any, bytes | None] = {}
+    for tp in set(map(type, distinct)):
+        group = [v for v in distinct if type(v) is tp]
+        if tp is str:
+            tails.update(zip(group, _text_tails(group, style)))
+        elif tp is dt.datetime:
+            tails.update(zip(group, _datetime_tails(group, style)))
+        else:
+            tails.update((v, _tail_of(v, kind, style)) for v in group)
+    return tails
+
+
+#: A piece of the new rows that varies by row: ``(row numbers, i, j) -> one bytes for
+#: each of the rows i to j`` (0-based, j excluded; ``row numbers`` are theirs).
+_RowPiece = Callable[[list[bytes], int, int], list[bytes]]
+
+
+def _numbers(numbers: list[bytes], i: int, j: int) -> list[bytes]:
+    """The row number (a :data:`_RowPiece`)."""
+    return numbers
+
+
+class _InputCells:
+    """The new cells of one input column: ``<c r="`` + letters, row number, tail.
+
+    Each distinct value's tail (:func:`_tail_of`) is encoded once.
+
+    Attributes
+    ----------
+    pieces : list
+        The column's part of a row: constant bytes and :data:`_RowPiece`.
+    longest : int
+        The length of its longest cell.
+    """
+
+    def __init__(self, prefix: bytes, values: Sequence[Any], kind: str | None, style: str,
+                 width: int) -> None:
+        self.prefix, self.values = prefix, values
+        self.of: dict[Any, bytes | None] | None = None
+        if set(map(type, values)) <= _CACHEABLE:
+            self.of = _distinct_tails(values, kind, style)
+            tails: Iterable[bytes | None] = self.of.values()
+        else:
+            self.values = tails = [_tail_of(v, kind, style) for v in values]
+        self.longest = len(prefix) + width + max(map(len, filter(None, tails)), default=0)
+        blank = None in tails                          # a row with no cell here
+        self.pieces = [self.cells] if blank else [prefix, _numbers, self.tails]
+
+    def tails(self, numbers: list[bytes], i: int, j: int) -> list[bytes | None]:
+        """The cell tails of rows ``i`` to ``j`` (a :data:`_RowPiece` when none is None)."""
+        if self.of is None:
+            return self.values[i:j]
+        return list(map(self.of.__getitem__, self.values[i:j]))
+
+    def cells(self, numbers: list[bytes], i: int, j: int) -> list[bytes]:
+        """The cells of rows ``i`` to ``j``, b"" for no cell (a :data:`_RowPiece`)."""
+        prefix = self.prefix
+        return [prefix + n + t if t is not None else b""
+                for n, t in zip(numbers, self.tails(numbers, i, j))]
+
+
+def _values(rows: Sequence[Mapping[str, Any]], keys: list[str]) -> dict[str, Sequence[Any]]:
+    """``key -> its value in each row`` (None where a row lacks it)."""
     try:
-        return list(map(itemgetter(key), rows))
+        if len(keys) > 1:
+            return dict(zip(keys, zip(*map(itemgetter(*keys), rows))))
+        return {k: list(map(itemgetter(k), rows)) for k in keys}
     except KeyError:
-        return [r.get(key) for r in rows]
+        return {k: [r.get(k) for r in rows] for k in keys}
+
+
+def _joined(pieces: list[bytes | _RowPiece]) -> list[bytes | _RowPiece]:
+    """``pieces`` with each run of constant bytes joined into one."""
+    out: list[bytes | _RowPiece] = []
+    for constant, run in groupby(pieces, lambda p: isinstance(p, bytes)):
+        out += [b"".join(run)] if constant else run
+    return out
+
+
+#: New rows are built this many at a time (each chunk is compressed while the next is
+#: built).
+_CHUNK_ROWS = 4096
 
 
 def _rows_xml(table: _Table, rows: Sequence[Mapping[str, Any]], keys: set[str], start: int,
-              styles: Mapping[int, str], spans: str) -> bytes:
-    """The ``<row>`` elements of ``rows`` (UTF-8), numbered from ``start``.
+              styles: Mapping[int, str], spans: str) -> tuple[Iterator[bytes], int]:
+    """The ``<row>`` elements of ``rows`` (UTF-8), numbered from ``start``, and an upper
+    bound of their size.
 
-    Built column by column, as bytes (one list per column, joined row-wise at
-    the end): a 100,000-row import is a few million cells, and one emoji in
-    a ``str`` of that size would make it four bytes a character.
+    A row is made of pieces: constant bytes, the row number, and per-column
+    lists of cell tails (:class:`_InputCells`).  ``zip`` takes them row-wise
+    and one ``bytes.join`` makes each row, so no Python code runs per cell
+    except in columns where some rows get no cell.  The rows are built
+    :data:`_CHUNK_ROWS` at a time, as the returned iterator is read.
     """
-    numbers = [str(start + i).encode() for i in range(len(rows))]
-    head, close = b'<row r="', f'"{spans}>'.encode()
-    columns = [[head + r + close for r in numbers]]
+    numbers = [b"%d" % r for r in range(start, start + len(rows))]
+    width = len(numbers[-1])
+    values = _values(rows, [c.key for c in table.columns if c.formula is None and c.key in keys])
+    pieces: list[bytes | _RowPiece] = [b'<row r="', _numbers, f'"{spans}>'.encode()]
+    longest = len(b'<row r=""></row>') + len(spans) + width        # of a row
     for c in table.columns:
         prefix = f'<c r="{_letters(c.col)}'.encode()
-        s = f' s="{styles[c.col]}"' if c.col in styles else ""
+        style = f' s="{styles[c.col]}"' if c.col in styles else ""
         if c.formula is not None:
-            tail = f'"{s}><f>{escape(c.formula)}</f></c>'.encode("utf-8")
-            columns.append([prefix + r + tail for r in numbers])
+            tail = f'"{style}><f>{escape(c.formula)}</f></c>'.encode("utf-8")
+            pieces += [prefix, _numbers, tail]
+            longest += len(prefix) + width + len(tail)
         elif c.key in keys:
-            tails = _column_tails(_column(rows, c.key), c.kind, s)
-            columns.append([prefix + r + t if t is not None else b""
-                            for r, t in zip(numbers, tails)])
-    columns.append([b"</row>"] * len(rows))
-    return b"".join(map(b"".join, zip(*columns)))
+            cells = _InputCells(prefix, values[c.key], c.kind, style, width)
+            pieces += cells.pieces
+            longest += cells.longest
+    pieces = _joined(pieces + [b"</row>"])
+
+    def chunks() -> Iterator[bytes]:
+        for i in range(0, len(rows), _CHUNK_ROWS):
+            nums = numbers[i:i + _CHUNK_ROWS]
+            columns = [repeat(p) if isinstance(p, bytes) else p(nums, i, i + len(nums))
+                       for p in pieces]
+            yield b"".join(map(b"".join, zip(*columns)))
+
+    return chunks(), longest * len(rows)
 
 
 # --- the worksheet --------------------------------------------------------------------------
@@ -445,23 +558,33 @@ def _grow_validations(tail: str, table: _Table, new_last: int) -> str:
     return re.sub(r'(<dataValidation\b[^>]*?\bsqref=")([^"]*)"', sub, tail)
 
 
+@dataclass
+class _Stream:
+    """A rewritten part as chunks of bytes, built as they are read."""
+
+    chunks: Iterable[bytes]
+    size: int                    # an upper bound of the part's size
+
+
 def _append_sheet(xml: bytes, table: _Table, rows: Sequence[Mapping[str, Any]], keys: set[str]
-                  ) -> tuple[bytes, Appended]:
+                  ) -> tuple[_Stream, Appended]:
     """The worksheet XML with ``rows`` appended to ``table``."""
     lo, hi = _sheet_data(xml)
     slot = _slot(xml, lo, hi, table)
     new_end = slot.start_row + len(rows) - 1
     last = max(table.last, new_end)
+    below = _merge_below(slot.below, table, new_end)
     head = _decode(xml[:lo], table.sheet_part)
     cols = re.search(r"<cols>.*?</cols>", head, re.S)
     style_row = slot.style_row
-    new_rows = _rows_xml(table, rows, keys, slot.start_row,
-                         _styles(style_row, cols.group(0) if cols else ""),
-                         style_row.spans if style_row else "")
-    tail = _grow_validations(_decode(xml[hi:], table.sheet_part), table, last)
-    out = b"".join([_grow_dimension(head, last, table.span[1]).encode("utf-8"),
-                    xml[lo:slot.insert_at], new_rows, _merge_below(slot.below, table, new_end),
-                    tail.encode("utf-8")])
+    new_rows, size = _rows_xml(table, rows, keys, slot.start_row,
+                               _styles(style_row, cols.group(0) if cols else ""),
+                               style_row.spans if style_row else "")
+    head_xml = _grow_dimension(head, last, table.span[1]).encode("utf-8")
+    tail_xml = _grow_validations(_decode(xml[hi:], table.sheet_part), table, last).encode("utf-8")
+    before = memoryview(xml)[lo:slot.insert_at]
+    out = _Stream(chain([head_xml, before], new_rows, [below, tail_xml]),
+                  len(head_xml) + len(before) + size + len(below) + len(tail_xml))
     return out, Appended(table.name, slot.start_row, len(rows), _with_last_row(table.ref, last))
 
 
@@ -474,7 +597,9 @@ def _grow_table_part(xml: str, ref: str) -> str:
                   count=1)
 
 
-_AREA = re.compile(r"((?:'(?:[^']|'')+'|[^'!,]+)!)(\$?[A-Z]{1,3}\$?\d+(?::\$?[A-Z]{1,3}\$?\d+)?)")
+#: A range with its sheet in a reference list (``'My sheet'!$A$1:$B$2``, ``(A!B1,A!C1)``).
+_AREA = re.compile(r"((?:'(?:[^']|'')+'|[^'!,()\s]+)!)"
+                   r"(\$?[A-Z]{1,3}\$?\d+(?::\$?[A-Z]{1,3}\$?\d+)?)")
 
 
 def _grow_print_area(xml: str, sheet_index: int, sheet: str, old_last: int, new_last: int
@@ -504,6 +629,56 @@ def _grow_print_area(xml: str, sheet_index: int, sheet: str, old_last: int, new_
 def _sheet_index(z: zipfile.ZipFile, sheet: str) -> int:
     names = [s.get("name") for s in parse_xml(z, "xl/workbook.xml").findall("m:sheets/m:sheet", NS)]
     return names.index(sheet)
+
+
+_CHART_TYPES = frozenset({"application/vnd.openxmlformats-officedocument.drawingml.chart+xml",
+                          "application/vnd.ms-office.chartex+xml"})
+_OVERRIDE = "{http://schemas.openxmlformats.org/package/2006/content-types}Override"
+_CHART_F = re.compile(rb"(<(?:[\w.-]+:)?f>)([^<]*)(</(?:[\w.-]+:)?f>)")
+
+
+def _chart_parts(z: zipfile.ZipFile) -> list[str]:
+    """The workbook's chart parts (as ``[Content_Types].xml`` lists them)."""
+    names = set(z.namelist())
+    types = parse_xml(z, "[Content_Types].xml")
+    parts = (o.get("PartName", "").lstrip("/") for o in types.iter(_OVERRIDE)
+             if o.get("ContentType") in _CHART_TYPES)
+    return [p for p in parts if p in names]
+
+
+def _grow_chart(xml: bytes, grown: Sequence[tuple[_Table, int]]) -> bytes:
+    """A chart part whose ranges over the data of a grown table's column reach its new
+    last row.
+
+    ``grown`` holds ``(table, new last row)``; a range grows when it is one
+    column of the table from its first to its (old) last data row
+    (``Campaigns!$B$5:$B$16``, or ``Campaigns!$B$5`` for one row).  Other
+    ranges, and the cached values (``numCache``/``strCache``, which Excel
+    and LibreOffice recompute from the ranges), stay as they are.
+    """
+
+    def area(m: re.Match) -> str:
+        sheet = m.group(1)[:-1]
+        if sheet.startswith("'"):
+            sheet = sheet[1:-1].replace("''", "'")
+        c0, r0, c1, r1 = _range(m.group(2).replace("$", ""))
+        for table, new_last in grown:
+            lo, hi = table.span
+            one_column = sheet == table.sheet and lo <= c0 == c1 <= hi
+            if one_column and (r0, r1) == (table.first, table.last):
+                first, _, end = m.group(2).partition(":")
+                return f"{m.group(1)}{first}:{(end or first).rstrip('0123456789')}{new_last}"
+        return m.group(0)
+
+    def formula(m: re.Match) -> bytes:
+        text = unescape(m.group(2).decode("utf-8", "surrogateescape"),
+                        {"&apos;": "'", "&quot;": '"'})
+        new = _AREA.sub(area, text)
+        if new == text:
+            return m.group(0)
+        return m.group(1) + escape(new).encode("utf-8", "surrogateescape") + m.group(3)
+
+    return _CHART_F.sub(formula, xml)
 
 
 # --- the workbook -----------------------------------------------------------------------------
@@ -554,7 +729,7 @@ def append_rows(book: str | os.PathLike, tables: Mapping[str, Sequence[Mapping[s
         Where to write the result; ``book`` itself by default.  Written
         atomically, also when nothing is appended (then ``out`` is a copy).
     compresslevel : int, optional
-        zlib level of the rewritten parts (default: zlib's); 1 is several
+        zlib level of the parts written (default: zlib's); 1 is several
         times faster, for a scratch file that is rewritten anyway.
 
     Returns
@@ -577,9 +752,10 @@ def append_rows(book: str | os.PathLike, tables: Mapping[str, Sequence[Mapping[s
     if unknown:
         raise KeyError(f"no such table: {sorted(unknown)}")
     todo = {name: rows for name, rows in tables.items() if rows}
-    with _open(book) as z:
-        parts: dict[str, bytes] = {}
+    with _open(book) as z, paused_gc():
+        parts: dict[str, bytes | _Stream] = {}
         done: dict[str, Appended] = {}
+        grown: list[tuple[_Table, int]] = []
         for name, rows in todo.items():
             table = _find_table(z, name)
             keys = _check_keys(table, rows)
@@ -591,12 +767,19 @@ def append_rows(book: str | os.PathLike, tables: Mapping[str, Sequence[Mapping[s
                                                  done[name].ref).encode("utf-8")
             new_last = _range(done[name].ref)[3]
             if new_last > table.last:
+                grown.append((table, new_last))
                 wb = _decode(parts.get("xl/workbook.xml") or z.read("xl/workbook.xml"),
                              "xl/workbook.xml")
-                grown = _grow_print_area(wb, _sheet_index(z, table.sheet), table.sheet,
-                                         table.last, new_last)
-                if grown != wb:
-                    parts["xl/workbook.xml"] = grown.encode("utf-8")
+                grew = _grow_print_area(wb, _sheet_index(z, table.sheet), table.sheet,
+                                        table.last, new_last)
+                if grew != wb:
+                    parts["xl/workbook.xml"] = grew.encode("utf-8")
+        if grown:
+            for part in _chart_parts(z):
+                xml = z.read(part)
+                chart = _grow_chart(xml, grown)
+                if chart != xml:
+                    parts[part] = chart
         if not parts and out.exists() and os.path.samefile(book, out):
             return done
         with atomic_write(out) as f:
@@ -604,12 +787,36 @@ def append_rows(book: str | os.PathLike, tables: Mapping[str, Sequence[Mapping[s
                 with open(book, "rb") as src:
                     shutil.copyfileobj(src, f)
                 return done
-            with zipfile.ZipFile(f, "w") as zout:
-                for info in z.infolist():
-                    data = parts.get(info.filename)
-                    if data is None:
-                        zout.writestr(info, z.read(info), compress_type=info.compress_type)
-                    else:
-                        zout.writestr(info, data, compress_type=info.compress_type,
-                                      compresslevel=compresslevel)
+            _write_zip(z, f, parts, compresslevel)
     return done
+
+
+def _write_zip(z: zipfile.ZipFile, f, parts: Mapping[str, bytes | _Stream],
+               compresslevel: int | None) -> None:
+    """The members of ``z`` written to the file ``f`` in their order (compressed at
+    ``compresslevel``), ``parts`` replacing their content."""
+    with zipfile.ZipFile(f, "w") as zout:
+        for info in z.infolist():
+            data = parts.get(info.filename)
+            if isinstance(data, _Stream):
+                _write_stream(zout, info, data, compresslevel)
+            else:
+                zout.writestr(info, z.read(info) if data is None else data,
+                              compress_type=info.compress_type, compresslevel=compresslevel)
+
+
+def _write_stream(zout: zipfile.ZipFile, info: zipfile.ZipInfo, part: _Stream,
+                  compresslevel: int | None) -> None:
+    """Write ``part`` as the member ``info``: a second thread compresses each chunk while
+    this one builds the next (zlib runs outside the GIL)."""
+    if compresslevel is not None:
+        info._compresslevel = compresslevel
+    zip64 = part.size * 1.05 > zipfile.ZIP64_LIMIT       # as zipfile decides for a known size
+    with zout.open(info, "w", force_zip64=zip64) as w, ThreadPoolExecutor(1) as pool:
+        pending: deque = deque()
+        for chunk in part.chunks:
+            pending.append(pool.submit(w.write, chunk))
+            if len(pending) > 2:
+                pending.popleft().result()
+        for job in pending:
+            job.result()

@@ -13,9 +13,7 @@ never blanked.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import gc
 import os
 import re
 import zipfile
@@ -174,23 +172,6 @@ def _array_cells(rng: str) -> list[str]:
     return [a1(r, c, False) for r in range(r0, r1 + 1) for c in range(c0, c1 + 1)]
 
 
-@contextlib.contextmanager
-def paused_gc():
-    """Pause the cyclic garbage collector for bulk work on a book.
-
-    A big book is millions of cell values that form no reference cycles;
-    every collection would walk all of them again (in a 100,000-line book
-    that is a large share of the refresh time).  Collection resumes after.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def refresh(path: str | os.PathLike, out: str | os.PathLike | None = None,
             progress: Callable[[str], None] | None = None) -> RefreshResult:
     """Recompute every template formula's cached value of ``path`` (written to ``out``).
@@ -202,7 +183,7 @@ def refresh(path: str | os.PathLike, out: str | os.PathLike | None = None,
     patch.BookFormatError
         When the file is not an xl-kpis workbook.
     """
-    with paused_gc():
+    with patch.paused_gc():
         return _refresh(path, out, progress)
 
 
