@@ -19,8 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from xl_kpis.imports.clean import (ExportFormatError, clean_text, convert_rows, datetimes_from_bytes,
-                                   is_total_row, normalise_header, open_table, parse_code, parse_date,
-                                   parse_datetime, parse_id, parse_number, sniff, split_header)
+                                   is_total_row, normalise_header, numbers_from_bytes, open_table, parse_code,
+                                   parse_date, parse_datetime, parse_id, parse_number, sniff, split_header)
 
 # --------------------------------------------------------------------------- headers
 
@@ -264,6 +264,28 @@ def test_vectorised_dates_never_accept_what_parse_datetime_refuses(text):
         assert values[0].astype(object) == parse_datetime(text)
 
 
+@pytest.mark.parametrize("text, expected", [
+    ("53.79", 53.79), ("0.00", 0.0), ("12", 12.0), ("12.", 12.0), (".5", 0.5), ("007.50", 7.5),
+    ("999999999999999", 999999999999999.0), ("0.1", 0.1), ("1234567.891", 1234567.891),
+    ("9999999999999999", None), ("1.2.3", None), (".", None), ("", None), ("-1", None), ("$1.00", None),
+    ("1,234", None), ("1e5", None), ("<5", None), ("1.5%", None), ("12 ", None), ("1\x002", None),
+])
+def test_vectorised_numbers(text, expected):
+    """The fast number parser reads plain decimals exactly as parse_number; it leaves the rest (None)."""
+    values, ok = numbers_from_bytes(_matrix([text.encode()]))
+    assert bool(ok[0]) == (expected is not None)
+    if expected is not None:
+        assert values[0] == expected == parse_number(text)
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet="0123456789.,$-% ", max_size=18))
+def test_vectorised_numbers_agree_with_parse_number(text):
+    values, ok = numbers_from_bytes(_matrix([text.encode() or b""]))
+    if ok[0]:
+        assert values[0] == parse_number(text)
+
+
 # --------------------------------------------------------------------------- total rows and row conversion
 
 
@@ -286,6 +308,69 @@ def test_convert_rows_skips_with_reasons():
     out, skipped = convert_rows(rows, {"name": (0, "text", "Name"), "n": (1, "number", "N")})
     assert out == [{"name": "a", "n": 1.0}, {"name": "c", "n": None}]   # short row: missing cell is blank
     assert skipped == [(4, "line 4, column 'N': 'x' is not a number"), (5, "total row")]
+
+
+def test_convert_rows_many_rows():
+    """Thousands of rows (converted in chunks): repeated cells, bad cells, hooks, in row order."""
+    rows = []
+    for line in range(2, 3002):
+        if line % 500 == 0:
+            cells = ["Total of 3000 results", "", ""]
+        elif line % 250 == 0:
+            cells = ["", " ", "\t"]                                  # blank: dropped silently
+        else:
+            cells = [f"shop {line % 3}", "x" if line % 97 == 0 else f"{line % 7}.5", "12/15/2025 9:30:33 PM"
+                     if line % 2 else f"{line % 12 + 1}/1/2026"]
+        rows.append((line, cells))
+    columns = {"shop": (0, "text", "Shop"), "n": (1, "number", "N"), "when": (2, "datetime", "When")}
+    seen = []
+
+    def pre(line, cells):
+        seen.append(line)
+        return "pre" if line == 1001 else None
+
+    def post(line, cells, row):
+        row["line"] = line
+        return "post" if row["shop"] == "shop 1" and line < 20 else None
+
+    out, skipped = convert_rows(rows, columns, pre=pre, post=post)
+    assert seen == [line for line, cells in rows if cells[0].startswith("shop")]
+    assert skipped[:3] == [(4, "post"), (7, "post"), (10, "post")]
+    assert (97, "line 97, column 'N': 'x' is not a number") in skipped
+    assert (500, "total row") in skipped and (1001, "pre") in skipped
+    assert [line for line, _ in skipped] == sorted(line for line, _ in skipped)
+    assert len(out) + len(skipped) == 3000 - 6                      # 6 blank rows
+    assert out[0] == {"shop": "shop 2", "n": 2.5, "when": dt.datetime(2026, 3, 1), "line": 2}
+    assert out[1] == {"shop": "shop 0", "n": 3.5, "when": dt.datetime(2025, 12, 15, 21, 30, 33), "line": 3}
+    assert all(row["n"] == row["line"] % 7 + 0.5 for row in out)
+    assert all(row["when"] == (dt.datetime(2025, 12, 15, 21, 30, 33) if row["line"] % 2
+                               else dt.datetime(2026, row["line"] % 12 + 1, 1)) for row in out)
+
+
+def test_convert_rows_does_not_mix_equal_numbers_of_other_types():
+    """Workbook cells: 1, True and 1.0 are equal in Python but do not convert alike."""
+    rows = [(2, [1]), (3, [True]), (4, [1.0]), (5, [-0.0]), (6, [0.0]), (7, ["1"])]
+    out, skipped = convert_rows(rows, {"n": (0, "number", "N")})
+    assert [row["n"] for row in out] == [1.0, 1.0, 0.0, 0.0, 1.0]
+    assert str(out[2]["n"]) == "-0.0" and str(out[3]["n"]) == "0.0"
+    assert skipped == [(3, "line 3, column 'N': True is not a number")]
+
+
+@pytest.mark.parametrize("text", [
+    "12/15/2025 9:30:33 PM", "\t1/2/2026 11:59:59 PM\u00a0", "2026-07-18", "2026-07-18T09:05",
+    "12/15/2025 9:30PM", "2026-07-18 10:00:00.250", "", "--", "undefined", "15/12/2025", "12/15/2025\x00",
+    "déc. 2025",
+])
+def test_convert_rows_dates_as_parse_datetime(text):
+    """Text dates are parsed vectorised in convert_rows; they come out as parse_datetime's."""
+    out, skipped = convert_rows([(2, ["a", text]), (3, ["b", "1/1/2026"])], {"when": (1, "datetime", "When")})
+    try:
+        expected = parse_datetime(text)
+    except ValueError as e:
+        assert skipped == [(2, f"line 2, column 'When': {e}")]
+        assert out == [{"when": dt.datetime(2026, 1, 1)}]
+    else:
+        assert out == [{"when": expected}, {"when": dt.datetime(2026, 1, 1)}] and not skipped
 
 
 # --------------------------------------------------------------------------- files

@@ -16,8 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import xl_kpis.imports.orders as orders_module
 from xl_kpis.imports import ExportFormatError, parse_orders, read_order_columns
-from xl_kpis.imports.orders import COLUMN_KEYS
+from xl_kpis.imports.orders import COLUMN_KEYS, KPI_KEYS
 from xl_kpis.imports.synth import ORDER_DESCRIPTIONS, ORDER_HEADERS, write_order_export
 
 DATA = Path(__file__).parent / "data" / "exports"
@@ -59,16 +60,37 @@ def test_known_values(orders, row, key, expected):
 
 
 def test_columns_match_rows(orders):
-    cols = read_order_columns(DATA / "orders_us.csv")
+    cols = read_order_columns(DATA / "orders_us.csv", COLUMN_KEYS)
     assert cols.skipped == orders.skipped
     _assert_same(cols, orders)
+    assert set(cols) == set(COLUMN_KEYS)
     assert cols["order_id"].dtype == object and cols["order_amount"].dtype == np.float64
     assert cols["created"].dtype == np.dtype("datetime64[s]")
 
 
+def test_default_columns_are_those_of_the_kpis(orders):
+    cols = read_order_columns(DATA / "orders_us.csv")
+    assert set(cols) == set(KPI_KEYS) == {"order_id", "status", "buyer", "order_amount"}
+    _assert_same(cols, orders)
+    with pytest.raises(ValueError, match="unknown column keys \\['sku_id'\\]"):
+        read_order_columns(DATA / "orders_us.csv", ["order_id", "sku_id"])
+
+
+def test_categories(orders):
+    cols = read_order_columns(DATA / "orders_us.csv", COLUMN_KEYS)
+    codes, values = cols.categories["order_id"]
+    # sorted as text, as numpy.unique sorts them: the 19-digit id comes before "...124"
+    assert values.tolist() == ["576461234567890123", "5764612345678901239", "576461234567890124"]
+    assert codes.tolist() == [0, 0, 1, 2]
+    codes, values = cols.categories["buyer"]
+    assert values[codes].tolist() == [row["buyer"] for row in orders.rows]
+    assert set(cols.categories) == {"order_id", "status", "buyer", "product"}
+
+
 def _assert_same(cols, result):
-    """read_order_columns gives the parse_orders values of its columns, row for row."""
-    for key in COLUMN_KEYS:
+    """read_order_columns gives the parse_orders values of its columns, row for row;
+    its categories give the same text and ids."""
+    for key in cols:
         expected = [row[key] for row in result.rows]
         got = cols[key]
         assert len(got) == len(expected), key
@@ -78,6 +100,13 @@ def _assert_same(cols, result):
             assert got.astype(object).tolist() == expected, key
         else:
             assert got.tolist() == expected, key
+            codes, values = cols.categories[key]
+            assert [None if c < 0 else values[c] for c in codes.tolist()] == expected, key
+            assert len(set(values.tolist())) == len(values) and None not in values.tolist(), key
+            if key == "order_id":
+                assert values.tolist() == sorted(values.tolist())
+            else:       # text: in the order of first appearance
+                assert values.tolist() == list(dict.fromkeys(v for v in expected if v is not None)), key
 
 
 # --------------------------------------------------------------------------- xlsx
@@ -120,7 +149,7 @@ def test_xlsx_sheet_ordersku_list(tmp_path):
     assert r.skipped[0] == (2, "description row")
     assert r.skipped[1][0] == 4 and "digits lost" in r.skipped[1][1]    # brief: float id > 2**53
     # openpyxl writes a leading "=" string as a formula; a real export stores text, which stays text:
-    cols = read_order_columns(path)
+    cols = read_order_columns(path, COLUMN_KEYS)
     assert cols.skipped == r.skipped
     _assert_same(cols, r)
 
@@ -195,8 +224,9 @@ def test_odd_csvs_read_the_same_both_ways(tmp_path, case):
         text = text.replace(",x,", ', "x" ,')              # not a quoted cell for the csv module
     path = tmp_path / "o.csv"
     path.write_text(text, encoding="utf-8")
-    result = parse_orders(path)
-    cols = read_order_columns(path, block_size=64)
+    result = parse_orders(path, block_size=64)
+    assert result == _parse_with_csv_module(path)
+    cols = read_order_columns(path, COLUMN_KEYS, block_size=64)
     _assert_same(cols, result)
     assert cols.skipped == result.skipped
     assert [x["order_id"] for x in result.rows][:2] == ["11", "12"]
@@ -228,7 +258,7 @@ def test_columns_equal_parse_orders_on_synthetic_export(tmp_path, block_size):
     path = tmp_path / "orders.csv"
     write_order_export(path, 3000, seed=11)
     result = parse_orders(path)
-    cols = read_order_columns(path, block_size=block_size)
+    cols = read_order_columns(path, COLUMN_KEYS, block_size=block_size)
     assert len(result.rows) == 3000
     _assert_same(cols, result)
     assert cols.skipped == result.skipped == [(2, "description row")]
@@ -255,21 +285,86 @@ def test_fast_reader_matches_parse_orders(tmp_path_factory, rows, quoting, block
                   SKU_Subtotal_After_Discount=e, Quantity=f, Created_Time=g) for oid, a, b, c, d, e, f, g in rows]
     path.write_text(_csv_text(lines, quoting=quoting), encoding="utf-8")
     result = parse_orders(path)
-    cols = read_order_columns(path, block_size=block_size)
+    cols = read_order_columns(path, COLUMN_KEYS, block_size=block_size)
     _assert_same(cols, result)
     # parse_orders also checks columns the fast reader does not read; restricted to ours they agree
     kept = {line for line, _ in cols.skipped}
     assert kept <= {line for line, _ in result.skipped}
 
 
+def _parse_with_csv_module(path):
+    """parse_orders as it reads the files its scanner does not follow: the csv module, row by row."""
+    def irregular(*args):
+        raise orders_module._Irregular("test")
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(orders_module, "_parse_csv", irregular)
+        return parse_orders(path)
+
+
+@pytest.mark.parametrize("block_size", [1 << 23, 4096, 257])
+def test_parse_orders_scanner_equals_csv_module(tmp_path, monkeypatch, block_size):
+    path = tmp_path / "orders.csv"
+    write_order_export(path, 3000, seed=11)
+    calls = []
+    monkeypatch.setattr(orders_module, "_parse_csv",
+                        lambda *a, f=orders_module._parse_csv: calls.append(a) or f(*a))
+    result = parse_orders(path, block_size=block_size)
+    assert calls                                                    # the scanner read it
+    assert len(result.rows) == 3000 and result.skipped == [(2, "description row")]
+    assert result == _parse_with_csv_module(path)
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        first = list(csv.reader(f))[2]
+    assert first[0].endswith("\t") and result.rows[0]["order_id"] == first[0][:-1]   # without the stray tab
+    created = first[ORDER_HEADERS.index("Created Time")]
+    assert result.rows[0]["created"] == dt.datetime.strptime(created, "%m/%d/%Y %I:%M:%S %p")
+
+
+_row_kind = st.sampled_from(["data"] * 4 + ["blank", "spaces", "no id", "late total", "id only"])
+_order_id = st.sampled_from(["11", "12", "x", "", " 13\t", "576461234567890123", "Total", "\u00a014", "'15"])
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.tuples(_row_kind, _order_id, *[_cell] * 8), max_size=25),
+       quoting=st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]),
+       block_size=st.sampled_from([16, 100, 1 << 16]))
+def test_parse_orders_scanner_matches_csv_module(tmp_path_factory, rows, quoting, block_size):
+    """Any mix of quirky cells and rows: the scanner gives parse_orders' rows, values and reasons."""
+    lines = []
+    for kind, oid, a, b, c, d, e, f, g, h in rows:
+        if kind == "blank":
+            lines.append([""] * len(ORDER_HEADERS))
+        elif kind == "spaces":
+            lines.append(_row(" ", Order_Status="\t", Buyer_Username="\u00a0", Seller_Note=" "))
+        elif kind == "id only":
+            lines.append(_row(oid))
+        else:
+            lines.append(_row("" if kind == "no id" else oid, Order_Status=a, Buyer_Username=b,
+                              Order_Amount=c, Product_Name=d, Quantity=e, Created_Time=f, Paid_Time=g,
+                              SKU_ID=h, Seller_Note="Total" if kind == "late total" else ""))
+    path = tmp_path_factory.mktemp("prop") / "o.csv"
+    path.write_text(_csv_text(lines, quoting=quoting), encoding="utf-8")
+    assert parse_orders(path, block_size=block_size) == _parse_with_csv_module(path)
+
+
+def test_parse_orders_invalid_utf8_anywhere(tmp_path):
+    """A byte that is not UTF-8, even in a column not imported: reported as the csv module reports it."""
+    path = tmp_path / "o.csv"
+    text = _csv_text([_row("11", Seller_Note="NOTE"), _row("12")]).encode("utf-8")
+    path.write_bytes(text.replace(b"NOTE", b"n\xffte"))
+    with pytest.raises(ExportFormatError, match="is not UTF-8 text") as fast:
+        parse_orders(path)
+    with pytest.raises(ExportFormatError) as slow:
+        _parse_with_csv_module(path)
+    assert str(fast.value) == str(slow.value)
+
+
 def test_hash_collisions_fall_back_to_exact_grouping(tmp_path, monkeypatch):
     """The scanner groups equal cells by a hash and checks it; force every hash to collide."""
-    import xl_kpis.imports.orders as orders_module
-
     monkeypatch.setattr(orders_module, "_FNV_PRIME", np.uint64(0))
     path = tmp_path / "orders.csv"
     write_order_export(path, 500, seed=3)
-    _assert_same(read_order_columns(path), parse_orders(path))
+    _assert_same(read_order_columns(path, COLUMN_KEYS), parse_orders(path))
 
 
 def test_very_wide_cells(tmp_path):
@@ -277,7 +372,7 @@ def test_very_wide_cells(tmp_path):
     path = tmp_path / "o.csv"
     path.write_text(_csv_text([_row("11", Product_Name=long_name), _row("12", Product_Name="short")]),
                     encoding="utf-8")
-    cols = read_order_columns(path)
+    cols = read_order_columns(path, COLUMN_KEYS)
     assert cols["product"].tolist() == [long_name, "short"]
     _assert_same(cols, parse_orders(path))
 

@@ -1,11 +1,17 @@
 """Shop-level KPIs: the order rules of the report, on small hand-checked data."""
 
+import csv
 import json
 import math
+from pathlib import Path
 
 import pytest
 
+from xl_kpis.imports import read_order_columns
+from xl_kpis.imports.synth import write_order_export
 from xl_kpis.report import FIELDS, format_table, shop_kpis
+
+DATA = Path(__file__).parent / "data" / "exports"
 
 # Order lines as a TikTok Shop export has them (tiktok-exports.md §B): one row per
 # SKU line, Order Amount repeated on every line of an order.
@@ -61,3 +67,56 @@ def test_undefined_values_are_none_and_json_serialisable():
 def test_every_value_is_finite_or_none():
     k = shop_kpis(ORDERS, ADS, VIDEOS, BRAND)
     assert all(v is None or math.isfinite(v) for v in k.values())
+
+
+# --------------------------------------------------------------------------- straight from an export
+
+def _export_kpis_by_hand(path):
+    """The order KPIs of an export computed line by line with the csv module (the rules above)."""
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.reader(f))
+    col = {h: i for i, h in enumerate(rows[0])}
+    amount, orders_of = {}, {}
+    for r in rows[2:]:                                   # row 2 describes the fields
+        if r[col["Order Status"]].strip().lower() in ("canceled", "cancelled"):
+            continue
+        order, buyer = r[col["Order ID"]].strip(), r[col["Buyer Username"]].strip()
+        amount.setdefault(order, float(r[col["Order Amount"]]))
+        if buyer:
+            orders_of.setdefault(buyer, set()).add(order)
+    revenue = sum(amount.values())
+    return {"orders": len(amount), "buyers": len(orders_of), "revenue": revenue,
+            "aov": revenue / len(amount),
+            "repeat_purchase_rate": sum(len(o) >= 2 for o in orders_of.values()) / len(orders_of)}
+
+
+@pytest.mark.parametrize("lines, blank_buyers", [(3000, False), (3000, True), (400, True)])
+def test_export_columns_give_the_kpis_of_their_lines(tmp_path, lines, blank_buyers):
+    """The factorised columns of read_order_columns give exactly the KPIs of the same columns as lists."""
+    path = tmp_path / "orders.csv"
+    write_order_export(path, lines, seed=7)
+    if blank_buyers:                                      # some lines without a buyer: None in the column
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            rows = list(csv.reader(f))
+        col = rows[0].index("Buyer Username")
+        for i, row in enumerate(rows[2:]):
+            if i % 10 == 0:
+                row[col] = "\u00a0" if i % 20 else ""
+        with open(path, "w", encoding="utf-8-sig", newline="") as f:
+            csv.writer(f, lineterminator="\r\n").writerows(rows)
+    cols = read_order_columns(path)
+    assert (None in cols["buyer"].tolist()) == blank_buyers
+    kpis = shop_kpis(cols)
+    assert kpis == shop_kpis({key: column.tolist() for key, column in cols.items()})
+    expected = _export_kpis_by_hand(path)
+    for key, value in expected.items():
+        assert kpis[key] == pytest.approx(value, rel=1e-12), key
+    assert kpis["orders"] > 100 and 0 < kpis["repeat_purchase_rate"] < 1
+
+
+def test_export_kpis_known_values():
+    cols = read_order_columns(DATA / "orders_us.csv")
+    k = shop_kpis(cols)
+    # order ...123 (2 lines, 40.05 once) and ...124 (21.44) by jane.doe; bob_88's ...1239 was cancelled
+    assert (k["orders"], k["buyers"], k["revenue"], k["repeat_purchase_rate"]) == (2, 1, 61.49, 1.0)
+    assert k["aov"] == pytest.approx(30.745)

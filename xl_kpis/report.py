@@ -78,22 +78,55 @@ def _clean(x: float) -> float | None:
         float(x) if isinstance(x, (int, np.integer)) else None)
 
 
-def counted_order_ids(orders: Columns) -> np.ndarray:
-    """Order ids with the cancelled lines blanked out (``""``)."""
-    ids = as_labels("report", "order_id", orders["order_id"])
+def label_codes(orders: Columns, key: str) -> np.ndarray:
+    """``codes(as_labels(...))`` of an id column: integer codes in the order of the ids, -1 for blank.
+
+    A column read from an export comes factorised (``categories`` of
+    :class:`~xl_kpis.imports.OrderColumns`: distinct ``str``, sorted for
+    ids, code -1 for None), so only its distinct values are looked at.
+    """
+    given = getattr(orders, "categories", {}).get(key)
+    if given is None:
+        return codes(as_labels("report", key, orders[key]))
+    line_codes, values = given
+    if len(line_codes) > 1000 and line_codes.min(initial=0) >= 0:
+        return line_codes            # as_labels takes a large column of text as it is
+    # as_labels strips the text of any other column, and None is blank ("", the label added last)
+    labels = np.array([v.strip() for v in values.tolist()] + [""], dtype=str)
+    return codes(labels)[line_codes]
+
+
+def _lower_stripped(status) -> np.ndarray:
+    """Statuses as compared with :data:`CANCELLED`."""
+    return np.char.lower(np.char.strip(np.asarray(status, dtype=str)))
+
+
+def cancelled(orders: Columns) -> np.ndarray | None:
+    """Mask of the cancelled order lines (status Canceled/Cancelled, any case); None without status."""
+    given = getattr(orders, "categories", {}).get("status")
+    if given is not None:
+        line_codes, values = given
+        is_cancelled = np.isin(_lower_stripped(values), list(CANCELLED))
+        return np.append(is_cancelled, False)[line_codes]      # code -1: a blank status
     status = orders.get("status")
-    if status is None:
-        return ids
-    st = np.char.lower(np.char.strip(np.asarray(status, dtype=str)))
-    return np.where(np.isin(st, list(CANCELLED)), "", ids)
+    return None if status is None else np.isin(_lower_stripped(status), list(CANCELLED))
 
 
 def order_kpis(orders: Columns) -> dict[str, float | None]:
     """Orders, buyers, revenue, AOV and repeat purchase rate from order lines."""
-    ids = codes(counted_order_ids(orders))      # factorised once for the five KPIs
-    buyers = codes(as_labels("report", "buyer", orders["buyer"]))
-    n_orders = m.order_count(ids)
+    ids = label_codes(orders, "order_id")          # factorised once for the five KPIs
+    lines_out = cancelled(orders)
+    if lines_out is not None:
+        ids = np.where(lines_out, -1, ids)
+    buyers = label_codes(orders, "buyer")
     revenue = m.order_revenue(ids, _num(orders, "order_amount"))
+    if len(buyers) == len(ids):
+        # the counts depend only on the distinct (buyer, order) pairs: leave out the lines without
+        # an order and those repeating the line before (the other SKU lines of an order)
+        pair = ids >= 0
+        pair[1:] &= (ids[1:] != ids[:-1]) | (buyers[1:] != buyers[:-1])
+        ids, buyers = ids[pair], buyers[pair]
+    n_orders = m.order_count(ids)
     return {
         "orders": n_orders,
         "buyers": m.buyer_count(buyers, ids),

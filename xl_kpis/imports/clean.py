@@ -24,7 +24,9 @@ import contextlib
 import csv
 import datetime as dt
 import io
+import itertools
 import math
+import operator
 import os
 import re
 import zipfile
@@ -39,8 +41,8 @@ __all__ = [
     "split_header", "normalise_header", "clean_text", "is_blank", "parse_number",
     "parse_id", "parse_datetime", "parse_date", "is_total_row", "clean_texts",
     "sniff", "open_table", "csv_sheet", "csv_format", "sheet_from_bytes", "sheet_names",
-    "convert_rows", "CONVERTERS",
-    "datetimes_from_bytes", "parse_code", "cell_location",
+    "convert_rows", "ColumnConverter", "CONVERTERS",
+    "datetimes_from_bytes", "numbers_from_bytes", "parse_code", "cell_location",
 ]
 
 Row = tuple[int, list]  # (1-based line number as Excel shows it, cells)
@@ -246,26 +248,25 @@ def parse_id(value: Any, column: str | None = None, line: int | None = None) -> 
     Traceback (most recent call last):
     ValueError: 5.764612345678902e+17 is a number too large to be an exact id (digits lost); keep ids as text
     """
-    where = cell_location(column, line)
-    if value is None or isinstance(value, bool):
-        if value is None:
-            return None
-        raise ValueError(f"{where}{value!r} is not an id")
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"{cell_location(column, line)}{value!r} is not an id")
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
         if value.is_integer() and 0 <= value <= 2 ** 53:
             return str(int(value))
         if value.is_integer():
-            raise ValueError(f"{where}{value!r} is a number too large to be an exact id "
-                             "(digits lost); keep ids as text")
-        raise ValueError(f"{where}{value!r} is not an id")
+            raise ValueError(f"{cell_location(column, line)}{value!r} is a number too large to be an "
+                             "exact id (digits lost); keep ids as text")
+        raise ValueError(f"{cell_location(column, line)}{value!r} is not an id")
     text = str(value).strip(_STRIP)
     if not text:
         return None
     m = _ID.match(text)
     if not m:
-        raise ValueError(f"{where}{text!r} is not an id")
+        raise ValueError(f"{cell_location(column, line)}{text!r} is not an id")
     return m[1]
 
 
@@ -313,7 +314,6 @@ def parse_datetime(value: Any, column: str | None = None, line: int | None = Non
     >>> parse_datetime(45000.5)
     datetime.datetime(2023, 3, 15, 12, 0)
     """
-    where = cell_location(column, line)
     try:
         if value is None:
             return None
@@ -330,7 +330,7 @@ def parse_datetime(value: Any, column: str | None = None, line: int | None = Non
             return None if _blank_number(text) else _datetime_from_text(text)
         raise ValueError("not a date")
     except (ValueError, OverflowError):
-        raise ValueError(f"{where}{value!r} is not a date") from None
+        raise ValueError(f"{cell_location(column, line)}{value!r} is not a date") from None
 
 
 def parse_date(value: Any, column: str | None = None, line: int | None = None) -> dt.date | dt.datetime | None:
@@ -386,10 +386,17 @@ def is_total_row(cells: Sequence[Any]) -> bool:
     >>> is_total_row(["", "Total of 12 results", "1,234"]), is_total_row(["Totally Tubular"])
     (True, False)
     """
-    for cell in cells:
-        if not is_blank(cell):
-            return isinstance(cell, str) and bool(_TOTAL.match(cell.strip(_STRIP)))
-    return False
+    return _is_total(_first_filled(cells))
+
+
+def _first_filled(cells: Iterable[Any]) -> Any:
+    """The first cell that is not blank; None when they all are."""
+    return next((cell for cell in cells if not is_blank(cell)), None)
+
+
+def _is_total(cell: Any) -> bool:
+    """True for text starting with "Total" (the first filled cell of a total row)."""
+    return isinstance(cell, str) and bool(_TOTAL.match(cell.strip(_STRIP)))
 
 
 # --------------------------------------------------------------------------- files
@@ -623,34 +630,203 @@ def convert_rows(rows: Iterable[Row], columns: Mapping[str, tuple[int, str, str]
     ValueError.  Blank rows are dropped silently, total rows with the reason
     ``"total row"``.  ``pre(line, cells)`` may reject a raw row and
     ``post(line, cells, row)`` a converted one (or complete it in place) by
-    returning a reason.
+    returning a reason; a row failing in several columns is reported for the
+    first one.
+
+    Rows are converted column by column in chunks, and a converter's result
+    may only depend on the cell (header and line only go into its error
+    message): equal text cells are converted once.
     """
     out: list[dict[str, Any]] = []
     skipped: list[tuple[int, str]] = []
-    plan = [(key, col, converters[kind], header) for key, (col, kind, header) in columns.items()]
-    for line, cells in rows:
-        if all(is_blank(c) for c in cells):
-            continue
-        if is_total_row(cells):
-            skipped.append((line, "total row"))
-            continue
-        reason = pre(line, cells) if pre else None
-        if reason is None:
-            try:
-                row = {key: conv(cells[col] if col < len(cells) else None, header, line)
-                       for key, col, conv, header in plan}
-            except ValueError as e:
-                reason = str(e)
+    plan = [(col, ColumnConverter(converters[kind]), header) for col, kind, header in columns.values()]
+    keys = list(columns)
+    for chunk in _chunks(iter(rows), [col for col, _, _ in plan], pre, keep_cells=post is not None):
+        values_by_column = []
+        for (_, converter, header), cells in zip(plan, chunk.cells):
+            values, failed = converter(cells)
+            values_by_column.append(values)
+            for k in failed:                       # the converter's own message, with the location
+                i = chunk.todo[k]
+                if chunk.reasons[i] is None:
+                    try:
+                        converter.convert(cells[k], header, chunk.lines[i])
+                    except ValueError as e:
+                        chunk.reasons[i] = str(e)
+        converted: list[dict[str, Any] | None] = [None] * len(chunk.lines)
+        values_by_row = zip(*values_by_column) if plan else itertools.repeat((), len(chunk.todo))
+        for i, values in zip(chunk.todo, values_by_row):
+            converted[i] = dict(zip(keys, values))
+        for line, cells, reason, row in zip(chunk.lines, chunk.table, chunk.reasons, converted):
+            if reason is None and post:
+                reason = post(line, cells, row)
+            if reason is None:
+                out.append(row)
             else:
-                reason = post(line, cells, row) if post else None
-        if reason is None:
-            out.append(row)
-        else:
-            skipped.append((line, reason))
+                skipped.append((line, reason))
     return out, skipped
 
 
-# --------------------------------------------------------------------------- vectorised dates
+@dataclass
+class _Chunk:
+    """Rows converted together: the non-blank rows of a few hundred read."""
+
+    lines: list[int] = field(default_factory=list)
+    reasons: list[str | None] = field(default_factory=list)   #: why a row is skipped (so far)
+    table: list[list | None] = field(default_factory=list)    #: the cells of each row, if kept
+    todo: list[int] = field(default_factory=list)             #: the rows to convert (no reason yet)
+    cells: list[list] = field(default_factory=list)           #: their cells, column by column
+
+
+_CHUNK = 512        # rows read and converted at a time: few enough for their cells to stay in the cache
+_FAILED = object()      # what ColumnConverter gives for a cell its converter refuses
+
+
+def _chunks(rows: Iterator[Row], cols: list[int], pre: RowHook | None, keep_cells: bool) -> Iterator[_Chunk]:
+    """The non-blank rows in chunks, with the reasons to skip total rows and those ``pre`` refuses,
+    and the cells of the given columns of the other rows (None past the end of a short row)."""
+    width = max(cols, default=-1) + 1
+    pick = [operator.itemgetter(col) for col in cols]
+    while batch := list(itertools.islice(rows, _CHUNK)):
+        chunk = _Chunk()
+        table = []                     # the rows to convert, padded to ``width``
+        for line, cells in batch:
+            first = _first_filled(cells)
+            if first is None:
+                continue
+            reason = "total row" if _is_total(first) else pre(line, cells) if pre else None
+            if reason is None:
+                chunk.todo.append(len(chunk.lines))
+                table.append(cells if len(cells) >= width else [*cells, *[None] * (width - len(cells))])
+            chunk.lines.append(line)
+            chunk.reasons.append(reason)
+            chunk.table.append(cells if keep_cells else None)
+        chunk.cells = [list(map(get, table)) for get in pick]
+        yield chunk
+
+
+class ColumnConverter(dict):
+    """Converts the cells of one column, part by part, keeping the results of text cells.
+
+    Parameters
+    ----------
+    convert : callable
+        A converter of :data:`CONVERTERS` (or one like them): its result
+        may only depend on the cell.
+
+    Notes
+    -----
+    ``self[cell]`` is the converted text cell, a placeholder when
+    ``convert`` refuses it (those cells are also in ``failed``); results
+    known otherwise can be added with ``update``.  Text dates are parsed
+    vectorised.  Other cells (numbers, dates from a workbook) are converted
+    one by one, since equal numbers of different types (``1`` and ``True``,
+    ``0.0`` and ``-0.0``) do not convert alike.
+    """
+
+    def __init__(self, convert: Callable[..., Any]):
+        super().__init__()
+        self.convert = convert
+        self.failed: set[str | None] = set()
+
+    def __call__(self, cells: list) -> tuple[list, list[int]]:
+        """The converted cells, and the positions of those the converter refuses."""
+        if not set(map(type, cells)) <= {str, type(None)}:
+            values = [self.attempt(cell) for cell in cells]
+            return values, [k for k, v in enumerate(values) if v is _FAILED]
+        if self.convert is parse_datetime:
+            new = [c for c in dict.fromkeys(cells) if c is not None and c not in self]
+            dates = _datetimes_of_texts(new)
+            self.update(zip(new, dates))
+            self.failed.update(c for c, v in zip(new, dates) if v is _FAILED)
+        values = list(map(self.__getitem__, cells))
+        refused = self.failed and not self.failed.isdisjoint(cells)
+        failed = [k for k, v in enumerate(values) if v is _FAILED] if refused else []
+        if len(self) > _MAX_KEPT:
+            self.clear()
+            self.failed.clear()
+        return values, failed
+
+    def __missing__(self, cell: str | None) -> Any:
+        value = self[cell] = self.attempt(cell)
+        if value is _FAILED:
+            self.failed.add(cell)
+        return value
+
+    def attempt(self, cell: Any) -> Any:
+        """``convert(cell)``, or ``_FAILED`` when it refuses the cell."""
+        try:
+            return self.convert(cell)
+        except ValueError:
+            return _FAILED
+
+
+_MAX_KEPT = 200_000         # results kept per column
+
+
+def _datetimes_of_texts(texts: list[str]) -> list[Any]:
+    """:func:`parse_datetime` of text cells, vectorised for the usual forms (``_FAILED``: refused)."""
+    stripped = [t.strip(_STRIP) for t in texts]
+    joined = "".join(stripped)
+    if not stripped or not joined.isascii() or "\0" in joined:
+        return [_attempt_datetime(t) for t in texts]
+    cells = np.array(stripped, dtype=bytes)
+    values, ok = datetimes_from_bytes(cells.view(np.uint8).reshape(len(cells), -1))
+    return [v if good else _attempt_datetime(t)
+            for v, good, t in zip(values.astype(object).tolist(), ok.tolist(), texts)]
+
+
+def _attempt_datetime(text: str) -> Any:
+    """:func:`parse_datetime` of a text cell, or ``_FAILED`` when it is not a date."""
+    try:
+        return parse_datetime(text)
+    except ValueError:
+        return _FAILED
+
+
+# --------------------------------------------------------------------------- vectorised numbers and dates
+
+_POW10 = (10 ** np.arange(16)).astype(np.float64)     # exact: all below 2**53
+
+
+def numbers_from_bytes(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorised :func:`parse_number` for plain decimals, for big files.
+
+    ``m`` is an (n, W) uint8 matrix of stripped cells, zero-padded on the
+    right.  Returns ``(float64 array, ok mask)``.  Only digits with at most
+    one decimal point (``12``, ``53.79``, ``.5``) and at most 15 digits are
+    parsed here; every other row has ``ok`` False and must go through
+    :func:`parse_number`.  The value is the integer of the digits divided by
+    a power of ten, both exact in float64, so the one rounding of the
+    division gives the float nearest to the decimal, as ``float()`` does.
+
+    >>> import numpy as np
+    >>> cells = [b"53.79", b"12", b".5", b"$1.00", b"1,234", b""]
+    >>> m = np.array(cells).view(np.uint8).reshape(len(cells), -1)
+    >>> values, ok = numbers_from_bytes(m)
+    >>> values[ok].tolist(), ok.tolist()
+    ([53.79, 12.0, 0.5], [True, True, True, False, False, False])
+    """
+    n, width = m.shape
+    digit = m - np.uint8(48) < 10
+    dot = m == ord(".")
+    length = width - np.argmax(m[:, ::-1] != 0, axis=1)       # up to the last non-zero byte
+    length[~m.any(axis=1)] = 0
+    n_digits = np.count_nonzero(digit, axis=1)
+    n_dots = np.count_nonzero(dot, axis=1)
+    ok = (n_digits + n_dots == length) & (n_dots <= 1) & (n_digits >= 1) & (n_digits < len(_POW10))
+    mantissa = np.zeros(n, np.int64)
+    decimals = np.zeros(n, np.int64)
+    after_dot = np.zeros(n, dtype=bool)
+    for j in range(width):
+        d = digit[:, j] & ok
+        mantissa = np.where(d, mantissa * 10 + (m[:, j].astype(np.int64) - 48), mantissa)
+        decimals += d & after_dot
+        after_dot |= dot[:, j]
+    values = mantissa / _POW10[np.where(ok, decimals, 0)]
+    values[~ok] = np.nan
+    return values, ok
+
 
 def _allowed_bytes() -> np.ndarray:
     """Bytes that may occur in a date-time cell parsed by :func:`datetimes_from_bytes`."""
