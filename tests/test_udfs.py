@@ -63,14 +63,42 @@ def test_public_api_is_exactly_the_kpis():
 
 
 def test_udf_parameters_match_the_kpi_positionally():
+    # a UDF takes its KPI's arguments in order, then only the declared layout options
     for name in udfs.__all__:
         f = getattr(udfs, name)
         udf_params = list(inspect.signature(f).parameters.values())
         core = udfs.KPI_OF[name].__kpi__.params
-        assert len(udf_params) == len(core), name
+        layout = udfs.LAYOUT_OPTIONS.get(name, ())
+        assert len(udf_params) == len(core) + len(layout), name
         for p, (cname, _, default) in zip(udf_params, core):
             optional_core = default is not inspect.Parameter.empty
             assert (p.default is None) == optional_core, (name, p.name, cname)
+        assert [(p.name, p.default) for p in udf_params[len(core):]] == \
+            [(o, None) for o in layout], name
+
+
+@pytest.mark.parametrize("rows, expected", [
+    (None, 3),            # no padding: header + one row per type (2 types)
+    (4, 5),               # header + 4 rows, 2 of them blank
+    (1, 3),               # never truncated: more types than rows still show
+    ([[None]], 3),        # a blank cell: no padding
+])
+def test_content_resonance_rows_pads_the_table(rows, expected):
+    out = udfs.CONTENT_RESONANCE([["a"], ["b"]], [[10], [20]], [[1], [2]], [[0], [1]],
+                                 [[5], [7]], rows)
+    assert len(out) == expected and out[0][0] == "Content type"
+    assert {r[0] for r in out[1:3]} == {"a", "b"}
+    assert all(c == "" for r in out[3:] for c in r)
+
+
+@pytest.mark.parametrize("rows, error", [(0, "#NUM!"), (2.5, "#NUM!"), ("many", "#VALUE!")])
+def test_content_resonance_rows_must_be_a_whole_number(rows, error):
+    assert udfs.CONTENT_RESONANCE([["a"]], [[1]], [[0]], [[0]], [[1]], rows) == error
+
+
+def test_content_resonance_rows_of_an_empty_table_are_all_blank():
+    out = udfs.CONTENT_RESONANCE([[None]], [[None]], [[None]], [[None]], [[None]], 2)
+    assert out[0][0] == "Content type" and out[1:] == [[""] * 7] * 2
 
 
 def test_docstrings_fit_excels_function_wizard_and_every_argument_is_documented():

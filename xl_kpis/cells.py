@@ -409,7 +409,7 @@ def _aggregate(fn: Callable, args: Sequence[Any]) -> Any:
 
 
 def _table(fn: Callable, args: Sequence[Any], headers: Sequence[str],
-          options: Sequence[Any] = (), pad_to: str | None = None) -> Any:
+          options: Sequence[Any] = (), pad_to: str | None = None, rows: Any = None) -> Any:
     """Apply a table KPI (ranges in, a table out): a header row, then one row per group.
 
     Rows whose cells are all blank are skipped; a blank label in a row with
@@ -417,7 +417,10 @@ def _table(fn: Callable, args: Sequence[Any], headers: Sequence[str],
     are trailing scalar arguments (e.g. how many rows), checked as numbers.
     ``pad_to`` names the option (e.g. ``"n"``) that fixes the number of rows:
     the table is padded with blank rows to it, even when every input is blank,
-    so the spilled range keeps its size as data comes and goes.
+    so the spilled range keeps its size as data comes and goes.  ``rows`` (a
+    cell value, for a KPI without such an option) does the same from the
+    caller's argument: at least that many rows below the header (a whole
+    number >= 1; blank for no padding).
     """
     spec: KpiSpec = fn.__kpi__
     try:
@@ -442,10 +445,20 @@ def _table(fn: Callable, args: Sequence[Any], headers: Sequence[str],
         if dom.invalid(np.asarray(x)) or (name == "n" and (x < 1 or not float(x).is_integer())):
             return NUM
         opts.append(int(x) if name == "n" else x)
-    rows = None
     if pad_to is not None:  # a fixed number of rows: the spill range never changes size
         rows = dict(zip([p[0] for p in spec.params[len(args):]], opts)).get(
             pad_to, spec.params[[p[0] for p in spec.params].index(pad_to)][2])
+    elif rows is not None:
+        x, s = _cell(rows[0][0] if isinstance(rows, (list, tuple)) and rows and
+                     isinstance(rows[0], (list, tuple)) else rows)
+        if s == _VALUE:
+            return VALUE
+        if s == _BLANK:
+            rows = None
+        elif x < 1 or not float(x).is_integer():
+            return NUM
+        else:
+            rows = int(x)
     keep = np.zeros(cols[0][1].size, dtype=bool)
     for _, _, st in cols:
         keep |= st != _BLANK

@@ -81,7 +81,11 @@ _ARG_DOCS = {
     "competitor_mentions": "Mentions of competitors (one or several columns)",
     "queries": "Customer support queries",
     "per": "Per how many orders (optional, 100)",
+    "rows": "Rows to spill below the header at least (optional): blank rows pad the table",
 }
+
+#: Arguments of a UDF that its KPI does not have: how the table it returns is laid out.
+LAYOUT_OPTIONS: dict[str, tuple[str, ...]] = {"CONTENT_RESONANCE": ("rows",)}
 
 
 def _udf(kpi: Callable) -> Callable[[Callable], Callable]:
@@ -279,11 +283,11 @@ def TOP_PRODUCTS(products, amounts, top_n=None):
 
 
 @_udf(m.content_resonance)
-def CONTENT_RESONANCE(content_types, views, engagements, orders, revenue):
-    """Which content sells: per type videos, views, ER, orders, revenue, revenue per 1,000 views."""
+def CONTENT_RESONANCE(content_types, views, engagements, orders, revenue, rows=None):
+    """Which content sells: per type videos, views, ER, orders, revenue, revenue per 1,000 views; optional rows pads the table with blank rows to a fixed size."""
     return cells.table(m.content_resonance, [content_types, views, engagements, orders, revenue],
                        ["Content type", "Videos", "Views", "Engagement rate", "Orders",
-                        "Revenue", "Revenue per 1,000 views"])
+                        "Revenue", "Revenue per 1,000 views"], rows=rows)
 
 
 # --- brand ----------------------------------------------------------------------
