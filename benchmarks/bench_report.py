@@ -4,14 +4,18 @@
 
 Writes a synthetic export (all the real headers, the description row, US
 dates, stray tabs, multi-SKU orders) with :mod:`xl_kpis.imports.synth`, then
-runs the CLI in a child process and measures its wall time and peak memory
-(max RSS of the child).
+runs the CLI in a child process and measures its wall time and peak memory.
+
+The peak is the child's own high-water mark (``VmHWM`` of ``/proc/self/status``,
+printed by the child as it exits): the ``ru_maxrss`` the parent gets for a
+child counts the parent's memory too, since Linux carries the peak of the
+forked copy across ``exec``.
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
+import re
 import subprocess
 import sys
 import tempfile
@@ -22,6 +26,16 @@ from xl_kpis.imports.synth import write_order_export
 
 TARGET_S, TARGET_MIB = 3.0, 1024
 
+#: The CLI, printing its own peak resident memory to stderr as it exits.
+_CHILD = """
+import atexit, sys
+atexit.register(lambda: sys.stderr.write(
+    next(l for l in open("/proc/self/status") if l.startswith("VmHWM"))))
+sys.argv[0] = "xl-kpis"
+from xl_kpis.cli import main
+main()
+"""
+
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -31,13 +45,14 @@ def main(argv=None) -> None:
         export = Path(d) / "orders.csv"
         write_order_export(export, a.lines, seed=1)
         size = export.stat().st_size / 2**20
-        best = float("inf")
+        best, peak = float("inf"), 0.0
         for _ in range(3):
             t = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "xl_kpis.cli", "report", "--orders",
-                            str(export), "--json"], check=True, capture_output=True)
+            run = subprocess.run([sys.executable, "-c", _CHILD, "report", "--orders",
+                                  str(export), "--json"], check=True, capture_output=True,
+                                 text=True)
             best = min(best, time.perf_counter() - t)
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # KiB -> MiB
+            peak = max(peak, int(re.search(r"VmHWM:\s*(\d+) kB", run.stderr)[1]) / 1024)
     print(f"Export: {a.lines:,} lines, {size:,.0f} MiB\n")
     print("| measure | value | target | result |\n|---|---|---|---|")
     print(f"| report --orders, wall time (process start included) | {best:.2f} s | "
