@@ -408,6 +408,12 @@ def _aggregate(fn: Callable, args: Sequence[Any]) -> Any:
     return _number_or_error(float(fn(*call)))
 
 
+def _option(o: Any) -> tuple[float, int]:
+    """A single-cell option (a value, or a 1 x 1 range) → (number, status)."""
+    return _cell(o[0][0] if isinstance(o, (list, tuple)) and o and
+                 isinstance(o[0], (list, tuple)) else o)
+
+
 def _table(fn: Callable, args: Sequence[Any], headers: Sequence[str],
           options: Sequence[Any] = (), pad_to: str | None = None, rows: Any = None) -> Any:
     """Apply a table KPI (ranges in, a table out): a header row, then one row per group.
@@ -436,8 +442,7 @@ def _table(fn: Callable, args: Sequence[Any], headers: Sequence[str],
         return VALUE
     opts = []
     for (name, dom, default), o in zip(spec.params[len(args):], options):
-        x, s = _cell(o[0][0] if isinstance(o, (list, tuple)) and o and
-                     isinstance(o[0], (list, tuple)) else o)
+        x, s = _option(o)
         if s == _VALUE:
             return VALUE
         if s == _BLANK:
@@ -449,8 +454,7 @@ def _table(fn: Callable, args: Sequence[Any], headers: Sequence[str],
         rows = dict(zip([p[0] for p in spec.params[len(args):]], opts)).get(
             pad_to, spec.params[[p[0] for p in spec.params].index(pad_to)][2])
     elif rows is not None:
-        x, s = _cell(rows[0][0] if isinstance(rows, (list, tuple)) and rows and
-                     isinstance(rows[0], (list, tuple)) else rows)
+        x, s = _option(rows)
         if s == _VALUE:
             return VALUE
         if s == _BLANK:
