@@ -2,9 +2,9 @@
 
 openpyxl cannot do this: a load + save drops every cached value and rebuilds
 every part from its object model.  Here the workbook stays a zip of XML
-parts: every part is copied byte for byte except the worksheets that hold a
-changed value, and in those only the ``<v>`` (and the ``t`` type attribute)
-of the formula cells whose value changed are rewritten.
+parts: every part keeps its content byte for byte except the worksheets that
+hold a changed value, and in those only the ``<v>`` (and the ``t`` type
+attribute) of the formula cells whose value changed are rewritten.
 
 Writes are atomic: the new file is written to a temporary file beside the
 target, flushed and fsynced, then renamed over it, so a crash or a kill at
@@ -176,14 +176,6 @@ def _plain_value(m: re.Match, t: str | None, shared: list[str] | None) -> Any:
     if m["v"] is None:
         return ""
     return _comparable(decode_value(m["v"], t))
-
-
-def shared_strings(z: zipfile.ZipFile) -> list[str]:
-    """The shared string table (the text of ``t="s"`` cells)."""
-    if "xl/sharedStrings.xml" not in z.namelist():
-        return []
-    root = parse_xml(z, "xl/sharedStrings.xml")
-    return [_si_text(si) for si in root.findall("m:si", NS)]
 
 
 def _si_text(si) -> str:
@@ -461,21 +453,6 @@ def patch_plain(xml: bytes, plain: Mapping[str, Any], shared: Callable[[], list[
 def _set_type(attrs: str, t: str | None) -> str:
     attrs = re.sub(r'\s*\bt="[^"]*"', "", attrs)
     return attrs if t is None else f'{attrs} t="{t}"'
-
-
-def patch_xml(xml: str, values: Mapping[str, Any] | Callable[[str, str | None], Any],
-              plain: Mapping[str, Any] | None = None,
-              shared: list[str] | None = None) -> tuple[str, int]:
-    """Rewrite the cached values of formula cells of a worksheet's XML text; (xml, cells
-    changed).  ``values`` is ``{ref: value}`` or a ``decide`` callable (see
-    :func:`patch_cells`); ``plain`` the values of spilled array cells (see
-    :func:`patch_plain`)."""
-    decide = values if callable(values) else (lambda ref, f: values.get(ref, KEEP))
-    counter: dict[str, int] = {}
-    data = b"".join(patch_cells(xml.encode("utf-8"), decide, counter=counter))
-    if plain:
-        data = patch_plain(data, plain, lambda: shared or [], counter)
-    return data.decode("utf-8"), counter.get("changed", 0)
 
 
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
