@@ -33,8 +33,6 @@ import posixpath
 import re
 import shutil
 import zipfile
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import chain, groupby, repeat
 from operator import itemgetter
@@ -44,8 +42,8 @@ from xml.sax.saxutils import escape, unescape
 
 from . import schema as S
 from .formulas import a1, excel_serial
-from .patch import (NS, BookFormatError, atomic_write, check_workbook_file, col_index,
-                    encode_value, parse_xml, paused_gc, sheet_parts)
+from .patch import (NS, BookFormatError, ZipWriter, atomic_write, check_workbook_file,
+                    col_index, encode_value, parse_xml, paused_gc, sheet_parts)
 
 __all__ = ["Appended", "append_rows", "VALIDATION_MARGIN"]
 
@@ -794,29 +792,13 @@ def append_rows(book: str | os.PathLike, tables: Mapping[str, Sequence[Mapping[s
 def _write_zip(z: zipfile.ZipFile, f, parts: Mapping[str, bytes | _Stream],
                compresslevel: int | None) -> None:
     """The members of ``z`` written to the file ``f`` in their order (compressed at
-    ``compresslevel``), ``parts`` replacing their content."""
-    with zipfile.ZipFile(f, "w") as zout:
+    ``compresslevel``), ``parts`` replacing their content; a rewritten sheet is
+    compressed in a second thread while its next rows are built."""
+    with ZipWriter(f) as w:
         for info in z.infolist():
             data = parts.get(info.filename)
             if isinstance(data, _Stream):
-                _write_stream(zout, info, data, compresslevel)
+                w.stream(info, data.chunks, level=compresslevel,
+                         zip64=data.size * 1.05 > zipfile.ZIP64_LIMIT)  # as zipfile decides
             else:
-                zout.writestr(info, z.read(info) if data is None else data,
-                              compress_type=info.compress_type, compresslevel=compresslevel)
-
-
-def _write_stream(zout: zipfile.ZipFile, info: zipfile.ZipInfo, part: _Stream,
-                  compresslevel: int | None) -> None:
-    """Write ``part`` as the member ``info``: a second thread compresses each chunk while
-    this one builds the next (zlib runs outside the GIL)."""
-    if compresslevel is not None:
-        info._compresslevel = compresslevel
-    zip64 = part.size * 1.05 > zipfile.ZIP64_LIMIT       # as zipfile decides for a known size
-    with zout.open(info, "w", force_zip64=zip64) as w, ThreadPoolExecutor(1) as pool:
-        pending: deque = deque()
-        for chunk in part.chunks:
-            pending.append(pool.submit(w.write, chunk))
-            if len(pending) > 2:
-                pending.popleft().result()
-        for job in pending:
-            job.result()
+                w.copy(info, z.read(info) if data is None else data, compresslevel)

@@ -26,7 +26,7 @@ import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 from xml.sax.saxutils import escape, unescape
 
 from defusedxml import DefusedXmlException
@@ -534,7 +534,7 @@ def patch_workbook(src: str | os.PathLike, dst: str | os.PathLike,
         same_file = os.path.exists(dst) and os.path.samefile(src, dst)
         target = atomic_write(dst)
         with target as out:
-            with _ZipWriter(out) as w:
+            with ZipWriter(out) as w:
                 for info in z.infolist():
                     sheet = sheet_of.get(info.filename)
                     if sheet is None:
@@ -549,7 +549,8 @@ def patch_workbook(src: str | os.PathLike, dst: str | os.PathLike,
                         chunks = [patch_plain(b"".join(chunks), plain[sheet], shared_table,
                                               counter)]
                     size = len(xml.xml if isinstance(xml, FormulaScan) else xml)
-                    w.stream(info, chunks, zip64=size > zipfile.ZIP64_LIMIT // 2)
+                    w.stream(info, chunks, zip64=size > zipfile.ZIP64_LIMIT // 2,
+                             level=1)     # fast: the XML is the same at any level
             if not counter.get("changed"):
                 if same_file:
                     target.cancel()       # nothing to change: the file is not rewritten
@@ -561,13 +562,15 @@ def patch_workbook(src: str | os.PathLike, dst: str | os.PathLike,
     return counter.get("changed", 0)
 
 
-class _ZipWriter:
+class ZipWriter:
     """Writes the members of a new zip in a second thread, in the order they are given.
 
-    ``copy`` writes a member as it was; ``stream`` writes a member from chunks
-    that the calling thread produces while this thread compresses and writes
-    the previous ones (zlib releases the GIL).  An error in either thread ends
-    the write and is raised by the ``with`` block.
+    ``copy`` writes a member with the given content; ``stream`` writes a
+    member from chunks that the calling thread produces while this thread
+    compresses and writes the previous ones (zlib releases the GIL).  Each
+    keeps the member's name, timestamp and compression method; ``level`` is
+    the compression level (None: zlib's default).  An error in either thread
+    ends the write and is raised by the ``with`` block.
     """
 
     def __init__(self, file) -> None:
@@ -577,16 +580,16 @@ class _ZipWriter:
         self.thread = threading.Thread(target=self._run, name="xl-kpis zip writer",
                                        daemon=True)
 
-    def __enter__(self) -> _ZipWriter:
+    def __enter__(self) -> ZipWriter:
         self.thread.start()
         return self
 
-    def copy(self, info: zipfile.ZipInfo, data: bytes) -> None:
-        self._put(("copy", info, data))
+    def copy(self, info: zipfile.ZipInfo, data: bytes, level: int | None = None) -> None:
+        self._put(("copy", info, data, level))
 
-    def stream(self, info: zipfile.ZipInfo, chunks: Iterator[bytes] | list[bytes],
-               zip64: bool = False) -> None:
-        self._put(("open", info, zip64))
+    def stream(self, info: zipfile.ZipInfo, chunks: Iterable[bytes], zip64: bool = False,
+               level: int | None = None) -> None:
+        self._put(("open", info, zip64, level))
         for chunk in chunks:
             self._put(("data", chunk))
         self._put(("close",))
@@ -611,12 +614,13 @@ class _ZipWriter:
             try:
                 kind = task[0]
                 if kind == "copy":
-                    self.zip.writestr(task[1], task[2], compress_type=task[1].compress_type)
+                    self.zip.writestr(task[1], task[2], compress_type=task[1].compress_type,
+                                      compresslevel=task[3])
                 elif kind == "open":
                     info = zipfile.ZipInfo(task[1].filename, task[1].date_time)
                     info.compress_type = task[1].compress_type
                     info.external_attr = task[1].external_attr
-                    info._compresslevel = 1   # fast: the XML is the same at any level
+                    info._compresslevel = task[3]
                     stream = self.zip.open(info, "w", force_zip64=task[2])
                 elif kind == "data":
                     stream.write(task[1])
