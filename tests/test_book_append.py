@@ -23,20 +23,6 @@ HOSTILE = ['=HYPERLINK("http://evil","x")', "=1+1", "+1", "@SUM(A1)", "<b>&amp;<
            "tab\there", "a\x01b", "_x0041_", "  padded  ", "line\r\nbreak", "😀 emoji"]
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory):
-    p = tmp_path_factory.mktemp("append") / "template.xlsx"
-    build_workbook(p)
-    return p
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    p = tmp_path_factory.mktemp("append") / "demo.xlsx"
-    build_workbook(p, demo=True)
-    return p
-
-
 def part_names(path, table="Orders"):
     """(sheet part, table part) of a table."""
     with zipfile.ZipFile(path) as z:

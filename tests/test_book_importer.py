@@ -24,20 +24,6 @@ DATA = Path(__file__).parent / "data" / "exports"
 ORDERS_US = DATA / "orders_us.csv"
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory):
-    p = tmp_path_factory.mktemp("import") / "template.xlsx"
-    build_workbook(p)
-    return p
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    p = tmp_path_factory.mktemp("import") / "demo.xlsx"
-    build_workbook(p, demo=True)
-    return p
-
-
 def digest(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 

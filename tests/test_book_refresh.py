@@ -23,13 +23,6 @@ from xl_kpis.cli import main
 from bookfiles import copy, parts
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    p = tmp_path_factory.mktemp("refresh") / "demo.xlsx"
-    build_workbook(p, demo=True)
-    return p
-
-
 def values(path):
     return {(s, r): v for s, cells in patch.read_formulas(path).items()
             for r, (_, v) in cells.items()}

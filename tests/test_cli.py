@@ -14,26 +14,12 @@ import xlsxwriter
 from click.testing import CliRunner
 from python_calamine import CalamineWorkbook
 
-from xl_kpis.book import build_workbook, patch
+from xl_kpis.book import patch
 from xl_kpis.cli import main
 from bookfiles import copy
 
 DATA = Path(__file__).parent / "data" / "exports"
 ORDERS_US = DATA / "orders_us.csv"
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory):
-    p = tmp_path_factory.mktemp("cli") / "template.xlsx"
-    build_workbook(p)
-    return p
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    p = tmp_path_factory.mktemp("cli") / "demo.xlsx"
-    build_workbook(p, demo=True)
-    return p
 
 
 def run(*args):
