@@ -6,10 +6,6 @@ its plugin and every formula forced to recompute) and from a fresh build.
 
 import hashlib
 import re
-import signal
-import subprocess
-import sys
-import textwrap
 import zipfile
 
 import pytest
@@ -20,7 +16,7 @@ from xl_kpis.book import build_workbook, patch, schema as S
 from xl_kpis.book.formulas import a1
 from xl_kpis.book.refresh import BookLocked, refresh
 from xl_kpis.cli import main
-from bookfiles import copy, parts
+from bookfiles import copy, kill_while_writing, parts
 
 
 def values(path):
@@ -194,21 +190,10 @@ def test_xml_bomb_is_refused(demo, tmp_path):
 def test_killed_mid_write_leaves_the_book_intact(demo, tmp_path):
     book = stale(demo, tmp_path / "k.xlsx")
     digest = hashlib.sha256(book.read_bytes()).hexdigest()
-    script = textwrap.dedent(f"""
-        import sys, time, zipfile
-        real = zipfile.ZipFile.writestr
-        def slow(self, *a, **k):
-            real(self, *a, **k)
-            print("writing", flush=True)
-            time.sleep(60)
-        zipfile.ZipFile.writestr = slow
+    kill_while_writing(f"""
         from xl_kpis.cli import main
         main(["refresh", {str(book)!r}])
     """)
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "writing"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
     assert hashlib.sha256(book.read_bytes()).hexdigest() == digest
     assert refresh(book).changed > 0      # and it can still be refreshed afterwards
 
