@@ -137,8 +137,7 @@ def _column(rows: list[list], i: int) -> list:
 def inputs_read() -> frozenset[tuple[str, str]]:
     """The input columns ``(table, header)`` that some formula of the template reads
     (the others play no part in a refresh)."""
-    empty = evaluate_book({})
-    exprs = [c.expr for c in empty.plan.formulas()] + [a.expr for a in S.ARRAYS]
+    exprs = [c.expr for c in S.plan().formulas()] + [a.expr for a in S.ARRAYS]
     out = {(n.table, n.header) for e in exprs for n in walk(e) if isinstance(n, Column)}
     for t in S.TABLES:
         for c in t.computed:
