@@ -78,11 +78,6 @@ class Evaluation:
                     out[(t.sheet, a1(t.first_data_row + i, c, False))] = v
         return out
 
-    def formula_text(self, key: str) -> str:
-        """The formula of a planned key, as written in its cell."""
-        cell = self.plan.cell(key)
-        return render(cell.expr, RenderContext(cell.sheet, address=self.plan.address))
-
 
 def _clean(col: S.Input, v: Any) -> Any:
     """An input value as the workbook stores it (ids as text, NaN as blank, numpy as Python)."""

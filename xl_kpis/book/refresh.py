@@ -62,7 +62,6 @@ class RefreshResult:
     changed: int = 0           # cells whose cached value changed
     rows: dict[str, int] = field(default_factory=dict)
     kept: list[Kept] = field(default_factory=list)
-    evaluation: Evaluation | None = None
 
 
 _CELL_REF = re.compile(r"^'?(?P<sheet>[^'!]+)'?!\$?(?P<col>[A-Z]+)\$?(?P<row>\d+)$")
@@ -150,20 +149,6 @@ def inputs_read() -> frozenset[tuple[str, str]]:
     return frozenset(out & inputs)
 
 
-def expected_formulas(ev: Evaluation) -> dict[tuple[str, str], str]:
-    """``(sheet, ref) -> formula text`` of every formula cell the template puts in the book."""
-    out: dict[tuple[str, str], str] = {}
-    for t in S.TABLES:
-        for c in t.computed:
-            text, col = t.formula(c.header), t.col(c.header)
-            for i in range(ev.rows[t.name]):
-                out[(t.sheet, a1(t.first_data_row + i, col, False))] = text
-    for c in ev.plan.formulas():
-        out[(c.sheet, a1(c.row, c.col, False))] = render(
-            c.expr, RenderContext(c.sheet, address=ev.plan.address))
-    return out
-
-
 def _array_cells(rng: str) -> list[str]:
     first, _, last = rng.partition(":")
     r0, c0 = _split(first)
@@ -211,7 +196,7 @@ def _refresh(path: str | os.PathLike, out: str | os.PathLike | None,
     cells = {(sh, a1(r, c, False)): v for (sh, r, c), v in ev.cells.items()}
     expected = {(c.sheet, a1(c.row, c.col, False)): _norm(render(
         c.expr, RenderContext(c.sheet, address=ev.plan.address))) for c in ev.plan.formulas()}
-    result = RefreshResult(path=out, rows=dict(ev.rows), evaluation=ev)
+    result = RefreshResult(path=out, rows=dict(ev.rows))
     say("patching cached values")
     with zipfile.ZipFile(path) as z:
         parts = patch.sheet_parts(z)

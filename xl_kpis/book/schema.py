@@ -665,7 +665,6 @@ class ArrayBlock:
     help: str
     expr: Node
     fmts: tuple[str | None, ...]
-    max_rows: int
 
 
 ARRAYS: tuple[ArrayBlock, ...] = (
@@ -673,14 +672,14 @@ ARRAYS: tuple[ArrayBlock, ...] = (
                "The five best-selling products (cancelled lines left out), with their"
                " share of revenue.",
                F.TOP_PRODUCTS(_c("Orders", "Product"), _c("Orders", "Counted sales"), 5),
-               (None, FMT["money"], FMT["percent1"], FMT["percent1"]), 1 + 5),
+               (None, FMT["money"], FMT["percent1"], FMT["percent1"])),
     ArrayBlock("content", "Content resonance: which content sells",
                "Videos grouped by content type, best-selling type first.",
                F.CONTENT_RESONANCE(_c("Videos", "Content type"), _c("Videos", "Views"),
                                    _c("Videos", "Engagements"), _c("Videos", "Orders"),
                                    _c("Videos", "Revenue")),
                (None, FMT["int"], FMT["int"], FMT["percent"], FMT["int"], FMT["money"],
-                FMT["money"]), 1 + len(CONTENT_TYPES) + 1),
+                FMT["money"])),
 )
 ARRAY: dict[str, ArrayBlock] = {a.key: a for a in ARRAYS}
 

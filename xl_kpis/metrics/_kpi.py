@@ -221,7 +221,6 @@ def kpi(shape: str = "elementwise", **domains: Domain) -> Callable:
             return float(out) if scalar or out.ndim == 0 else out
 
         wrapper.__kpi__ = spec
-        wrapper.__wrapped_kpi__ = fn
         return wrapper
 
     return deco

@@ -29,9 +29,6 @@ def _column(fname: str, arg: str, values, dom) -> np.ndarray:
     return np.nan_to_num(a, nan=0.0)
 
 
-TOP_PRODUCTS_FIELDS = ("product", "revenue", "share", "cumulative_share")
-
-
 @kpi(shape="table", products=LABELS, amounts=MONEY, n=COUNT)
 def top_products(products, amounts, n=5):
     """The best-selling products by revenue, with their Pareto shares.
@@ -87,10 +84,6 @@ def top_products(products, amounts, n=5):
         out["share"] = safe_div(totals[order], np.asarray(grand))
     out["cumulative_share"] = np.cumsum(out["share"])
     return out
-
-
-CONTENT_RESONANCE_FIELDS = ("content_type", "videos", "views", "engagement_rate", "orders",
-                            "revenue", "revenue_per_1000_views")
 
 
 @kpi(shape="table", content_types=LABELS, views=COUNT, engagements=COUNT, orders=COUNT,
