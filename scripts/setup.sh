@@ -1,26 +1,47 @@
 #!/usr/bin/env bash
 # Set up everything xl-kpis needs on a Debian/Ubuntu machine; safe to run again.
-#   - Python package with its test extras (editable install)
+#   - a virtual environment in .venv (never the system Python: on Debian 12 / Ubuntu 24.04
+#     /usr/bin/python3 is "externally managed", PEP 668), with the package and its test extras
 #   - LibreOffice Calc and poppler-utils: the headless engines the tests check workbooks with
+# PYTHON picks the interpreter the venv is made from (default: python3 on the PATH).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3}"
+
+die() { echo "setup: $*" >&2; exit 1; }
+
+command -v "$PYTHON" >/dev/null 2>&1 || die "no Python interpreter '$PYTHON' (install python3, or set PYTHON)"
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
+  || die "$PYTHON is Python $("$PYTHON" -c 'import platform; print(platform.python_version())'); xl-kpis needs 3.10 or newer"
 
 need_apt=()
 command -v soffice >/dev/null 2>&1 || need_apt+=(libreoffice-calc)
 command -v pdftoppm >/dev/null 2>&1 || need_apt+=(poppler-utils)
+# Debian splits venv/ensurepip out of python3: without python3-venv, "python3 -m venv" fails.
+if [ ! -x .venv/bin/python ] && ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  need_apt+=(python3-venv)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null 2>&1; then
-    echo "setup: need root (or sudo) to install ${need_apt[*]}" >&2
-    exit 1
+    die "need root (or sudo) to install ${need_apt[*]}"
   fi
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
   echo "setup: installing ${need_apt[*]} (Debian packages)"
-  $SUDO apt-get update -qq
+  $SUDO apt-get update -qq >/dev/null || die "apt-get update failed"
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-    "${need_apt[@]}" >/dev/null
+    "${need_apt[@]}" >/dev/null || die "apt-get install ${need_apt[*]} failed"
 fi
 
-python3 -m pip install -q --disable-pip-version-check -e ".[test]" 2>&1 \
-  | grep -v "Running pip as the 'root' user" || true
-python3 -c "import xl_kpis, xlwings, openpyxl, xlsxwriter, python_calamine, pycel, hypothesis" 
-echo "setup: ok ($(python3 -c 'import xl_kpis; print("xl-kpis", xl_kpis.__version__)'), $(soffice --version 2>/dev/null | head -1))"
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv from $("$PYTHON" -c 'import sys; print(sys.executable, sys.version.split()[0])')"
+  "$PYTHON" -m venv .venv || die "could not create .venv with $PYTHON -m venv"
+fi
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+if ! .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]" >"$log" 2>&1; then
+  cat "$log" >&2
+  die "pip install of xl-kpis and its test extras into .venv failed (pip's output above)"
+fi
+.venv/bin/python -c "import xl_kpis, xlwings, openpyxl, xlsxwriter, python_calamine, pycel, hypothesis" \
+  || die "the packages installed into .venv do not import"
+echo "setup: ok ($(.venv/bin/python -c 'import xl_kpis, platform; print("xl-kpis", xl_kpis.__version__, "on Python", platform.python_version())'), $(soffice --version 2>/dev/null | head -1))"

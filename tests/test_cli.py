@@ -55,6 +55,17 @@ def test_build_template_and_demo(tmp_path):
         assert "xl/vbaProject.bin" in z.namelist()
 
 
+def test_build_never_replaces_a_book_without_force(tmp_path):
+    book = tmp_path / "mine.xlsx"
+    assert run("build", book, "--demo").exit_code == 0
+    before = book.read_bytes()
+    r = run("build", book)
+    assert r.exit_code == 2 and "exists; pass --force" in r.output
+    assert book.read_bytes() == before
+    r = run("build", book, "--force")
+    assert r.exit_code == 0 and "empty template" in r.output and book.read_bytes() != before
+
+
 @pytest.mark.parametrize("args", [["t.csv"], ["t.xlsx", "--seed", "1"], [], ["t.xlsx", "--x"]])
 def test_build_usage_errors(tmp_path, args):
     assert run("build", *[tmp_path / a if a.startswith("t.") else a for a in args]).exit_code == 2

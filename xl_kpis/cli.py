@@ -48,7 +48,8 @@ def main() -> None:
 @click.option("--from", "source", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               default=None, help="Fill the tables and settings with those of this book "
               "(a fresh layout for an existing book's data; the source is not changed).")
-def build(out: Path, demo: bool, seed: int | None, source: Path | None) -> None:
+@click.option("--force", is_flag=True, help="Replace OUT if it exists (never done without it).")
+def build(out: Path, demo: bool, seed: int | None, source: Path | None, force: bool) -> None:
     """Write the template workbook OUT (.xlsx, or .xlsm with the xlwings VBA)."""
     from xl_kpis.book.build import build_workbook
     from xl_kpis.book.patch import BookFormatError
@@ -60,6 +61,9 @@ def build(out: Path, demo: bool, seed: int | None, source: Path | None) -> None:
     if source is not None and (demo or (out.exists() and out.samefile(source))):
         raise click.BadParameter("--from goes without --demo, into another file",
                                  param_hint="--from")
+    if out.exists() and not force:
+        raise click.UsageError(f"{out} exists; pass --force to replace it "
+                               "(or choose another name)")
     tables = settings = None
     if source is not None:
         from xl_kpis.book.refresh import read_inputs
