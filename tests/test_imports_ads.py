@@ -1,7 +1,7 @@
 """TikTok Ads Manager report parser (xl_kpis/imports/ads.py).
 
 Fixtures in tests/data/exports/ are small synthetic files mimicking the quirks
-listed in /work/shared/reference/tiktok-exports.md §A ("§A" below).
+listed in docs/tiktok-exports.md §A ("§A" below).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Cleaning rules shared by the export parsers (xl_kpis/imports/clean.py).
 
 Sources of the known values: "§A"/"§B"/"§D" are sections of
-/work/shared/reference/tiktok-exports.md; "brief" is the cleaning-rule list
+docs/tiktok-exports.md; "brief" is the cleaning-rule list
 of the imports task; "ours" marks a convention of this module.
 """
 

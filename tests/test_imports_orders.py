@@ -1,6 +1,6 @@
 """TikTok Shop order export parsers (xl_kpis/imports/orders.py) and the synthetic export (synth.py).
 
-"§B" = /work/shared/reference/tiktok-exports.md section B (Seller Center order export).
+"§B" = docs/tiktok-exports.md section B (Seller Center order export).
 """
 
 from __future__ import annotations

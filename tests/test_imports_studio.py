@@ -1,6 +1,6 @@
 """TikTok Studio analytics parser (xl_kpis/imports/studio.py).
 
-"§D" = /work/shared/reference/tiktok-exports.md section D (TikTok Studio).
+"§D" = docs/tiktok-exports.md section D (TikTok Studio).
 """
 
 from __future__ import annotations

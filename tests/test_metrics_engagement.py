@@ -12,7 +12,7 @@ counts = st.floats(min_value=0, max_value=1e9, allow_nan=False)
 
 
 @pytest.mark.parametrize("args, expected", [
-    # TikTok's definition (kpi-definitions.md §1): (likes+comments+shares)/views
+    # TikTok's definition (docs/kpi-definitions.md §1): (likes+comments+shares)/views
     ((300, 40, 60, 10_000), 0.04),
     # saves added as some tools do (julmil.com, shyftup.com)
     ((300, 40, 60, 10_000, 100), 0.05),
@@ -24,7 +24,7 @@ def test_engagement_rate_known_values(args, expected):
 
 
 @pytest.mark.parametrize("fn, args, expected", [
-    # P100 / plays (kpi-definitions.md §1, completion rate)
+    # P100 / plays (docs/kpi-definitions.md §1, completion rate)
     (completion_rate, (450, 1_000), 0.45),
     # profile visits / views (mLabs definition)
     (profile_visit_rate, (25, 1_000), 0.025),

@@ -10,7 +10,7 @@ from xl_kpis import cac_payback, clv, discounted_clv, ltv_cac
 
 # The CLV calculator page (seeds/003_*.txt), "3 realistic examples of great results" and
 # "3 ... not so great results". repeat = purchases per retention period and retention =
-# number of periods: the only reading under which all six hold (kpi-definitions.md §1).
+# number of periods: the only reading under which all six hold (docs/kpi-definitions.md §1).
 @pytest.mark.parametrize("aov, repeat, retention, expected, reading", [
     (50, 5, 1, 250, "5 purchases per year, 1 period of 1 year"),
     (20, 12, 1, 240, "12 purchases per 6 months, 1 period of 6 months"),
@@ -24,7 +24,7 @@ def test_clv_seed_examples(aov, repeat, retention, expected, reading):
 
 
 def test_margin_clv():
-    # margin CLV = revenue CLV x gross margin (kpi-definitions.md §1 (b)): 250 x 40%
+    # margin CLV = revenue CLV x gross margin (docs/kpi-definitions.md §1 (b)): 250 x 40%
     assert clv(50, 5, 1, margin=0.4) == pytest.approx(100.0)
 
 

@@ -31,7 +31,7 @@ def test_repeat_purchase_rate_without_customers_is_nan_and_lengths_must_match():
 
 
 def test_order_aggregates_count_each_order_once():
-    # a TikTok Shop export repeats Order Amount on every SKU line (tiktok-exports.md §B)
+    # a TikTok Shop export repeats Order Amount on every SKU line (docs/tiktok-exports.md §B)
     ids = ["576", "576", "577", None]
     assert order_count(ids) == 2.0
     assert order_revenue(ids, [30.0, 30.0, 12.5, 99.0]) == 42.5

@@ -18,7 +18,7 @@ positive = st.floats(min_value=1e-3, max_value=1e9, allow_nan=False)
     # AOV = revenue / orders; the CLV seed's first example has AOV $50
     (aov, (1_250.0, 25), 50.0),
     # ROAS = revenue / spend (TikTok Shop Ads reporting): $350 on $100 is 3.5x, the
-    # low end of the "good" TikTok Shop band in kpi-definitions.md §4
+    # low end of the "good" TikTok Shop band in docs/kpi-definitions.md §2
     (roas, (350, 100), 3.5),
     (cac, (500, 20), 25.0),                 # spend / new customers, hand computed
     (cpm, (50, 10_000), 5.0),               # 50 / 10,000 x 1000 (TikTok aid=10000166)

@@ -13,7 +13,7 @@ from xl_kpis.report import FIELDS, format_table, shop_kpis
 
 DATA = Path(__file__).parent / "data" / "exports"
 
-# Order lines as a TikTok Shop export has them (tiktok-exports.md §B): one row per
+# Order lines as a TikTok Shop export has them (docs/tiktok-exports.md §B): one row per
 # SKU line, Order Amount repeated on every line of an order.
 ORDERS = {
     "order_id": ["576000000000000001", "576000000000000001", "576000000000000002",

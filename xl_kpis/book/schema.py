@@ -688,7 +688,7 @@ ARRAY: dict[str, ArrayBlock] = {a.key: a for a in ARRAYS}
 
 @dataclass(frozen=True)
 class Benchmark:
-    """A row of the benchmark table (``kpi-definitions.md`` §4).
+    """A row of the benchmark table (``docs/kpi-definitions.md`` §2).
 
     ``weak_limit``/``good_limit`` give the rating: for a higher-is-better
     metric a value below ``weak_limit`` is weak and one at or above

@@ -1,4 +1,4 @@
-"""TikTok Ads Manager report (CSV or xlsx, first sheet) → ``Campaigns`` rows (tiktok-exports.md §A).
+"""TikTok Ads Manager report (CSV or xlsx, first sheet) → ``Campaigns`` rows (docs/tiktok-exports.md §A).
 
 Quirks handled: ``<5`` and ``--`` cells, ``1.23%``, currency symbols in cells,
 a currency code in the header (``Cost (USD)`` → ``ImportResult.currency``),

@@ -7,7 +7,7 @@ converter in :data:`xl_kpis.imports.clean.CONVERTERS`, or one the parser adds:
 strings that may carry it, best first.  Aliases are compared after
 :func:`~xl_kpis.imports.clean.normalise_header`, so case, NBSP, a BOM and a
 trailing ``(USD)`` / ``(%)`` do not matter.  Where the aliases come from is in
-``tiktok-exports.md`` (§A ads, §B orders, §D Studio); the lists are meant to
+``docs/tiktok-exports.md`` (§A ads, §B orders, §D Studio); the lists are meant to
 grow as new header spellings are met.
 
 To add a spelling, append it to the field's aliases; to add a column, add a
@@ -52,7 +52,7 @@ def _views_at(p: int) -> Field:
 
 
 # §A TikTok Ads Manager report.  "Clicks (destination)" is preferred to "Clicks (all)":
-# CTR/CPC are defined on destination clicks (kpi-definitions.md §1).  Kind "period": a date,
+# CTR/CPC are defined on destination clicks (docs/kpi-definitions.md §1).  Kind "period": a date,
 # or the first day of a "2026-07-01 ~ 2026-07-31" range (see ads.py).
 ADS_FIELDS: tuple[Field, ...] = (
     _f("date", "period", "Date", "By Day", "Day", "Date Created", "stat_time_day"),

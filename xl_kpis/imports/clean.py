@@ -2,7 +2,7 @@
 
 Nothing here knows which export it is reading; the per-export alias tables
 live in :mod:`xl_kpis.imports.aliases` and the parsers in ``ads``, ``orders``
-and ``studio``.  The quirks handled come from ``tiktok-exports.md`` (§A-§D):
+and ``studio``.  The quirks handled come from ``docs/tiktok-exports.md`` (§A-§D):
 
 * headers: case, NBSP, BOM, a trailing ``(USD)``/``(%)`` unit;
 * numbers: ``<5``, ``--``, ``undefined``, ``1.23%``, ``$1,234.50``,

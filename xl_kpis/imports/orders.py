@@ -1,4 +1,4 @@
-"""TikTok Shop Seller Center order export (tiktok-exports.md §B).
+"""TikTok Shop Seller Center order export (docs/tiktok-exports.md §B).
 
 One row per SKU line (sheet ``OrderSKUList`` in the xlsx); row 2 describes
 the fields and is skipped; US dates; ids with a stray trailing tab; order-level

@@ -1,4 +1,4 @@
-"""TikTok Studio account analytics (tiktok-exports.md §D) → ``Videos`` and ``Brand`` rows.
+"""TikTok Studio account analytics (docs/tiktok-exports.md §D) → ``Videos`` and ``Brand`` rows.
 
 The export is a zip of CSVs (also accepted: the unzipped folder, a single
 CSV, or an xlsx with one sheet per file).  Files are recognised by name

@@ -1,7 +1,7 @@
 """Synthetic TikTok Shop order exports, for benchmarks and tests.
 
 :func:`write_order_export` writes a CSV shaped like a US Seller Center
-"OrderSKUList" export (tiktok-exports.md §B): every real header in the real
+"OrderSKUList" export (docs/tiktok-exports.md §B): every real header in the real
 order, the field-description row 2, US dates (``12/15/2025 9:30:33 AM``),
 ids with the stray trailing tab TikTok adds, one line per SKU with the
 order-level amounts repeated on every line of the order, repeat buyers,

@@ -33,7 +33,7 @@ def follower_growth_rate(start, end):
 
     References
     ----------
-    keyhole.co; mailmodo.com; ``kpi-definitions.md`` §1.
+    keyhole.co; mailmodo.com; ``docs/kpi-definitions.md`` §1.
 
     Examples
     --------
@@ -73,7 +73,7 @@ def share_of_voice(brand_mentions, competitor_mentions):
 
     References
     ----------
-    mutualmind.com; kpi.insightworthy.com; ``kpi-definitions.md`` §1.
+    mutualmind.com; kpi.insightworthy.com; ``docs/kpi-definitions.md`` §1.
 
     Examples
     --------
@@ -112,7 +112,7 @@ def support_query_rate(queries, orders, per=100):
 
     References
     ----------
-    ``kpi-definitions.md`` §1, "Customer support queries" (no standard found;
+    ``docs/kpi-definitions.md`` §1, "Customer support queries" (no standard found;
     a convention).
 
     Examples

@@ -60,7 +60,7 @@ def top_products(products, amounts, n=5):
 
     References
     ----------
-    ``kpi-definitions.md`` §1, "Top products" (a convention: rank SKUs by GMV
+    ``docs/kpi-definitions.md`` §1, "Top products" (a convention: rank SKUs by GMV
     with the Pareto share).
 
     Examples
@@ -123,7 +123,7 @@ def content_resonance(content_types, views, engagements, orders, revenue):
     References
     ----------
     TikTok Shop Data Compass ("GPM", knowledge_id 7615505410344750);
-    ``kpi-definitions.md`` §1, "Content resonance".
+    ``docs/kpi-definitions.md`` §1, "Content resonance".
 
     Examples
     --------

@@ -43,7 +43,7 @@ def engagement_rate(likes, comments, shares, views, saves=0):
     ----------
     TikTok Ads help, "About TikTok One campaign reporting"
     (ads.tiktok.com/help/article/about-tiktok-one-campaign-reporting); see
-    ``kpi-definitions.md`` §1.
+    ``docs/kpi-definitions.md`` §1.
 
     Examples
     --------
@@ -85,7 +85,7 @@ def completion_rate(completed_views, views):
     References
     ----------
     TikTok Ads metric definitions (``Video views at 100%``, ``Video views``);
-    ``kpi-definitions.md`` §1.
+    ``docs/kpi-definitions.md`` §1.
 
     Examples
     --------
@@ -125,7 +125,7 @@ def profile_visit_rate(profile_visits, views):
     References
     ----------
     mLabs help (ajuda.mlabs.com.br), "paid profile visit rate";
-    ``kpi-definitions.md`` §1.
+    ``docs/kpi-definitions.md`` §1.
 
     Examples
     --------

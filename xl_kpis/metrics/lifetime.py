@@ -44,7 +44,7 @@ def clv(aov, repeat, retention, margin=1):
     References
     ----------
     "TikTok Customer Lifetime Value Calculator" (2024-12-03), formula and
-    worked examples; Shopify-style revenue CLV (``kpi-definitions.md`` §1).
+    worked examples; Shopify-style revenue CLV (``docs/kpi-definitions.md`` §1).
 
     Examples
     --------
@@ -95,7 +95,7 @@ def discounted_clv(margin_per_period, retention_rate, discount_rate):
     References
     ----------
     Gupta & Lehmann (2003), "Customers as assets", J. Interactive Marketing;
-    ``kpi-definitions.md`` §1 (c).
+    ``docs/kpi-definitions.md`` §1 (c).
 
     Examples
     --------
@@ -165,7 +165,7 @@ def cac_payback(cac, margin_per_customer_per_month):
 
     References
     ----------
-    freeconvert.ai; calculatorsir.com; ``kpi-definitions.md`` §1.
+    freeconvert.ai; calculatorsir.com; ``docs/kpi-definitions.md`` §1.
 
     Examples
     --------

@@ -63,7 +63,7 @@ def repeat_purchase_rate(customer_ids, order_ids):
     References
     ----------
     firstpier.com; littlestreamsoftware.com/glossary/returning-customer-rate;
-    ``kpi-definitions.md`` §1.
+    ``docs/kpi-definitions.md`` §1.
 
     Examples
     --------
@@ -109,7 +109,7 @@ def average_rating(ratings):
 
     References
     ----------
-    No standard formula; the usual definition (``kpi-definitions.md`` §1,
+    No standard formula; the usual definition (``docs/kpi-definitions.md`` §1,
     "Reviews and ratings").
 
     Examples
@@ -141,7 +141,7 @@ def positive_rating_share(ratings):
 
     References
     ----------
-    ``kpi-definitions.md`` §1, "Reviews and ratings" (a convention).
+    ``docs/kpi-definitions.md`` §1, "Reviews and ratings" (a convention).
 
     Examples
     --------
@@ -174,7 +174,7 @@ def review_rate(reviews, orders):
 
     References
     ----------
-    ``kpi-definitions.md`` §1, "Reviews and ratings" (a convention).
+    ``docs/kpi-definitions.md`` §1, "Reviews and ratings" (a convention).
 
     Examples
     --------
@@ -210,7 +210,7 @@ def order_count(order_ids):
 
     References
     ----------
-    ``tiktok-exports.md`` §B ("deduplicate by Order ID").
+    ``docs/tiktok-exports.md`` §B ("deduplicate by Order ID").
 
     Examples
     --------
@@ -248,7 +248,7 @@ def order_revenue(order_ids, order_amounts):
 
     References
     ----------
-    ``tiktok-exports.md`` §B ("Deduplicate by Order ID before taking Order Amount").
+    ``docs/tiktok-exports.md`` §B ("Deduplicate by Order ID before taking Order Amount").
 
     Examples
     --------
@@ -288,7 +288,7 @@ def buyer_count(customer_ids, order_ids):
 
     References
     ----------
-    ``tiktok-exports.md`` §B ("Buyer Username" as the customer key).
+    ``docs/tiktok-exports.md`` §B ("Buyer Username" as the customer key).
 
     Examples
     --------

@@ -41,7 +41,7 @@ def conversion_rate(conversions, base):
     References
     ----------
     TikTok Ads help, "About updates to click and conversion rate metrics";
-    ``kpi-definitions.md`` §1.
+    ``docs/kpi-definitions.md`` §1.
 
     Examples
     --------
@@ -80,7 +80,7 @@ def aov(revenue, orders):
     References
     ----------
     TikTok Ads ``Average order value (Shop)`` = gross revenue / purchases;
-    ``kpi-definitions.md`` §1.
+    ``docs/kpi-definitions.md`` §1.
 
     Examples
     --------
@@ -121,7 +121,7 @@ def roas(revenue, spend):
 
     References
     ----------
-    TikTok Ads help, "View Shop Ads reporting"; ``kpi-definitions.md`` §1.
+    TikTok Ads help, "View Shop Ads reporting"; ``docs/kpi-definitions.md`` §1.
 
     Examples
     --------
@@ -160,7 +160,7 @@ def cac(spend, new_customers):
 
     References
     ----------
-    pug.sh, "LTV:CAC ratio"; ``kpi-definitions.md`` §1.
+    pug.sh, "LTV:CAC ratio"; ``docs/kpi-definitions.md`` §1.
 
     Examples
     --------
@@ -296,7 +296,7 @@ def roi(revenue, spend, margin):
 
     References
     ----------
-    stackmatix.com, "TikTok ROAS benchmarks"; ``kpi-definitions.md`` §1.
+    stackmatix.com, "TikTok ROAS benchmarks"; ``docs/kpi-definitions.md`` §1.
 
     Examples
     --------
