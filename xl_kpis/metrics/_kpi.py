@@ -175,7 +175,7 @@ def check_domain(fname: str, arg: str, a: np.ndarray, dom: Domain) -> None:
         return
     if (dom.lo is not None and np.fmin.reduce(a, axis=None) < dom.lo) or \
             (dom.hi is not None and np.fmax.reduce(a, axis=None) > dom.hi):
-        v = a[dom.invalid(a)].flat[0] if a.ndim else float(a)
+        v = float(a[dom.invalid(a)].flat[0] if a.ndim else a)  # a plain number in the message
         raise ValueError(f"{fname}: argument {arg!r} {dom.rule}, got {v!r}")
 
 
