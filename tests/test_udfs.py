@@ -106,7 +106,7 @@ def test_docstrings_fit_excels_function_wizard_and_every_argument_is_documented(
         f = getattr(udfs, name)
         assert f.__doc__ and len(f.__doc__) <= 255, name
         for p in inspect.signature(f).parameters:
-            assert p in udfs._ARG_DOCS and len(udfs._ARG_DOCS[p]) <= 255
+            assert 0 < len(udfs.ARG_DOCS[name][p]) <= 255, (name, p)
 
 
 # --- the VBA wrapper xlwings generates on "Import Functions" -----------------------
@@ -149,7 +149,7 @@ def test_classic_metadata_ndim2_err_to_str_and_category(classic_udfs):
         for arg in info["args"]:
             assert arg["options"].get("ndim") == 2, (name, arg["name"])
             assert arg["options"].get("err_to_str") is True
-            assert arg["doc"] == udfs._ARG_DOCS[arg["name"]]
+            assert arg["doc"] == udfs.ARG_DOCS[name][arg["name"]]
 
 
 def test_generated_vba_declares_every_function_with_legal_parameter_names(classic_udfs):

@@ -14,12 +14,6 @@ from pathlib import Path
 
 START, END = "<!-- functions:start -->", "<!-- functions:end -->"
 
-GROUPS = {
-    "engagement": "Engagement", "sales": "Sales and ads", "lifetime": "Lifetime value",
-    "loyalty": "Orders, loyalty and feedback", "content": "Products and content",
-    "brand": "Brand",
-}
-
 
 def _formula(doc: str) -> str:
     """The ``.. math::`` line of a numpydoc *Notes* section, as plain text."""
@@ -48,11 +42,12 @@ def _signature(udf) -> str:
 def markdown() -> str:
     """The reference as Markdown: one table per KPI group."""
     from . import udfs
+    from .metrics import GROUPS
 
     rows: dict[str, list[str]] = {}
     for name in udfs.__all__:
         udf, core = getattr(udfs, name), udfs.KPI_OF[name]
-        group = core.__module__.rsplit(".", 1)[-1]
+        group = core.__module__
         doc = inspect.getdoc(core) or ""
         summary = doc.splitlines()[0]
         rows.setdefault(group, []).append(
@@ -61,7 +56,7 @@ def markdown() -> str:
     out = []
     for group, title in GROUPS.items():
         out += [f"**{title}**", "", "| Excel | Python | What it is | Formula |",
-                "|---|---|---|---|", *rows.get(group, []), ""]
+                "|---|---|---|---|", *rows.get(group.__name__, []), ""]
     return "\n".join(out).rstrip() + "\n"
 
 

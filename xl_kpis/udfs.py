@@ -17,6 +17,8 @@ numpy and xlwings and nothing else (xlwings Lite runs it under Pyodide).
 
 from __future__ import annotations
 
+import inspect
+import re
 from typing import Any, Callable
 
 import xlwings as xw
@@ -26,77 +28,72 @@ from . import metrics as m
 
 CATEGORY = "TikTok KPIs"
 
-__all__ = [
-    "TOTAL_VIEWS", "ENGAGEMENT_RATE", "COMPLETION_RATE", "PROFILE_VISIT_RATE", "CTR",
-    "CONVERSION_RATE", "AOV", "ROAS", "CAC", "CPM", "CPC", "CPA", "ROI", "BREAKEVEN_ROAS",
-    "CLV", "DISCOUNTED_CLV", "LTV_CAC", "CAC_PAYBACK",
-    "ORDER_COUNT", "ORDER_REVENUE", "BUYER_COUNT", "REPEAT_PURCHASE_RATE", "AVERAGE_RATING", "POSITIVE_RATING_SHARE", "REVIEW_RATE",
-    "TOP_PRODUCTS", "CONTENT_RESONANCE",
-    "FOLLOWER_GROWTH_RATE", "SHARE_OF_VOICE", "SUPPORT_QUERY_RATE",
-]
-
-#: The KPI behind each Excel function (``UDF name -> metrics function``).
+#: The KPI behind each Excel function (``UDF name -> metrics function``), in the order the
+#: functions are defined below; ``__all__`` is made from it at the end of the module.
 KPI_OF: dict[str, Callable] = {}
 
-_ARG_DOCS = {
-    "likes": "Likes (a cell or a column)",
-    "comments": "Comments",
-    "shares": "Shares",
-    "saves": "Saves (optional, 0 if left out)",
-    "views": "Video views (the denominator)",
-    "completed_views": "Views watched to 100%",
-    "profile_visits": "Profile visits",
-    "clicks": "Destination clicks",
-    "impressions": "Impressions",
-    "conversions": "Conversions (purchases, orders)",
-    "denominator": "Clicks, impressions, sessions or visitors: your choice",
-    "revenue": "Revenue (money)",
-    "orders": "Number of orders",
-    "spend": "Ad cost (money)",
-    "new_customers": "New customers acquired",
-    "margin": "Gross margin as a fraction, e.g. 40%",
-    "refund_rate": "Share of revenue refunded (optional)",
-    "avg_order_value": "Average order value (money)",
-    "repeat": "Purchases per retention period",
-    "retention": "Retention time, in periods of the unit used for repeat",
-    "margin_per_period": "Gross margin per customer per period",
-    "retention_rate": "Share of customers kept each period, e.g. 80%",
-    "discount_rate": "Discount rate per period, e.g. 10%",
-    "lifetime_value": "Customer lifetime value (margin-based)",
-    "acquisition_cost": "Customer acquisition cost",
-    "monthly_margin": "Gross margin per customer per month",
-    "order_amounts": "Order Amount of each order line (a column)",
-    "buyers": "Buyer of each order line (a column)",
-    "order_ids": "Order ID of each order line (a column)",
-    "ratings": "Star ratings 1-5 (blanks ignored)",
-    "reviews": "Number of reviews",
-    "products": "Product of each order line (a column)",
-    "amounts": "Revenue of each order line (a column)",
-    "top_n": "How many products (optional, 5)",
-    "content_types": "Content type of each video (a column)",
-    "engagements": "Likes + comments + shares of each video",
-    "followers_start": "Followers at the start of the period",
-    "followers_end": "Followers at the end of the period",
-    "brand_mentions": "Mentions of your brand",
-    "competitor_mentions": "Mentions of competitors (one or several columns)",
-    "queries": "Customer support queries",
-    "per": "Per how many orders (optional, 100)",
-    "rows": "Rows to spill below the header at least (optional): blank rows pad the table",
-}
+#: The help text of every argument of every function (``UDF name -> {argument: text}``), as
+#: Excel's function wizard shows it: derived from the *Parameters* section of the KPI's
+#: numpydoc docstring (layout options, which the KPI does not have, document themselves in
+#: :func:`_udf`).
+ARG_DOCS: dict[str, dict[str, str]] = {}
 
 #: Arguments of a UDF that its KPI does not have: how the table it returns is laid out.
-LAYOUT_OPTIONS: dict[str, tuple[str, ...]] = {"CONTENT_RESONANCE": ("rows",)}
+LAYOUT_OPTIONS: dict[str, tuple[str, ...]] = {}
+
+_PARAMETERS = re.compile(r"^Parameters\n-+\n(.*?)(?=\n\n[A-Z][A-Za-z ]+\n-+\n|\Z)", re.S | re.M)
+_SENTENCE_END = re.compile(r"(?<!e\.g\.)(?<!i\.e\.)(?<=\.)\s+(?=[A-Z0-9(])")
+_PARAMETER = re.compile(r"^([\w, ]+?)\s*:([^\n]*)\n((?:[ \t]+\S[^\n]*(?:\n|$))+)", re.M)
 
 
-def _udf(kpi: Callable) -> Callable[[Callable], Callable]:
-    """Register ``f`` as the Excel function of ``kpi`` (xlwings decorators, arg docs)."""
+def parameter_docs(kpi: Callable, limit: int = 255) -> dict[str, str]:
+    """Each parameter's description in ``kpi``'s numpydoc docstring, as whole sentences that
+    fit ``limit`` characters (Excel's limit for an argument's help).
+
+    >>> from xl_kpis import clv
+    >>> parameter_docs(clv)["aov"]
+    'Average order value, >= 0.'
+    >>> parameter_docs(clv)["margin"]
+    "Gross margin, 0..1. 1 (the default) gives the calculator's revenue CLV; a margin gives a profit CLV (optional)."
+    """
+    found = _PARAMETERS.search(inspect.getdoc(kpi) or "")
+    docs = {}
+    for m in _PARAMETER.finditer(found.group(1) if found else ""):
+        text = " ".join(m.group(3).split()).replace("``", "").replace("**", "")
+        optional = "optional" in m.group(2) and "optional" not in text.lower()
+        limit_here = limit - len(" (optional)") * optional
+        doc = ""
+        for sentence in _SENTENCE_END.split(text):
+            if doc and len(doc) + 1 + len(sentence) > limit_here:
+                break
+            doc = f"{doc} {sentence}".strip()
+        doc = doc[:limit_here]
+        if optional:
+            doc = doc[:-1] + " (optional)." if doc.endswith(".") else doc + " (optional)"
+        for name in m.group(1).split(","):
+            docs[name.strip()] = doc
+    return docs
+
+
+def _udf(kpi: Callable, **layout: str) -> Callable[[Callable], Callable]:
+    """Register ``f`` as the Excel function of ``kpi``: xlwings decorators and argument help.
+
+    The UDF's arguments match the KPI's positionally (an Excel-friendly name may differ, e.g.
+    ``avg_order_value`` for ``aov``); ``layout`` documents arguments the KPI does not have.
+    """
 
     def deco(f: Callable) -> Callable:
         names = f.__code__.co_varnames[: f.__code__.co_argcount]
+        core = parameter_docs(kpi)
+        core_names = [p for p, _, _ in kpi.__kpi__.params]
+        docs = {**{u: core[c] for u, c in zip(names, core_names)}, **layout}
         for name in names:
-            f = xw.arg(name, ndim=2, err_to_str=True, doc=_ARG_DOCS[name])(f)
+            f = xw.arg(name, ndim=2, err_to_str=True, doc=docs[name])(f)
         f = xw.func(category=CATEGORY)(f)
         KPI_OF[f.__name__] = kpi
+        ARG_DOCS[f.__name__] = {n: docs[n] for n in names}
+        if layout:
+            LAYOUT_OPTIONS[f.__name__] = tuple(layout)
         return f
 
     return deco
@@ -282,7 +279,7 @@ def TOP_PRODUCTS(products, amounts, top_n=None):
                        options=_given([], top_n), pad_to="n")
 
 
-@_udf(m.content_resonance)
+@_udf(m.content_resonance, rows="Rows to spill below the header at least (optional): blank rows pad the table.")
 def CONTENT_RESONANCE(content_types, views, engagements, orders, revenue, rows=None):
     """Which content sells: per type videos, views, ER, orders, revenue, revenue per 1,000 views; optional rows pads the table with blank rows to a fixed size."""
     return cells.table(m.content_resonance, [content_types, views, engagements, orders, revenue],
@@ -309,3 +306,6 @@ def SHARE_OF_VOICE(brand_mentions, competitor_mentions):
 def SUPPORT_QUERY_RATE(queries, orders, per=None):
     """Customer support queries per 100 orders (or per the number given)."""
     return cells.elementwise(m.support_query_rate, _given([queries, orders], per))
+
+
+__all__ = list(KPI_OF)  # every function registered above, in order

@@ -95,11 +95,15 @@ def content_resonance(content_types, views, engagements, orders, revenue):
     ----------
     content_types : array_like
         The content type of each video (tutorial, unboxing, challenge ...).
-    views, engagements, orders : array_like
-        Per video: views, engagements (likes + comments + shares [+ saves])
-        and attributed orders, >= 0 (NaN counts as 0).
+    views : array_like
+        Views of each video, >= 0 (NaN counts as 0).
+    engagements : array_like
+        Engagements of each video (likes + comments + shares [+ saves]), >= 0
+        (NaN counts as 0).
+    orders : array_like
+        Orders attributed to each video, >= 0 (NaN counts as 0).
     revenue : array_like
-        Per video attributed revenue (GMV), >= 0.
+        Revenue (GMV) attributed to each video, >= 0.
 
     Returns
     -------

@@ -6,7 +6,7 @@ import numpy as np
 
 from ._kpi import COUNT, as_float_array, check_domain, kpi, safe_div
 
-__all__ = ["engagement_rate", "completion_rate", "profile_visit_rate", "ctr", "total_views"]
+__all__ = ["total_views", "engagement_rate", "completion_rate", "profile_visit_rate", "ctr"]
 
 
 @kpi(likes=COUNT, comments=COUNT, shares=COUNT, views=COUNT, saves=COUNT)
@@ -15,8 +15,12 @@ def engagement_rate(likes, comments, shares, views, saves=0):
 
     Parameters
     ----------
-    likes, comments, shares : float or array_like
-        Interaction counts (>= 0).
+    likes : float or array_like
+        Likes, >= 0.
+    comments : float or array_like
+        Comments, >= 0.
+    shares : float or array_like
+        Shares, >= 0.
     views : float or array_like
         The denominator (>= 0): video views by default; pass impressions or
         followers for the other conventions.
