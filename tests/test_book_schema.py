@@ -186,6 +186,11 @@ def test_formula_text_beside_each_kpi_is_its_formula():
         text = next(c for c in p.cells if c.sheet == "KPIs" and c.row == cell.row
                     and c.col == S.KPI_FORMULA_COL)
         assert text.value == fx.render(k.expr, fx.RenderContext("KPIs", address=p.address))
+    # and the text is what a seller would type (written out by hand, not rendered)
+    shown = {c.value for c in p.cells if c.sheet == "KPIs" and c.col == S.KPI_FORMULA_COL}
+    assert {"=REPEAT_PURCHASE_RATE(Orders[Buyer],Orders[Counted order])",
+            "=ROAS(SUM(Campaigns[Revenue]),SUM(Campaigns[Cost]))",
+            "=BREAKEVEN_ROAS(Margin,RefundRate)"} <= shown
 
 
 def test_benchmarks_follow_kpi_definitions_section_4():
