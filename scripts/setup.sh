@@ -3,6 +3,9 @@
 #   - a virtual environment in .venv (never the system Python: on Debian 12 / Ubuntu 24.04
 #     /usr/bin/python3 is "externally managed", PEP 668), with the package and its test extras
 #   - LibreOffice Calc and poppler-utils: the headless engines the tests check workbooks with
+#   - Node.js and npm, and the Pyodide lane's files (scripts/pyodide/fetch.py: Pyodide 0.27.7
+#     from npm, its numpy/scipy wheels checked against its lock, pinned pure wheels), cached
+#     outside the repository in $XL_KPIS_PYODIDE_CACHE (default ~/.cache/xl-kpis/pyodide)
 # PYTHON picks the interpreter the venv is made from (default: python3 on the PATH).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +20,8 @@ command -v "$PYTHON" >/dev/null 2>&1 || die "no Python interpreter '$PYTHON' (in
 need_apt=()
 command -v soffice >/dev/null 2>&1 || need_apt+=(libreoffice-calc)
 command -v pdftoppm >/dev/null 2>&1 || need_apt+=(poppler-utils)
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 # Debian splits venv/ensurepip out of python3: without python3-venv, "python3 -m venv" fails.
 if [ ! -x .venv/bin/python ] && ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then
   need_apt+=(python3-venv)
@@ -44,4 +49,6 @@ if ! .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
 fi
 .venv/bin/python -c "import xl_kpis, xlwings, openpyxl, xlsxwriter, python_calamine, pycel, hypothesis" \
   || die "the packages installed into .venv do not import"
+# fetch.py says in one line what is wrong (no Node, Node too old, a download or a hash)
+.venv/bin/python scripts/pyodide/fetch.py || exit 1
 echo "setup: ok ($(.venv/bin/python -c 'import xl_kpis, platform; print("xl-kpis", xl_kpis.__version__, "on Python", platform.python_version())'), $(soffice --version 2>/dev/null | head -1))"

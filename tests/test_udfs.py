@@ -133,8 +133,7 @@ def classic_udfs(monkeypatch):
     monkeypatch.setattr(xlwings, "func", xu.xlfunc, raising=False)
     monkeypatch.setattr(xlwings, "arg", xu.xlarg, raising=False)
     monkeypatch.setattr(xlwings, "ret", xu.xlret, raising=False)
-    spec = importlib.util.spec_from_file_location("xl_kpis._udfs_classic",
-                                                  ROOT / "xl_kpis" / "udfs.py")
+    spec = importlib.util.spec_from_file_location("xl_kpis._udfs_classic", udfs.__file__)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return xu, mod
@@ -172,6 +171,7 @@ def test_generated_vba_declares_every_function_with_legal_parameter_names(classi
 
 # --- runs in xlwings Lite (Pyodide): numpy and xlwings only ------------------------
 
+@pytest.mark.host_only  # a second interpreter; the Pyodide lane itself shows it in Pyodide
 def test_import_udfs_loads_nothing_but_numpy_and_xlwings():
     code = (
         "import sys, numpy, xlwings\n"
@@ -189,13 +189,6 @@ def test_import_udfs_loads_nothing_but_numpy_and_xlwings():
     assert "xl_kpis.book" not in out and "xl_kpis.cli" not in out
 
 
-def test_package_builds_as_a_pure_python_wheel(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "-q", "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True)
-    wheels = list(tmp_path.glob("xl_kpis-*.whl"))
-    assert len(wheels) == 1 and wheels[0].name.endswith("-py3-none-any.whl"), wheels
-
-
 def test_errors_are_the_strings_xlwings_lite_turns_into_real_errors(monkeypatch):
     # xlwings' own Office.js converter (what Lite runs) turns these strings into error values;
     # a string it does not know would reach the cell as text
@@ -204,3 +197,109 @@ def test_errors_are_the_strings_xlwings_lite_turns_into_real_errors(monkeypatch)
     for error in (DIV0, NUM, VALUE, NA):
         assert officejs.errorstr_to_errortype(error, "1.5")["type"] == "Error", error
     assert officejs.errorstr_to_errortype("#NOT-AN-ERROR", "1.5") == "#NOT-AN-ERROR"
+
+
+# --- xlwings Lite: what Excel registers and what a call returns ---------------------
+# Marked ``lite``: they need xlwings in its Office.js mode (XLWINGS_ON_SERVER=true when
+# xlwings is imported, as Lite runs it), so they run in the Pyodide lane (test_pyodide.py).
+# Lite imports the workbook's main.py as the module ``main`` and registers what xlwings'
+# Office.js metadata builder (``custom_functions_meta``) finds among main's own members.
+
+#: What the README tells Lite users to put in main.py.
+LITE_MAIN = "from xl_kpis.udfs import *\n"
+#: Office.js error values (Microsoft's ``Excel.ErrorCellValueType``: Div0, NotAvailable, Num,
+#: Value ...), what a returned error string must become in Lite.
+EXCEL_ERROR = {code: {"type": "Error", "errorType": kind} for code, kind in
+               [("#DIV/0!", "Div0"), ("#N/A", "NotAvailable"), ("#NUM!", "Num"),
+                ("#VALUE!", "Value")]}
+
+
+def _lite_main(source: str) -> types.ModuleType:
+    """The module ``main`` that Lite makes of a workbook's main.py."""
+    main = types.ModuleType("main")
+    exec(compile(source, "main.py", "exec"), main.__dict__)
+    return main
+
+
+def _documented() -> dict:
+    """The README's function reference: ``{NAME: [(parameter, optional), ...]}``."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    out = {}
+    for name, params in re.findall(r"^\| `=(\w+)\(([^)]*)\)`", text, flags=re.M):
+        required, _, optional = params.partition("[")
+        out[name] = [(p, False) for p in re.findall(r"\w+", required)] + \
+                    [(p, True) for p in re.findall(r"\w+", optional)]
+    return out
+
+
+def _settle(coroutine):
+    """The value of a coroutine that never waits on anything (no event loop needed: inside
+    Pyodide the lane already runs in one)."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value
+    coroutine.close()
+    raise AssertionError("the call waited on something")
+
+
+def test_readme_tells_lite_users_to_write_the_star_import():
+    assert f"`{LITE_MAIN.strip()}`" in (ROOT / "README.md").read_text(encoding="utf-8")
+    assert LITE_MAIN.strip() in udfs.__doc__
+
+
+@pytest.mark.lite
+def test_lite_registers_every_udf_with_the_documented_names_and_parameters():
+    import xlwings
+    from xlwings.server import custom_functions_meta
+
+    assert xlwings.on_server, "xlwings is not in its Office.js mode"
+    meta = custom_functions_meta(_lite_main(LITE_MAIN))
+    funcs = {f["id"]: f for f in meta["functions"]}
+    decorated = sorted(n for n, obj in vars(udfs).items() if hasattr(obj, "__xlfunc__"))
+    assert sorted(funcs) == decorated == sorted(udfs.__all__)
+    documented = _documented()
+    assert sorted(documented) == decorated
+    assert meta["allowErrorForDataTypeAny"] is True   # error cells reach err_to_str
+    for name, f in funcs.items():
+        assert f["name"] == name, "no namespace: called as =NAME(...), as documented"
+        params = f["parameters"]
+        assert [(p["name"], p.get("optional", False)) for p in params] == documented[name]
+        assert all(p["dimensionality"] == "matrix" and p["type"] == "any" for p in params), \
+            (name, params)   # every argument is declared ndim=2: a cell or a range
+        assert f["result"]["dimensionality"] == "matrix"
+        assert f["description"] == getattr(udfs, name).__doc__ and f["description"].strip()
+        assert [p["description"] for p in params] == [udfs.ARG_DOCS[name][p["name"]] for p in params]
+        assert all(p["description"].strip() for p in params)
+
+
+@pytest.mark.lite
+def test_importing_the_module_alone_registers_nothing():
+    # why the README says `from xl_kpis.udfs import *`: the builder looks at main's members
+    from xlwings.server import custom_functions_meta
+
+    assert custom_functions_meta(_lite_main("import xl_kpis.udfs\n"))["functions"] == []
+    assert len(custom_functions_meta(_lite_main(LITE_MAIN))["functions"]) == len(udfs.__all__)
+
+
+@pytest.mark.lite
+@pytest.mark.parametrize("func, args, expected", [
+    ("CLV", [[[50]], [[5]], [[1]], None], [[250.0]]),              # margin left out
+    ("ROAS", [[[100]], [[0]]], [[EXCEL_ERROR["#DIV/0!"]]]),
+    ("ROAS", [[["abc"]], [[10]]], [[EXCEL_ERROR["#VALUE!"]]]),
+    ("CAC", [[[-1]], [[10]]], [[EXCEL_ERROR["#NUM!"]]]),
+    ("ROAS", [[[100], [200], [None]], [[50], [0], [None]]],
+     [[2.0], [EXCEL_ERROR["#DIV/0!"]], [""]]),
+    ("AOV", [[[10], [20]], [[1], [2], [4]]], [[10.0], [10.0], [EXCEL_ERROR["#N/A"]]]),
+    # an error cell arrives as Office.js sends it; err_to_str hands it on as text
+    ("ROAS", [[[{"type": "Error", "errorType": "Div0", "basicValue": "#DIV/0!"}]], [[10]]],
+     [[EXCEL_ERROR["#VALUE!"]]]),
+])
+def test_lite_calls_return_real_excel_errors(func, args, expected):
+    import xlwings
+    from xlwings.server import custom_functions_call
+
+    payload = {"func_name": func, "args": args, "caller_address": "Sheet1!B2",
+               "version": xlwings.__version__, "client": "Office.js", "runtime": "1.5",
+               "culture_info_name": "en-US", "date_format": "M/d/yyyy"}
+    assert _settle(custom_functions_call(payload, _lite_main(LITE_MAIN))) == expected

@@ -4,8 +4,10 @@ Register this module in Excel:
 
 * classic Windows Excel: xlwings add-in, ``UDF Modules = xl_kpis.udfs``, then
   *Import Functions*;
-* xlwings Lite (Windows, Mac, Excel on the web): ``import xl_kpis.udfs`` in
-  ``main.py`` (or ``from xl_kpis.udfs import *``).
+* xlwings Lite (Windows, Mac, Excel on the web): ``from xl_kpis.udfs import *``
+  in ``main.py``.  Lite registers the functions that are members of ``main``
+  itself (xlwings' ``custom_functions_meta``): ``import xl_kpis.udfs`` alone
+  registers none.
 
 Every range argument is declared ``ndim=2`` so a column stays a column on
 both platforms, and ``err_to_str=True`` so an error cell is seen as an error

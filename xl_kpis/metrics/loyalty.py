@@ -75,10 +75,14 @@ def repeat_purchase_rate(customer_ids, order_ids):
     c, o = _buyer_order_lines("repeat_purchase_rate", customer_ids, order_ids)
     if c.size == 0:
         return float("nan")
+    # Pair codes in int64 (buyers x orders can pass 2**31); the buyer code taken back out
+    # of a pair is an index, and np.bincount takes only np.intp, which is int32 on wasm32
+    # (xlwings Lite's Pyodide): it refuses int64 there.
     ci = _codes(c).astype(np.int64)
     oi = _codes(o).astype(np.int64)
-    pairs = np.unique(ci * (int(oi.max()) + 1) + oi)
-    per_customer = np.bincount(pairs // (int(oi.max()) + 1))
+    base = int(oi.max()) + 1
+    pairs = np.unique(ci * base + oi)
+    per_customer = np.bincount((pairs // base).astype(np.intp))
     buyers = np.count_nonzero(per_customer)
     return float(np.count_nonzero(per_customer >= 2) / buyers)
 
