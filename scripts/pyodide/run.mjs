@@ -4,8 +4,8 @@
 //
 // CONFIG names what scripts/pyodide/fetch.py checked: {"index": the unpacked Pyodide core with
 // the lock-checked wheels beside it, "packages": lock packages to load, "wheels": pure wheels
-// and the project's own, "repo": the checkout (mounted read-only in spirit at /repo for its
-// tests), "env": environment of the Python inside, "args": arguments for lane.py}.
+// and the project's own, "repo": the checkout, mounted at /repo for its tests (lane.py writes
+// nothing there), "env": environment of the Python inside, "args": extra pytest arguments}.
 // Loads Pyodide from the cache (no network), loads numpy/scipy/micropip from the lock,
 // micropip-installs the wheels from Pyodide's in-memory file system without resolving
 // anything, then runs lane.py, whose exit code becomes this process's.
