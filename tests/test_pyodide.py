@@ -12,9 +12,11 @@ The count is printed at the end of the run.  In CI a missing Node or wheel fails
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -60,19 +62,23 @@ def lane(dist, tmp_path_factory, request):
         "wheels": checked["wheels"] + [str(wheels[0])], "repo": str(ROOT), "env": ENV,
         "args": [],
     }))
+    start = time.perf_counter()
     run = subprocess.run(["node", str(LANE / "run.mjs"), str(config)], capture_output=True,
                          text=True, timeout=1800)
+    wall = time.perf_counter() - start
     output = run.stdout + run.stderr
     lines = [line for line in run.stdout.splitlines() if line.startswith(RESULT)]
     assert lines, f"the lane printed no result (exit code {run.returncode}):\n{output[-6000:]}"
     result = json.loads(lines[-1][len(RESULT):])
     result["node_exit_code"] = run.returncode
+    loaded = re.search(r"numpy/scipy loaded in ([\d.]+) s", run.stdout)
     request.config.stash[PYODIDE_SUMMARY] = (
         f"pyodide lane: {result['passed']} passed, {result['failed']} failed, "
         f"{result['deselected']} deselected (host_only) under Pyodide {fetch.PYODIDE_VERSION} "
         f"(Python {result['python']}, numpy {result['numpy']}, xlwings {result['xlwings']}); "
-        f"{len(result['lite_passed'])} of them the Lite registration tests; "
-        f"pytest there took {result['seconds']} s")
+        f"{len(result['lite_passed'])} of them the Lite registration tests; the Node process "
+        f"took {wall:.1f} s ({loaded.group(1) if loaded else '?'} s to load Pyodide, numpy and "
+        f"scipy, {result['seconds']} s of pytest)")
     return output, result
 
 
@@ -83,6 +89,12 @@ def test_every_test_passes_under_pyodide(lane):
     assert result["node_exit_code"] == 0, output[-3000:]
     assert result["skipped"] == 0, "every test selected for the lane must run there"
     assert result["passed"] > 0
+
+
+def test_the_lane_sees_a_planted_failure(lane):
+    _, result = lane
+    check = result["self_check"]
+    assert (check["passed"], check["failed"], check["exit_code"]) == (1, 1, 1), check
 
 
 def test_the_lane_is_real_pyodide_with_its_numpy_and_the_real_xlwings(lane):

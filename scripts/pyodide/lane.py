@@ -6,7 +6,8 @@ project's naming: ``xl_kpis/metrics/_kpi.py`` -> ``tests/test_metrics_kpi.py``) 
 doctests.  A module without a test module stops the lane.  Tests marked ``host_only`` are
 deselected (tests/conftest.py); the ``lite`` ones run, because the environment is Lite's.
 
-The last line printed is ``pyodide lane result: {json}`` with the counts and the test modules.
+The last line printed is ``pyodide lane result: {json}`` with the counts and the test modules,
+and the counts of a planted failing test run first (the lane must see a failure).
 """
 
 import json
@@ -72,13 +73,26 @@ class Count:
             self.failures.append(report.nodeid)
 
 
-count = Count()
+def run(paths, *options):
+    """pytest.main over ``paths`` with the project's configuration; (exit code, Count)."""
+    count = Count()
+    code = pytest.main(["-c", f"{REPO}/pyproject.toml", "--rootdir", REPO, "-p", "no:cacheprovider",
+                        "-p", "no:faulthandler", "-s", "-q", *options, *paths], plugins=[count])
+    return int(code), count
+
+
+# First a planted failure, so that a lane that cannot see one cannot pass: one test passes,
+# one fails, and the counts and the exit code must say so.
+os.makedirs("/tmp/planted", exist_ok=True)
+with open("/tmp/planted/test_planted_lane_check.py", "w") as f:
+    f.write("def test_passes():\n    assert 1 + 1 == 2\n\n"
+            "def test_fails():\n    assert 1 + 1 == 3\n")
+print("pyodide lane: a planted failing test first (the lane must count it as failed):")
+planted_code, planted = run(["/tmp/planted/test_planted_lane_check.py"], "--tb=no", "--no-summary")
+self_check = {**planted.counts, "exit_code": planted_code}
+
 start = time.perf_counter()
-exit_code = int(pytest.main(
-    ["-c", f"{REPO}/pyproject.toml", "--rootdir", REPO, "-p", "no:cacheprovider",
-     "-p", "no:faulthandler", "-s", "-q", *args, *tests, *doctests],
-    plugins=[count],
-))
+exit_code, count = run([*tests, *doctests], *args)
 import numpy  # noqa: E402
 import xlwings  # noqa: E402
 
@@ -88,5 +102,6 @@ print("pyodide lane result: " + json.dumps({
     "xlwings": xlwings.__version__, "on_server": xlwings.on_server,
     "test_modules": [t.removeprefix(REPO + "/") for t in tests], "failures": count.failures,
     "deselected_tests": count.deselected, "lite_passed": count.lite_passed,
+    "self_check": self_check,
 }))
 exit_code
