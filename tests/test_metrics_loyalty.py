@@ -78,3 +78,43 @@ def test_repeat_rate_is_a_fraction_and_matches_a_plain_python_count(lines):
 @given(st.lists(st.integers(1, 5), min_size=1))
 def test_average_rating_within_bounds(r):
     assert 1.0 <= average_rating(np.array(r)) <= 5.0
+
+
+# --- integer codes (what report --orders passes) count in linear time: same answers ------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_lines = st.lists(st.tuples(st.integers(-1, 6), st.integers(-1, 9), st.floats(0, 100)),
+                  min_size=1, max_size=40)
+
+
+def _plain(lines):
+    """The KPIs computed in plain Python from (buyer, order, amount) lines; -1 is blank."""
+    kept = [(b, o, a) for b, o, a in lines if o >= 0]
+    orders = {o for _, o, _ in kept}
+    first_amount = {}
+    for _, o, a in kept:
+        first_amount.setdefault(o, a)
+    pairs = {(b, o) for b, o, _ in kept if b >= 0}
+    per_buyer = {}
+    for b, _ in pairs:
+        per_buyer[b] = per_buyer.get(b, 0) + 1
+    buyers = len(per_buyer)
+    rpr = sum(n >= 2 for n in per_buyer.values()) / buyers if buyers else float("nan")
+    return len(orders), sum(first_amount.values()), buyers, rpr
+
+
+@settings(max_examples=200, deadline=None)
+@given(lines=_lines, offset=st.sampled_from([0, 10**15]))
+def test_codes_and_raw_integer_ids_agree_with_plain_python(lines, offset):
+    # offset 10**15: integer ids far too large to count with bincount take the sorting path
+    b = np.array([x if x < 0 else x + offset for x, _, _ in lines], dtype=np.int64)
+    o = np.array([x if x < 0 else x + offset for _, x, _ in lines], dtype=np.int64)
+    a = np.array([x for _, _, x in lines])
+    n_orders, revenue, buyers, rpr = _plain(lines)
+    assert order_count(o) == n_orders
+    assert order_revenue(o, a) == pytest.approx(revenue, rel=1e-12, abs=1e-12)
+    assert buyer_count(b, o) == buyers
+    got = repeat_purchase_rate(b, o)
+    assert (np.isnan(got) and np.isnan(rpr)) or got == pytest.approx(rpr)

@@ -28,7 +28,7 @@ from typing import Any, Callable
 import numpy as np
 
 __all__ = ["Domain", "KpiSpec", "kpi", "safe_div", "as_float_array", "as_labels", "codes",
-           "present", "check_same_length", "check_domain",
+           "dense", "n_distinct", "first_indices", "present", "check_same_length", "check_domain",
            "COUNT", "MONEY", "AMOUNT",
            "FRACTION", "NONNEG", "POSITIVE", "RATING", "LABELS", "REAL"]
 
@@ -146,6 +146,40 @@ def codes(labels: np.ndarray) -> np.ndarray:
     if uniq.size and uniq[0] == "":
         inv -= 1  # "" sorts first: it becomes -1, the others keep their order
     return inv
+
+
+def dense(x: np.ndarray) -> bool:
+    """Whether ``x`` holds non-negative integer codes small enough to count with np.bincount
+    (codes from a factorisation are; arbitrary integers such as raw 19-digit ids are not)."""
+    return (x.dtype.kind in "iu" and x.size > 0 and int(x.min()) >= 0
+            and int(x.max()) < 2 * x.size + 1024)
+
+
+def n_distinct(x: np.ndarray) -> int:
+    """How many distinct values ``x`` holds: a count of codes (linear) for dense integer
+    codes, a sort otherwise.
+
+    >>> n_distinct(np.array([3, 0, 3, 1])), n_distinct(np.array(["b", "a", "b"]))
+    (3, 2)
+    """
+    if dense(x):
+        return int(np.count_nonzero(np.bincount(x.astype(np.intp, copy=False))))
+    return int(np.unique(x).size)
+
+
+def first_indices(x: np.ndarray) -> np.ndarray:
+    """The index of the first occurrence of each distinct value of ``x``, in the order of the
+    values (as ``np.unique(x, return_index=True)[1]``); linear for dense integer codes.
+
+    >>> first_indices(np.array([3, 0, 3, 1])).tolist()
+    [1, 3, 0]
+    """
+    if not dense(x):
+        return np.unique(x, return_index=True)[1]
+    x = x.astype(np.intp, copy=False)
+    first = np.full(int(x.max()) + 1, x.size, dtype=np.intp)
+    np.minimum.at(first, x, np.arange(x.size, dtype=np.intp))
+    return first[first < x.size]
 
 
 def check_same_length(fname: str, **arrays: np.ndarray) -> None:

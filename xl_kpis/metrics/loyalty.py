@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._kpi import (COUNT, LABELS, MONEY, RATING, as_float_array, as_labels, check_domain,
-                   check_same_length, kpi, present, safe_div)
+                   check_same_length, dense, first_indices, kpi, n_distinct, present, safe_div)
 
 __all__ = ["order_count", "order_revenue", "buyer_count", "repeat_purchase_rate",
            "average_rating", "positive_rating_share", "review_rate"]
@@ -21,7 +21,10 @@ def _buyer_order_lines(fname: str, customer_ids, order_ids) -> tuple[np.ndarray,
 
 
 def _codes(a: np.ndarray) -> np.ndarray:
-    """Integer codes of the distinct values of ``a`` (a factorisation)."""
+    """Dense integer codes of the distinct values of ``a``: dense codes stay as they are,
+    anything else is factorised."""
+    if dense(a):
+        return a
     if a.dtype.kind == "O":
         a = a.astype(str)
     return np.unique(a, return_inverse=True)[1].ravel()
@@ -80,9 +83,16 @@ def repeat_purchase_rate(customer_ids, order_ids):
     # (xlwings Lite's Pyodide): it refuses int64 there.
     ci = _codes(c).astype(np.int64)
     oi = _codes(o).astype(np.int64)
-    base = int(oi.max()) + 1
-    pairs = np.unique(ci * base + oi)
-    per_customer = np.bincount((pairs // base).astype(np.intp))
+    first = first_indices(oi)
+    buyer_of_order = np.zeros(int(oi.max()) + 1, dtype=np.int64)
+    buyer_of_order[oi[first]] = ci[first]
+    if np.array_equal(buyer_of_order[oi], ci):
+        # every order belongs to one buyer (as in TikTok's exports): count orders per buyer
+        per_customer = np.bincount(buyer_of_order[oi[first]].astype(np.intp))
+    else:
+        base = int(oi.max()) + 1
+        pairs = np.unique(ci * base + oi)
+        per_customer = np.bincount((pairs // base).astype(np.intp))
     buyers = np.count_nonzero(per_customer)
     return float(np.count_nonzero(per_customer >= 2) / buyers)
 
@@ -222,7 +232,7 @@ def order_count(order_ids):
     2.0
     """
     o = as_labels("order_count", "order_ids", order_ids)
-    return float(np.unique(o[present(o)]).size)
+    return float(n_distinct(o[present(o)]))
 
 
 @kpi(shape="aggregate", order_ids=LABELS, order_amounts=MONEY)
@@ -265,8 +275,7 @@ def order_revenue(order_ids, order_amounts):
     check_domain("order_revenue", "order_amounts", a, MONEY)
     keep = present(o)
     o, a = o[keep], a[keep]
-    first = np.unique(o, return_index=True)[1]
-    return float(np.nansum(a[first]))
+    return float(np.nansum(a[first_indices(o)]))
 
 
 @kpi(shape="aggregate", customer_ids=LABELS, order_ids=LABELS)
@@ -300,4 +309,4 @@ def buyer_count(customer_ids, order_ids):
     2.0
     """
     c, _ = _buyer_order_lines("buyer_count", customer_ids, order_ids)
-    return float(np.unique(c).size)
+    return float(n_distinct(c))
