@@ -87,13 +87,6 @@ def test_killed_mid_write_leaves_the_original_intact(book, tmp_path):
         assert z.testzip() is None
 
 
-def test_lock_file_is_found(book):
-    assert patch.lock_file(book) is None
-    lock = book.with_name("~$" + book.name)
-    lock.write_bytes(b"owner")
-    assert patch.lock_file(book) == lock
-
-
 @pytest.mark.parametrize("value, t, v", [
     (2.0, None, "2"), (0.1, None, "0.1"), (1 / 3, None, "0.3333333333333333"),
     ("#N/A", "e", "#N/A"), ("", "str", ""), ("a<b", "str", "a&lt;b"), (True, "b", "1"),

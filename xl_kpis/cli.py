@@ -3,9 +3,11 @@
 Exit codes scripts can rely on:
 
 * 0 — done;
-* 1 — a bad input file (not a workbook, not an xl-kpis workbook, unreadable export);
+* 1 — a bad input file (not a workbook, not an xl-kpis workbook, unreadable export),
+  or the book cannot be written (missing or read-only folder, full disk);
 * 2 — wrong usage (click's own code);
-* 3 — the workbook is open in Excel (its lock file exists).
+* 3 — the workbook is open in Excel or LibreOffice (its lock file exists), or
+  another xl-kpis kept writing it for longer than ``$XL_KPIS_LOCK_WAIT`` seconds.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ def main() -> None:
 @click.option("--force", is_flag=True, help="Replace OUT if it exists (never done without it).")
 def build(out: Path, demo: bool, seed: int | None, source: Path | None, force: bool) -> None:
     """Write the template workbook OUT (.xlsx, or .xlsm with the xlwings VBA)."""
+    from xl_kpis.book import files
     from xl_kpis.book.build import build_workbook
     from xl_kpis.book.patch import BookFormatError
 
@@ -61,19 +64,22 @@ def build(out: Path, demo: bool, seed: int | None, source: Path | None, force: b
     if source is not None and (demo or (out.exists() and out.samefile(source))):
         raise click.BadParameter("--from goes without --demo, into another file",
                                  param_hint="--from")
-    if out.exists() and not force:
-        raise click.UsageError(f"{out} exists; pass --force to replace it "
-                               "(or choose another name)")
     tables = settings = None
-    if source is not None:
-        from xl_kpis.book.refresh import read_inputs
+    try:
+        files.make_folder(out)
+        with files.writing(out, reading=[source] if source is not None else []):
+            if out.exists() and not force:     # looked at under the lock
+                raise click.UsageError(f"{out} exists; pass --force to replace it "
+                                       "(or choose another name)")
+            if source is not None:
+                from xl_kpis.book.refresh import read_inputs
 
-        try:
-            tables, settings = read_inputs(source)
-        except BookFormatError as e:
-            _fail(str(e), EXIT_BAD_FILE)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    ev = build_workbook(out, demo=demo, seed=seed, tables=tables, settings=settings)
+                tables, settings = read_inputs(source)
+            ev = build_workbook(out, demo=demo, seed=seed, tables=tables, settings=settings)
+    except files.BookLocked as e:
+        _fail(str(e), EXIT_LOCKED)
+    except (BookFormatError, files.BookWriteError) as e:
+        _fail(str(e), EXIT_BAD_FILE)
     rows = ", ".join(f"{n} {name}" for name, n in ev.rows.items())
     what = ("demo data: " + rows if demo else f"data of {source.name}: " + rows if source
             else "empty template")
@@ -93,14 +99,15 @@ def refresh(book: Path, out: Path | None, progress: bool | None) -> None:
     stays byte-identical.  A formula the template does not contain keeps its
     value and is listed.
     """
+    from xl_kpis.book import files
     from xl_kpis.book.patch import BookFormatError
-    from xl_kpis.book.refresh import BookLocked, refresh as run
+    from xl_kpis.book.refresh import refresh as run
 
     try:
         r = run(book, out, progress=_Progress(progress))
-    except BookLocked as e:
+    except files.BookLocked as e:
         _fail(str(e), EXIT_LOCKED)
-    except BookFormatError as e:
+    except (BookFormatError, files.BookWriteError) as e:
         _fail(str(e), EXIT_BAD_FILE)
     rows = ", ".join(f"{n} {name}" for name, n in r.rows.items())
     click.echo(f"Refreshed {r.path}: {r.formulas} formulas, {r.changed} values changed "
@@ -173,18 +180,18 @@ def import_cmd(kind: str, src: Path, book: Path, year: int | None,
     day, video, month) are skipped, so importing an export twice adds
     nothing; rows in the book are never changed.
     """
+    from xl_kpis.book import files
     from xl_kpis.book.importer import import_export
     from xl_kpis.book.patch import BookFormatError
-    from xl_kpis.book.refresh import BookLocked
     from xl_kpis.imports import ExportFormatError
 
     if year is not None and kind != "studio":
         raise click.BadParameter("only Studio exports lack the year", param_hint="--year")
     try:
         report = import_export(kind, src, book, year=year, progress=_Progress(progress))
-    except BookLocked as e:
+    except files.BookLocked as e:
         _fail(str(e), EXIT_LOCKED)
-    except (ExportFormatError, BookFormatError) as e:
+    except (ExportFormatError, BookFormatError, files.BookWriteError) as e:
         _fail(str(e), EXIT_BAD_FILE)
     except OSError as e:
         _fail(f"{e.filename or src}: {e.strerror or e}", EXIT_BAD_FILE)

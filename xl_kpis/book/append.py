@@ -12,8 +12,8 @@ every part.  Here the workbook stays a zip of XML parts and only these change:
   range reaches the new last row (the cached points stay as they are: Excel
   and LibreOffice read the range when they open the book).
 
-Every other zip member keeps its content, and the write is atomic
-(:class:`xl_kpis.book.patch.atomic_write`).
+Every other zip member keeps its content, and the write is atomic and done
+under the book's lock (:mod:`xl_kpis.book.files`).
 
 Trailing blank rows of a table (an empty template table keeps one blank data
 row) are filled first.  New cells hold numbers as ``<v>``, text as inline
@@ -26,6 +26,7 @@ row.  Computed columns get their formula with no cached value: a refresh
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 import os
@@ -37,13 +38,13 @@ from dataclasses import dataclass
 from itertools import chain, groupby, repeat
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, Mapping, Sequence
 from xml.sax.saxutils import escape, unescape
 
-from . import schema as S
+from . import files, schema as S
 from .formulas import a1, excel_serial
-from .patch import (NS, BookFormatError, ZipWriter, atomic_write, check_workbook_file,
-                    col_index, encode_value, parse_xml, paused_gc, sheet_parts)
+from .patch import (NS, BookFormatError, ZipWriter, check_workbook_file, col_index,
+                    encode_value, parse_xml, paused_gc, sheet_parts)
 
 __all__ = ["Appended", "append_rows", "VALIDATION_MARGIN"]
 
@@ -711,7 +712,7 @@ def _check_keys(table: _Table, rows: Sequence[Mapping[str, Any]]) -> set[str]:
 
 
 def append_rows(book: str | os.PathLike, tables: Mapping[str, Sequence[Mapping[str, Any]]],
-                out: str | os.PathLike | None = None,
+                out: str | os.PathLike | BinaryIO | None = None,
                 compresslevel: int | None = None) -> dict[str, Appended]:
     """Append rows to tables of ``book`` (written to ``out``, in place by default).
 
@@ -723,9 +724,10 @@ def append_rows(book: str | os.PathLike, tables: Mapping[str, Sequence[Mapping[s
         ``table name -> rows``; each row maps canonical keys of the table's
         input columns (:attr:`schema.Table.keys`) to values.  A missing key or
         ``None`` leaves the cell out.
-    out : path, optional
-        Where to write the result; ``book`` itself by default.  Written
-        atomically, also when nothing is appended (then ``out`` is a copy).
+    out : path or binary file, optional
+        Where to write the result; ``book`` itself by default.  A path is
+        written atomically under its lock, also when nothing is appended (then
+        ``out`` is a copy); a file object (a scratch file) is written as it is.
     compresslevel : int, optional
         zlib level of the parts written (default: zlib's); 1 is several
         times faster, for a scratch file that is rewritten anyway.
@@ -740,16 +742,27 @@ def append_rows(book: str | os.PathLike, tables: Mapping[str, Sequence[Mapping[s
     BookFormatError
         The workbook is not readable, lacks a table or a column the rows
         need, or something below a table would be overwritten.
+    xl_kpis.book.files.BookLocked, xl_kpis.book.files.BookWriteError
+        ``out`` is open in Excel or LibreOffice, or cannot be written.
     KeyError
         A table is not one of :data:`schema.TABLES`, or a row has a key that
         is no input column of its table.
     """
     book = Path(book)
-    out = Path(out) if out is not None else book
     unknown = set(tables) - set(S.TABLE)
     if unknown:
         raise KeyError(f"no such table: {sorted(unknown)}")
     todo = {name: rows for name, rows in tables.items() if rows}
+    if hasattr(out, "write"):
+        with files.writing(reading=[book]):
+            return _append(book, todo, out, compresslevel)
+    out = Path(out) if out is not None else book
+    with files.writing(out, reading=[book]):
+        return _append(book, todo, out, compresslevel)
+
+
+def _append(book: Path, todo: Mapping[str, Sequence[Mapping[str, Any]]],
+            out: Path | BinaryIO, compresslevel: int | None) -> dict[str, Appended]:
     with _open(book) as z, paused_gc():
         parts: dict[str, bytes | _Stream] = {}
         done: dict[str, Appended] = {}
@@ -778,9 +791,13 @@ def append_rows(book: str | os.PathLike, tables: Mapping[str, Sequence[Mapping[s
                 chart = _grow_chart(xml, grown)
                 if chart != xml:
                     parts[part] = chart
-        if not parts and out.exists() and os.path.samefile(book, out):
-            return done
-        with atomic_write(out) as f:
+        if isinstance(out, Path):
+            if not parts and out.exists() and os.path.samefile(book, out):
+                return done
+            target = files.atomic_write(out)
+        else:
+            target = contextlib.nullcontext(out)
+        with target as f:
             if not parts:
                 with open(book, "rb") as src:
                     shutil.copyfileobj(src, f)

@@ -12,13 +12,14 @@ Two halves:
 
 from __future__ import annotations
 
+import io
 import zipfile
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, BinaryIO, Mapping, Sequence
 
-from . import schema as S
+from . import files, schema as S
 from .formulas import Evaluator, RenderContext, a1, excel_serial, render
 
 __all__ = ["Evaluation", "evaluate_book", "normalise_tables", "build_workbook",
@@ -588,18 +589,43 @@ def write_workbook(path: str | Path, ev: Evaluation) -> Path:
     -------
     Path
         The written file.
-    """
-    import xlsxwriter
 
+    Notes
+    -----
+    The file is written atomically under the book's lock
+    (:mod:`xl_kpis.book.files`): a crash or a kill while writing leaves the
+    file that was there before (if any), never a broken one; a symlink is
+    written through to its target.
+
+    Raises
+    ------
+    xl_kpis.book.files.BookLocked
+        ``path`` is open in Excel or LibreOffice, or another xl-kpis writes it.
+    xl_kpis.book.files.BookWriteError
+        ``path`` cannot be written (read-only folder, full disk).
+    """
     path = Path(path)
-    macro = path.suffix.lower() == ".xlsm"
     if path.suffix.lower() not in (".xlsx", ".xlsm"):
         raise ValueError(f"the workbook must be .xlsx or .xlsm, not {path.name!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    wb = xlsxwriter.Workbook(str(path), {"constant_memory": False,
-                                         "strings_to_numbers": False,
-                                         "strings_to_formulas": False,
-                                         "strings_to_urls": False})
+    files.make_folder(path)
+    data = io.BytesIO()
+    with files.write_errors(path):        # XlsxWriter's own temporary files
+        _write_xlsx(data, path.suffix.lower() == ".xlsm", ev)
+    with files.writing(path), files.atomic_write(path) as f:
+        f.write(data.getbuffer())
+    return path
+
+
+def _write_xlsx(file: BinaryIO, macro: bool, ev: Evaluation) -> None:
+    """The workbook written by XlsxWriter into a binary file (in memory: a failure to
+    write the book then never meets XlsxWriter's half-closed zip)."""
+    import xlsxwriter
+    from xlsxwriter.exceptions import FileCreateError
+
+    wb = xlsxwriter.Workbook(file, {"constant_memory": False,
+                                    "strings_to_numbers": False,
+                                    "strings_to_formulas": False,
+                                    "strings_to_urls": False})
     wb.set_properties({"title": "TikTok shop KPIs", "subject": "TikTok sales KPIs",
                        "author": "xl-kpis", "company": "", "created": CREATED,
                        "comments": "Built by xl-kpis (xl-kpis build)."})
@@ -623,8 +649,12 @@ def write_workbook(path: str | Path, ev: Evaluation) -> Path:
     if macro:
         _write_config_sheet(wb, fmts)
     sheets[S.START].activate()
-    wb.close()
-    return path
+    try:
+        wb.close()
+    except FileCreateError as e:  # XlsxWriter's wrapper of the OSError of a failed write
+        if isinstance(e.args[0] if e.args else None, OSError):
+            raise e.args[0] from e
+        raise
 
 
 def build_workbook(path: str | Path, demo: bool = False, seed: int | None = None,

@@ -2,8 +2,11 @@
 
 :func:`import_export` is what ``xl-kpis import`` runs:
 
-1. refuse when the book is open in Excel (:class:`~xl_kpis.book.refresh.BookLocked`);
-2. parse the export (:mod:`xl_kpis.imports`);
+1. refuse when the book is open in Excel or LibreOffice
+   (:class:`~xl_kpis.book.files.BookLocked`);
+2. parse the export (:mod:`xl_kpis.imports`), then lock the book against other
+   xl-kpis commands until it is written (:func:`~xl_kpis.book.files.writing`:
+   two imports into one book run one after the other, none is lost);
 3. keep the keys the target table has (others, e.g. an ads ``breakdown``,
    are reported as not imported);
 4. deduplicate: a row identical to an earlier row of the export is
@@ -12,10 +15,10 @@
    duplicates counted (see :func:`_plan`).  Re-importing an export adds
    nothing, and rows already in the book, with whatever the seller typed
    into them (content type, rating, brand mentions …), are never touched;
-5. append the new rows (:func:`~xl_kpis.book.append.append_rows`) to a copy
-   beside the book and refresh that copy into the book
-   (:func:`~xl_kpis.book.refresh.refresh`), so the book is replaced once,
-   atomically, and stays as it was when anything fails.
+5. append the new rows (:func:`~xl_kpis.book.append.append_rows`) to a scratch
+   copy beside the book (:func:`~xl_kpis.book.files.scratch`) and refresh that
+   copy into the book (:func:`~xl_kpis.book.refresh.refresh`), so the book is
+   replaced once, atomically, and stays as it was when anything fails.
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ import contextlib
 import datetime as dt
 import os
 import re
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,10 +35,10 @@ from typing import Any, Callable, Mapping, Sequence
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError
 
-from . import schema as S
+from . import files, schema as S
 from .append import append_rows
-from .patch import BookFormatError, check_workbook_file, lock_file
-from .refresh import BookLocked, Kept, RefreshResult, read_inputs, refresh
+from .patch import BookFormatError, check_workbook_file
+from .refresh import Kept, RefreshResult, read_inputs, refresh
 
 __all__ = ["KINDS", "ALREADY", "REPEATED", "TableReport", "ImportReport", "import_export",
            "key_value"]
@@ -303,12 +305,6 @@ def _parse(kind: str, src: Path, year: int | None) -> tuple[list[Any], list[tupl
 
 # --- the import -------------------------------------------------------------------------------
 
-def _check_unlocked(book: Path) -> None:
-    lock = lock_file(book)
-    if lock is not None:
-        raise BookLocked(f"{book.name} is open in Excel ({lock.name} exists): close it first")
-
-
 @contextlib.contextmanager
 def _book_errors(book: Path):
     """XML the workbook's parts cannot be parsed from (malformed, or declaring entities:
@@ -318,14 +314,6 @@ def _book_errors(book: Path):
     except (DefusedXmlException, ParseError) as e:
         raise BookFormatError(f"{book}: a part of the workbook is not readable XML"
                               f" ({type(e).__name__})") from e
-
-
-def _scratch(book: Path) -> Path:
-    """An empty scratch file beside ``book`` (same file system, same suffix)."""
-    fd, name = tempfile.mkstemp(prefix=f".{book.stem}.import-", suffix=book.suffix,
-                                dir=book.parent)
-    os.close(fd)
-    return Path(name)
 
 
 def import_export(kind: str, src: str | os.PathLike, book: str | os.PathLike,
@@ -355,12 +343,16 @@ def import_export(kind: str, src: str | os.PathLike, book: str | os.PathLike,
 
     Raises
     ------
-    BookLocked
-        The book is open in Excel; nothing was read or written.
+    xl_kpis.book.files.BookLocked
+        The book is open in Excel or LibreOffice (nothing was read or
+        written), or another xl-kpis kept writing it for longer than
+        :func:`~xl_kpis.book.files.lock_wait`.
     xl_kpis.imports.ExportFormatError
         The export is not what ``kind`` says, or is damaged.
     xl_kpis.book.patch.BookFormatError
         The book is not an xl-kpis workbook, or is damaged.
+    xl_kpis.book.files.BookWriteError
+        The book cannot be written (read-only folder, full disk): it is unchanged.
 
     Notes
     -----
@@ -373,27 +365,25 @@ def import_export(kind: str, src: str | os.PathLike, book: str | os.PathLike,
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     src, book = Path(src), Path(book)
     say = progress or (lambda message: None)
-    _check_unlocked(book)
+    files.check_not_open(book)
     check_workbook_file(book)
     say("reading the export")
     results, not_imported = _parse(kind, src, year)
-    say("reading the book")
-    with _book_errors(book):
-        tables, _ = read_inputs(book)
-    plans = [_plan(r, tables[r.table]) for r in results]
-    report = ImportReport(kind, src, book, [p.report for p in plans], not_imported)
-    todo = {p.report.table: p.rows for p in plans if p.rows}
-    if not todo:
-        return report
-    say(f"appending {sum(len(r) for r in todo.values()):,} rows")
-    scratch = _scratch(book)
-    try:
+    with files.writing(book):           # from reading the book to replacing it
+        say("reading the book")
         with _book_errors(book):
-            done = append_rows(book, todo, out=scratch, compresslevel=1)  # refresh rewrites it
+            tables, _ = read_inputs(book)
+        plans = [_plan(r, tables[r.table]) for r in results]
+        report = ImportReport(kind, src, book, [p.report for p in plans], not_imported)
+        todo = {p.report.table: p.rows for p in plans if p.rows}
+        if not todo:
+            return report
+        say(f"appending {sum(len(r) for r in todo.values()):,} rows")
+        with files.scratch(book) as scratch, _book_errors(book):
+            with open(scratch, "wb") as f:   # the refresh rewrites it: fast compression
+                done = append_rows(book, todo, out=f, compresslevel=1)
             for p in plans:
                 if p.report.table in done:
                     p.report.first_row = done[p.report.table].first_row
             report.refresh = refresh(scratch, out=book, progress=progress)
-    finally:
-        scratch.unlink(missing_ok=True)
     return report

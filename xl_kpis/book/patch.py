@@ -6,9 +6,10 @@ parts: every part keeps its content byte for byte except the worksheets that
 hold a changed value, and in those only the ``<v>`` (and the ``t`` type
 attribute) of the formula cells whose value changed are rewritten.
 
-Writes are atomic: the new file is written to a temporary file beside the
-target, flushed and fsynced, then renamed over it, so a crash or a kill at
-any point leaves either the old file or the new one, never a broken one.
+Writes are atomic (:class:`xl_kpis.book.files.atomic_write`): the new file is
+written to a temporary file beside the target, flushed and fsynced, then
+renamed over it, so a crash or a kill at any point leaves either the old file
+or the new one, never a broken one.
 """
 
 from __future__ import annotations
@@ -21,16 +22,16 @@ import posixpath
 import re
 import shutil
 import queue
-import tempfile
 import threading
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 from xml.sax.saxutils import escape, unescape
 
 from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeET
+
+from .files import atomic_write
 
 NS = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
       "r": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
@@ -645,59 +646,6 @@ class ZipWriter:
         return False
 
 
-class atomic_write:
-    """Context manager yielding a binary file object; on success it replaces ``path``.
-
-    The temporary file lives in the target's directory (same file system, so
-    ``os.replace`` is atomic); it is flushed and fsynced before the rename and
-    removed when anything fails.
-    """
-
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-
-    def __enter__(self):
-        fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp",
-                                        dir=self.path.parent)
-        self.file = os.fdopen(fd, "w+b")
-        self.cancelled = False
-        return self.file
-
-    def cancel(self) -> None:
-        """Leave ``path`` as it is: the temporary file is removed on exit."""
-        self.cancelled = True
-
-    def __exit__(self, exc_type, exc, tb):
-        try:
-            done = exc_type is None and not self.cancelled
-            if done:
-                self.file.flush()
-                os.fsync(self.file.fileno())
-            self.file.close()
-            if done:
-                if self.path.exists():
-                    os.chmod(self.tmp, self.path.stat().st_mode & 0o777)
-                os.replace(self.tmp, self.path)
-                _fsync_dir(self.path.parent)
-        finally:
-            if os.path.exists(self.tmp):
-                os.unlink(self.tmp)
-        return False
-
-
-def _fsync_dir(d: Path) -> None:
-    try:
-        fd = os.open(d, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 @contextlib.contextmanager
 def paused_gc():
     """Pause the cyclic garbage collector for bulk work on a book.
@@ -713,13 +661,3 @@ def paused_gc():
     finally:
         if enabled:
             gc.enable()
-
-
-def lock_file(path: str | os.PathLike) -> Path | None:
-    """Excel's owner file (``~$BOOK.xlsx``) when the book is open in Excel, else None."""
-    p = Path(path)
-    for name in (f"~${p.name}", f"~${p.name[2:]}"):
-        candidate = p.with_name(name)
-        if candidate.exists():
-            return candidate
-    return None

@@ -25,18 +25,15 @@ from typing import Any, Callable, Collection
 
 from python_calamine import CalamineError, CalamineWorkbook
 
-from . import patch
+from . import files, patch
 from . import schema as S
 from .build import Evaluation, evaluate_book
+from .files import BookLocked  # noqa: F401 - raised here, for callers
 from .formulas import Column, Ref, RenderContext, This, a1, render, walk
 
 
 #: What to do when an array result changed size (its range is fixed in the file).
 REBUILD = "lay the book out anew with `xl-kpis build NEW.xlsx --from BOOK`"
-
-
-class BookLocked(RuntimeError):
-    """The workbook is open in Excel (its lock file exists)."""
 
 
 @dataclass
@@ -160,14 +157,22 @@ def refresh(path: str | os.PathLike, out: str | os.PathLike | None = None,
             progress: Callable[[str], None] | None = None) -> RefreshResult:
     """Recompute every template formula's cached value of ``path`` (written to ``out``).
 
+    The book written (``out``, else ``path``) is locked against other xl-kpis
+    commands from the first read to the rename (:func:`files.writing`), and
+    ``path`` too when it is another file.
+
     Raises
     ------
     BookLocked
-        When Excel's lock file says the book is open.
+        When Excel or LibreOffice has the book open (their lock file exists),
+        or another xl-kpis kept writing it for longer than :func:`files.lock_wait`.
     patch.BookFormatError
         When the file is not an xl-kpis workbook.
+    files.BookWriteError
+        When the book cannot be written (missing or read-only folder, full disk).
     """
-    with patch.paused_gc():
+    target = Path(out) if out is not None else Path(path)
+    with files.writing(target, reading=[path]), patch.paused_gc():
         return _refresh(path, out, progress)
 
 
@@ -176,10 +181,6 @@ def _refresh(path: str | os.PathLike, out: str | os.PathLike | None,
     path = Path(path)
     out = Path(out) if out is not None else path
     say = progress or (lambda msg: None)
-    for p in {path, out}:
-        lock = patch.lock_file(p)
-        if lock is not None:
-            raise BookLocked(f"{p.name} is open in Excel ({lock.name} exists): close it first")
     patch.check_workbook_file(path)
     say("reading input tables")
     with ThreadPoolExecutor(1) as pool:
