@@ -277,3 +277,18 @@ def test_writing_removes_stale_files_of_the_book(tmp_path):
     with files.writing(book):
         assert hidden(tmp_path) == [".b.xlsx.xl-kpis.lock"]
     assert hidden(tmp_path) == []
+
+
+def test_a_file_system_without_locks_is_written_without_the_lock(tmp_path, monkeypatch):
+    book = tmp_path / "b.xlsx"
+    book.write_bytes(b"old")
+
+    def flock(fd, op):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(files.fcntl, "flock", flock)
+    with files.locked(book) as held:
+        assert held is False and hidden(tmp_path) == []
+    with files.atomic_write(book) as f:
+        f.write(b"new")
+    assert book.read_bytes() == b"new" and hidden(tmp_path) == []

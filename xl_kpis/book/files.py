@@ -202,6 +202,16 @@ def _holder_pid(fd: int) -> str:
     return ""
 
 
+#: What ``flock`` answers on a file system that has no locks (an NFS mount without a lock
+#: manager, some network shares): the book is then written without the lock.
+_NO_LOCKS = {errno.ENOLCK, errno.EOPNOTSUPP, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP),
+             errno.ENOSYS, errno.EINVAL}
+
+
+class _NoLocks(Exception):
+    """The file system of the book cannot lock files."""
+
+
 def _try_lock(fd: int) -> bool:
     try:
         if fcntl is not None:
@@ -211,12 +221,15 @@ def _try_lock(fd: int) -> bool:
     except OSError as e:
         if e.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK, errno.EDEADLK):
             return False
+        if e.errno in _NO_LOCKS:
+            raise _NoLocks() from e
         raise
     return True
 
 
-def _acquire(book: Path, lock: Path, deadline: float, wait: float) -> int:
-    """Lock the file ``lock`` (created when missing); the descriptor that holds it.
+def _acquire(book: Path, lock: Path, deadline: float, wait: float) -> int | None:
+    """Lock the file ``lock`` (created when missing); the descriptor that holds it, or
+    None when the file system has no locks (the lock file is then removed again).
 
     The lock file is removed when the lock is released; a process that locked a
     file another one has just removed sees that the path no longer names its
@@ -236,6 +249,11 @@ def _acquire(book: Path, lock: Path, deadline: float, wait: float) -> int:
                     fst = os.fstat(fd)
                     if (st.st_dev, st.st_ino) != (fst.st_dev, fst.st_ino):
                         got = None
+        except _NoLocks:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(lock)
+            return None
         except BaseException:
             os.close(fd)
             raise
@@ -296,7 +314,9 @@ def locked(book: str | os.PathLike, wait: float | None = None,
     Yields
     ------
     bool
-        Whether the lock is held.
+        Whether the lock is held: False for a book only read where no lock
+        file can be made, and on a file system that cannot lock files (an NFS
+        mount without a lock manager), where the book is written without it.
 
     Raises
     ------
@@ -325,6 +345,9 @@ def locked(book: str | os.PathLike, wait: float | None = None,
                     yield False
                     return
                 raise _error(e, book, real.parent) from e
+            if h.fd is None:              # a file system without locks
+                yield False
+                return
             h.path = lock
         h.depth += 1
         try:
