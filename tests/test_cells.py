@@ -237,6 +237,15 @@ def test_optional_arguments_left_out_or_blank():
     assert udfs.TOP_PRODUCTS([["a"]], [[1]], 0) == NUM
 
 
+@pytest.mark.parametrize("rows", [1_048_576, 1e12, 1e308])
+def test_a_table_never_spills_past_the_last_row_of_a_sheet(rows):
+    # Excel's sheet has 1,048,576 rows (Microsoft, "Excel specifications and limits"): with
+    # the header, at most 1,048,575 below it; more is #NUM! at once instead of a hang
+    assert udfs.TOP_PRODUCTS([["a"]], [[1]], rows) == NUM
+    assert udfs.CONTENT_RESONANCE([["a"]], [[1]], [[0]], [[0]], [[1]], rows) == NUM
+    assert udfs.CONTENT_RESONANCE([[None]], [[None]], [[None]], [[None]], [[None]], rows) == NUM
+
+
 def test_tables_skip_empty_rows_and_name_blank_labels():
     out = udfs.CONTENT_RESONANCE([["tutorial"], [None], [None]], [[100], [50], [None]],
                                  [[5], [5], [None]], [[1], [0], [None]], [[10], [0], [None]])

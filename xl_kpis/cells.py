@@ -62,6 +62,11 @@ ERRORS = frozenset({"#NULL!", DIV0, VALUE, "#REF!", "#NAME?", NUM, NA, "#GETTING
                     "#SPILL!", "#CALC!", "#FIELD!", "#BLOCKED!", "#CONNECT!", "#UNKNOWN!",
                     "#BUSY!", "#PYTHON!"})
 
+#: Rows of a worksheet (Microsoft, "Excel specifications and limits": 1,048,576 rows).  A table
+#: asked to spill more rows than fit below its header is #NUM!: building it would only hang
+#: the workbook (a top_n of 1E+12 must not allocate a trillion rows).
+SHEET_ROWS = 1_048_576
+
 # per-element status codes
 _OK, _BLANK, _VALUE, _NA, _NUM = 0, 1, 2, 3, 4
 _CODE_TEXT = {_VALUE: VALUE, _NA: NA, _NUM: NUM}
@@ -414,6 +419,11 @@ def _option(o: Any) -> tuple[float, int]:
                  isinstance(o[0], (list, tuple)) else o)
 
 
+def _row_count(x: float) -> bool:
+    """Whether ``x`` is a number of rows a table can spill below its header."""
+    return 1 <= x < SHEET_ROWS and float(x).is_integer()
+
+
 def _table(fn: Callable, args: Sequence[Any], headers: Sequence[str],
           options: Sequence[Any] = (), pad_to: str | None = None, rows: Any = None) -> Any:
     """Apply a table KPI (ranges in, a table out): a header row, then one row per group.
@@ -426,7 +436,8 @@ def _table(fn: Callable, args: Sequence[Any], headers: Sequence[str],
     so the spilled range keeps its size as data comes and goes.  ``rows`` (a
     cell value, for a KPI without such an option) does the same from the
     caller's argument: at least that many rows below the header (a whole
-    number >= 1; blank for no padding).
+    number >= 1; blank for no padding).  Either must leave the table within
+    a worksheet (:data:`SHEET_ROWS`), else the result is ``#NUM!``.
     """
     spec: KpiSpec = fn.__kpi__
     try:
@@ -447,7 +458,7 @@ def _table(fn: Callable, args: Sequence[Any], headers: Sequence[str],
             return VALUE
         if s == _BLANK:
             x = default
-        if dom.invalid(np.asarray(x)) or (name == "n" and (x < 1 or not float(x).is_integer())):
+        if dom.invalid(np.asarray(x)) or (name == "n" and not _row_count(x)):
             return NUM
         opts.append(int(x) if name == "n" else x)
     if pad_to is not None:  # a fixed number of rows: the spill range never changes size
@@ -459,7 +470,7 @@ def _table(fn: Callable, args: Sequence[Any], headers: Sequence[str],
             return VALUE
         if s == _BLANK:
             rows = None
-        elif x < 1 or not float(x).is_integer():
+        elif not _row_count(x):
             return NUM
         else:
             rows = int(x)
