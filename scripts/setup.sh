@@ -2,7 +2,8 @@
 # Set up everything xl-kpis needs on a Debian/Ubuntu machine; safe to run again.
 #   - a virtual environment in .venv (never the system Python: on Debian 12 / Ubuntu 24.04
 #     /usr/bin/python3 is "externally managed", PEP 668), with the package and its test extras
-#   - LibreOffice Calc and poppler-utils: the headless engines the tests check workbooks with
+#   - LibreOffice Calc (with python3-uno, for the xl-kpis Calc extension) and poppler-utils:
+#     the headless engines the tests check workbooks with
 #   - Node.js and npm, and the Pyodide lane's files (scripts/pyodide/fetch.py: Pyodide 0.27.7
 #     from npm, its numpy/scipy wheels checked against its lock, pinned pure wheels), cached
 #     outside the repository in $XL_KPIS_PYODIDE_CACHE (default ~/.cache/xl-kpis/pyodide)
@@ -22,6 +23,8 @@ command -v soffice >/dev/null 2>&1 || need_apt+=(libreoffice-calc)
 command -v pdftoppm >/dev/null 2>&1 || need_apt+=(poppler-utils)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+# LibreOffice's Python bridge: the xl-kpis Calc extension runs inside LibreOffice's Python
+/usr/bin/python3 -c 'import uno' >/dev/null 2>&1 || need_apt+=(python3-uno)
 # Debian splits venv/ensurepip out of python3: without python3-venv, "python3 -m venv" fails.
 if [ ! -x .venv/bin/python ] && ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then
   need_apt+=(python3-venv)

@@ -6,7 +6,9 @@
   keeps the pairs that differ.  :func:`plant_cached_value` writes a wrong
   cached value into a copy, to prove the check can fail.
 * **LibreOffice** headless: :func:`lo_convert` (one throw-away profile per
-  call, optionally forcing a full recalculation on load),
+  call, optionally forcing a full recalculation on load, optionally with the
+  xl-kpis extension: :func:`lo_extension_profile`), :func:`lo_recompute`
+  (LibreOffice recomputes every formula with the extension),
   :func:`lo_csv_sheets` (what every sheet displays), :func:`lo_display_problems`
   (error texts LibreOffice shows where the file does not cache that error),
   :func:`pdf_to_pngs`, :func:`pdf_page_texts`, :func:`render_pdf_page` (one
@@ -29,6 +31,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import uuid
 import zipfile
@@ -41,7 +44,8 @@ import pytest
 __all__ = [
     "ERROR_TEXTS", "PLUGIN", "CSV_ALL_SHEETS", "in_ci", "require_tool", "pycel_compiler",
     "formula_cells", "cell_values", "recompute_all", "normalise", "same_value",
-    "mismatches", "plant_cached_value", "lo_profile", "lo_convert", "lo_csv_sheets",
+    "mismatches", "plant_cached_value", "lo_extension_profile", "lo_profile", "lo_convert",
+    "lo_recompute", "lo_csv_sheets",
     "lo_display_problems", "lo_keeps_cached", "udf_names_in", "pdf_to_pngs",
     "pdf_page_texts", "render_pdf_page", "LO_PDF_ONE_PAGE_PER_SHEET", "calamine_read_all", "calamine_tables",
 ]
@@ -69,6 +73,7 @@ _TOOLS = {
     "pdftotext": "poppler-utils",
     "pycel": "pip install pycel==1.0b30 (the project's [test] extra)",
     "python_calamine": "pip install python-calamine",
+    "uno": "LibreOffice's Python bridge (Debian package python3-uno; scripts/setup.sh installs it)",
 }
 
 
@@ -85,7 +90,16 @@ def require_tool(name: str) -> None:
     Missing: under CI the test fails with a clear message (CI must run these
     checks); elsewhere it is skipped with the reason.
     """
-    if name in ("pycel", "python_calamine"):
+    if name == "uno":
+        from xl_kpis.libreoffice import LibreOfficeError, libreoffice_python, \
+            libreoffice_python_exe
+
+        try:
+            libreoffice_python_exe(libreoffice_python() or "3")
+            return
+        except LibreOfficeError as exc:
+            reason = f"{exc}; install: {_TOOLS[name]}"
+    elif name in ("pycel", "python_calamine"):
         try:
             importlib.import_module(name)
             return
@@ -369,34 +383,63 @@ _XCU = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-def lo_profile(recalc: bool, parent: str | os.PathLike | None = None) -> Path:
+_EXTENSION_PROFILE: list[Path] = []
+
+
+def lo_extension_profile() -> Path:
+    """A LibreOffice profile with the xl-kpis extension installed (built once per process).
+
+    Made with ``xl-kpis libreoffice install --profile DIR`` (the command users
+    run), in a temporary folder removed at exit.  :func:`lo_profile` copies it.
+    """
+    if not _EXTENSION_PROFILE:
+        import atexit
+
+        root = Path(tempfile.mkdtemp(prefix=f"lo-xlkpis-{os.getpid()}-"))
+        atexit.register(shutil.rmtree, root, True)
+        proc = subprocess.run([sys.executable, "-m", "xl_kpis.cli", "libreoffice", "install",
+                               "--profile", str(root)], capture_output=True, text=True,
+                              timeout=600)
+        if proc.returncode != 0:
+            raise RuntimeError(f"xl-kpis libreoffice install failed: {proc.stderr or proc.stdout}")
+        _EXTENSION_PROFILE.append(root)
+    return _EXTENSION_PROFILE[0]
+
+
+def lo_profile(recalc: bool, parent: str | os.PathLike | None = None,
+               extension: bool = False) -> Path:
     """A fresh LibreOffice user profile directory (one per call: parallel-safe).
 
     Its ``user/registrymodifications.xcu`` sets
     ``/org.openoffice.Office.Calc/Formula/Load/OOXMLRecalcMode`` to 0 (always
     recalculate on load) when ``recalc``, else to 1 (never: show the cached
-    values, compute only cells that have none).
+    values, compute only cells that have none).  With ``extension`` it is a
+    copy of :func:`lo_extension_profile` (the xl-kpis functions work).
     """
     root = Path(tempfile.mkdtemp(prefix=f"lo-profile-{os.getpid()}-{uuid.uuid4().hex[:8]}-",
                                  dir=parent))
-    (root / "user").mkdir()
+    if extension:
+        shutil.copytree(lo_extension_profile() / "user", root / "user", symlinks=True)
+    else:
+        (root / "user").mkdir()
     (root / "user" / "registrymodifications.xcu").write_text(
         _XCU.format(mode=0 if recalc else 1), encoding="utf-8")
     return root
 
 
 def lo_convert(src: str | os.PathLike, fmt: str, outdir: str | os.PathLike,
-               recalc: bool = False, timeout: int = 180) -> list[Path]:
+               recalc: bool = False, timeout: int = 180, extension: bool = False) -> list[Path]:
     """``soffice --headless --convert-to fmt`` with a profile of its own; the files made.
 
     ``fmt`` is what ``--convert-to`` takes: ``"pdf"``, ``"xlsx"``,
-    :data:`CSV_ALL_SHEETS`...  Runs under ``timeout``; raises RuntimeError
-    (with LibreOffice's output) when nothing was written.
+    :data:`CSV_ALL_SHEETS`...  ``extension``: with the xl-kpis extension
+    installed (:func:`lo_profile`).  Runs under ``timeout``; raises
+    RuntimeError (with LibreOffice's output) when nothing was written.
     """
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     before = set(outdir.iterdir())
-    profile = lo_profile(recalc)
+    profile = lo_profile(recalc, extension=extension)
     cmd = ["timeout", str(timeout), "soffice", "--headless", "--norestore",
            f"-env:UserInstallation={profile.as_uri()}",
            "--convert-to", fmt, "--outdir", str(outdir), str(src)]
@@ -411,14 +454,29 @@ def lo_convert(src: str | os.PathLike, fmt: str, outdir: str | os.PathLike,
     return made
 
 
+def lo_recompute(src: str | os.PathLike, outdir: str | os.PathLike,
+                 timeout: int = 600) -> dict[str, tuple[Any, Any]]:
+    """``"Sheet!A1" -> (cached, LibreOffice's)`` for every formula cell of ``src``.
+
+    LibreOffice, with the xl-kpis extension and recalculation on load forced,
+    recomputes the whole book and saves it as ``.xlsx``; the values it wrote
+    are read back like the cached ones (:func:`cell_values`).  Compare with
+    :func:`mismatches`, as for :func:`recompute_all`.
+    """
+    outdir = Path(outdir)
+    [saved] = lo_convert(src, "xlsx", outdir, recalc=True, timeout=timeout, extension=True)
+    cached, computed = cell_values(src), cell_values(saved)
+    return {a: (cached.get(a), computed.get(a)) for a in formula_cells(src)}
+
+
 def lo_csv_sheets(src: str | os.PathLike, outdir: str | os.PathLike, sheets: Iterable[str],
-                  recalc: bool = False) -> dict[str, list[list[str]]]:
+                  recalc: bool = False, extension: bool = False) -> dict[str, list[list[str]]]:
     """What LibreOffice displays in each sheet: ``sheet -> rows of texts`` (from A1).
 
     One conversion with :data:`CSV_ALL_SHEETS`; ``sheets`` are the workbook's
     sheet names (the files are named ``<base>-<Sheet>.csv``).
     """
-    made = lo_convert(src, CSV_ALL_SHEETS, outdir, recalc=recalc)
+    made = lo_convert(src, CSV_ALL_SHEETS, outdir, recalc=recalc, extension=extension)
     stem = Path(src).stem
     out = {}
     for sheet in sheets:

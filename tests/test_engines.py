@@ -23,7 +23,8 @@ import pytest
 
 from engines import (
     ERROR_TEXTS, calamine_read_all, calamine_tables, cell_values, formula_cells,
-    lo_convert, lo_csv_sheets, lo_display_problems, lo_keeps_cached, mismatches,
+    lo_convert, lo_csv_sheets, lo_display_problems, lo_keeps_cached, lo_recompute,
+    mismatches,
     normalise, pdf_page_texts, pdf_to_pngs, plant_cached_value, pycel_compiler,
     recompute_all, render_pdf_page, require_tool, same_value, udf_names_in,
 )
@@ -364,24 +365,24 @@ def test_pycel_check_catches_wrong_values_planted_in_the_demo(demo_books, tmp_pa
 
 
 def test_libreoffice_shows_the_demo_without_unexpected_errors(demo, tmp_path):
-    """No displayed #NAME?, Err:..., #VALUE! ... where the file caches a value.
+    """With the extension, no displayed #NAME?, Err:..., #VALUE! ... the file does not cache.
 
-    The cells LibreOffice recomputes (cached errors, the dynamic arrays) and
-    therefore shows as #NAME? are listed by ``lo_keeps_cached``; they are
-    checked by pycel instead.
+    LibreOffice shows the cached values and computes what it recomputes on
+    load (cached errors, booleans, empty texts, array formulas) with the
+    extension's functions, so no cell is exempt.
     """
     require_tool("soffice")
+    require_tool("uno")
     path, _ = demo
     sheets = _sheets(path)
-    shown = lo_csv_sheets(path, tmp_path, sheets)
+    shown = lo_csv_sheets(path, tmp_path, sheets, extension=True)
     assert set(shown) == set(sheets)
     values, formulas = cell_values(path), formula_cells(path)
-    assert lo_display_problems(shown, values, formulas, UDF_NAMES) == {}
-    # and every formula value LibreOffice keeps is displayed
+    assert lo_display_problems(shown, values, formulas, udfs=()) == {}
     from openpyxl.utils.cell import coordinate_to_tuple
-    for addr, formula in formulas.items():
+    for addr in formulas:
         cached = values.get(addr)
-        if isinstance(cached, (int, float)) and lo_keeps_cached(cached, formula):
+        if isinstance(cached, (int, float)):
             sheet, coord = addr.split("!")
             r, c = coordinate_to_tuple(coord)
             text = shown[sheet][r - 1][c - 1] if r <= len(shown[sheet]) and \
@@ -389,22 +390,58 @@ def test_libreoffice_shows_the_demo_without_unexpected_errors(demo, tmp_path):
             assert text.strip() and text.strip() not in ERROR_TEXTS, (addr, cached, text)
 
 
-def test_libreoffice_forced_recalc_shows_name_errors_in_the_demo(demo_books, tmp_path):
-    """Recomputed by LibreOffice, every cell that calls a UDF directly is #NAME?."""
+@pytest.fixture(scope="session")
+def lo_demo(demo_books, tmp_path_factory):
+    """LibreOffice's full recomputation of the .xlsx and .xlsm demo books (once)."""
     require_tool("soffice")
-    from openpyxl.utils.cell import coordinate_to_tuple
-    import re
+    require_tool("uno")
+    return {ext: lo_recompute(path, tmp_path_factory.mktemp(f"lo-{ext}"))
+            for ext, (path, _) in demo_books.items()}
 
-    path, _ = demo_books["xlsx"]
-    shown = lo_csv_sheets(path, tmp_path, _sheets(path), recalc=True)
-    direct = re.compile(r"^\{?=([A-Z_]+)\(")
-    udf_cells = [a for a, f in formula_cells(path).items()
-                 if (m := direct.match(f)) and m.group(1) in UDF_NAMES]
-    assert len(udf_cells) > 100
-    for addr in udf_cells:
-        sheet, coord = addr.split("!")
-        r, c = coordinate_to_tuple(coord)
-        assert shown[sheet][r - 1][c - 1] == "#NAME?", addr
+
+@pytest.mark.parametrize("ext", ["xlsx", "xlsm"])
+def test_libreoffice_recomputes_every_cached_value_of_the_demo(demo_books, lo_demo, ext):
+    """LibreOffice with the extension, recalculating everything, agrees with every cached value."""
+    path, ev = demo_books[ext]
+    results = lo_demo[ext]
+    assert set(results) == {f"{sheet}!{a1}" for sheet, a1 in ev.by_address()}
+    assert len(results) > 1000
+    assert mismatches(results) == {}
+
+
+def test_libreoffice_recomputes_every_cached_value_of_the_template(template, tmp_path):
+    """The empty template: blank rows, #DIV/0! and #VALUE! KPIs, blank padded tables."""
+    require_tool("soffice")
+    require_tool("uno")
+    results = lo_recompute(template, tmp_path)
+    assert len(results) > 100
+    kinds = {type(normalise(c)).__name__ if normalise(c) not in ERROR_TEXTS else "error"
+             for c, _ in results.values()}
+    assert {"float", "str", "error"} <= kinds
+    assert mismatches(results) == {}
+
+
+def test_libreoffice_check_catches_wrong_values_planted_in_the_demo(demo_books, tmp_path):
+    """A wrong cached value of each kind (a calculated column, a KPI, an array cell, a
+    native formula) is reported by LibreOffice's recomputation, and nothing else."""
+    require_tool("soffice")
+    require_tool("uno")
+    path, ev = demo_books["xlsx"]
+    cells = ev.by_address()
+    arrays = [a for a, f in formula_cells(path).items() if f.startswith("{")]
+    picks = ["Campaigns!AC6", "KPIs!B16", arrays[len(arrays) // 2], "Dashboard!O6"]
+    current, planted = path, {}
+    for i, addr in enumerate(picks):
+        sheet, a1 = addr.split("!")
+        cached = cells[(sheet, a1)]
+        wrong = cached * 1.5 + 1 if isinstance(cached, (int, float)) else "planted"
+        planted[addr] = wrong
+        current = plant_cached_value(current, tmp_path / f"bad{i}.xlsx", addr, wrong)
+    found = mismatches(lo_recompute(current, tmp_path / "lo"))
+    assert set(found) == set(planted)
+    for addr, wrong in planted.items():
+        assert same_value(found[addr][0], wrong)
+        assert same_value(found[addr][1], cells[tuple(addr.split("!"))])
 
 
 def test_libreoffice_renders_the_demo_to_pdf_and_png(demo_books, tmp_path):
@@ -413,13 +450,20 @@ def test_libreoffice_renders_the_demo_to_pdf_and_png(demo_books, tmp_path):
     require_tool("pdftotext")
     from xl_kpis.book import schema as S
 
+    require_tool("uno")
     path, _ = demo_books["xlsx"]
-    (pdf,) = lo_convert(path, "pdf", tmp_path)
+    # LibreOffice computes every formula itself (the extension, recalculation on load)
+    (pdf,) = lo_convert(path, "pdf", tmp_path, recalc=True, extension=True)
     texts = pdf_page_texts(pdf)
     assert len(texts) >= len(S.SHEETS)
     whole = "\n".join(texts)
     assert "###" not in whole                       # no number too wide for its column
-    assert "Err:" not in whole
+    # error texts only where the book's own text cells say them (the Start sheet explains them)
+    formulas, values = formula_cells(path), cell_values(path)
+    for token in ("Err:", "#NAME?", "#VALUE!"):
+        in_texts = sum(str(v).count(token) for a, v in values.items()
+                       if a not in formulas and isinstance(v, str))
+        assert whole.count(token) == in_texts, token
     titles = ["TikTok shop KPIs", *(t.title for t in S.TABLES), "Shop KPIs", "Benchmarks",
               "Dashboard"]
     firsts = [next(i for i, t in enumerate(texts) if t.lstrip().startswith(title))
@@ -460,13 +504,15 @@ SCREENSHOTS = {
     "start": ("TikTok shop KPIs", 120, None, None),
     "campaigns": ("Ad campaigns", 150, 1600, 420),
     "kpis": ("Shop KPIs", 120, None, 850),      # down to the Brand KPIs, not the next heading
+    "kpis-tables": ("The five best-selling products", 120, None, None),   # the array formulas
     "benchmarks": ("Benchmarks", 130, None, None),
     "dashboard": ("Dashboard", 120, None, None),
 }
 
 
 def test_docs_screenshots_render(demo_books, tmp_path):
-    """Render the README's screenshots from the demo workbook's PDF (LibreOffice).
+    """Render the README's screenshots from the demo workbook's PDF (LibreOffice with the
+    extension, recomputing every formula itself).
 
     They are written to a temporary folder; with ``XL_KPIS_DOCS_SCREENSHOTS=1``
     (or a comma-separated list of names) they replace ``docs/sheet-*.png``.
@@ -476,9 +522,12 @@ def test_docs_screenshots_render(demo_books, tmp_path):
     require_tool("pdftotext")
     wanted = os.environ.get("XL_KPIS_DOCS_SCREENSHOTS", "")
     only = set(filter(None, wanted.split(","))) - {"1"}
+    require_tool("uno")
     path, _ = demo_books["xlsx"]
-    (pdf,) = lo_convert(path, "pdf", tmp_path)
+    # computed by LibreOffice itself: the extension, recalculation on load forced
+    (pdf,) = lo_convert(path, "pdf", tmp_path, recalc=True, extension=True)
     texts = pdf_page_texts(pdf)
+    assert "Err:" not in "\n".join(texts)
     docs = Path(__file__).resolve().parents[1] / "docs" if wanted else tmp_path / "docs"
     docs.mkdir(exist_ok=True)
     for name, (title, dpi, max_w, max_h) in SCREENSHOTS.items():

@@ -7,7 +7,8 @@ Exit codes scripts can rely on:
   or the book cannot be written (missing or read-only folder, full disk);
 * 2 — wrong usage (click's own code);
 * 3 — the workbook is open in Excel or LibreOffice (its lock file exists), or
-  another xl-kpis kept writing it for longer than ``$XL_KPIS_LOCK_WAIT`` seconds.
+  another xl-kpis kept writing it for longer than ``$XL_KPIS_LOCK_WAIT`` seconds;
+* 4 — LibreOffice is missing or refused the extension (``xl-kpis libreoffice install``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import click
 
-EXIT_BAD_FILE, EXIT_LOCKED = 1, 3
+EXIT_BAD_FILE, EXIT_LOCKED, EXIT_LIBREOFFICE = 1, 3, 4
 
 
 class _Progress:
@@ -197,6 +198,46 @@ def import_cmd(kind: str, src: Path, book: Path, year: int | None,
         _fail(f"{e.filename or src}: {e.strerror or e}", EXIT_BAD_FILE)
     for line in report.summary():
         click.echo(line)
+
+
+@main.group()
+def libreoffice() -> None:
+    """The same functions in LibreOffice Calc (an extension, .oxt)."""
+
+
+@libreoffice.command("build")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace OUT if it exists (never done without it).")
+def libreoffice_build(out: Path, force: bool) -> None:
+    """Write the extension OUT (.oxt) for Tools > Extension Manager > Add.
+
+    It runs xl_kpis from this Python environment (the project's .venv), which
+    must be the Python version LibreOffice embeds.
+    """
+    from xl_kpis.libreoffice import build_oxt
+
+    if out.suffix.lower() != ".oxt":
+        raise click.BadParameter("OUT must end in .oxt", param_hint="OUT")
+    if out.exists() and not force:
+        raise click.UsageError(f"{out} exists; pass --force to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    build_oxt(out)
+    click.echo(f"Wrote {out}.")
+
+
+@libreoffice.command("install")
+@click.option("--profile", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="A LibreOffice user installation folder, as passed with "
+              "-env:UserInstallation=file://DIR (default: your own).")
+def libreoffice_install(profile: Path | None) -> None:
+    """Build the extension and add it to a LibreOffice user profile (close LibreOffice first)."""
+    from xl_kpis.libreoffice import LibreOfficeError, install
+
+    try:
+        where = install(profile)
+    except LibreOfficeError as e:
+        _fail(str(e), EXIT_LIBREOFFICE)
+    click.echo(f"Installed the xl-kpis extension into {'your LibreOffice profile' if profile is None else where}.")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,150 @@
+"""Binding a workbook's calls to the Calc add-in (pure Python: no UNO, no numpy).
+
+LibreOffice 7.4's OOXML import does not bind an add-in function's
+compatibility name: ``FormulaCompiler::OpCodeMap::putExternalSoftly``
+(``formula/source/core/api/FormulaCompiler.cxx``) inserts a symbol only when
+its add-in has no symbol yet, and the add-in's programmatic name
+(``ORG.XLKPIS.CALC.KPIFUNCTIONS.ROAS``) is inserted first.  So ``ROAS(...)``
+and ``_xldudf_ROAS(...)`` load as unknown names (``#NAME?``); saving such a
+book from LibreOffice as ``.xlsx`` writes the programmatic names.  The add-in
+rewrites those calls once a document is loaded (:func:`bind_formula`), in the
+API grammar LibreOffice's ``getFormula`` speaks (``;`` between arguments).
+
+This module is copied into the extension's component file before
+:mod:`xl_kpis.libreoffice.addin`; the test suite imports it directly.
+"""
+
+import re
+
+__all__ = ["call_pattern", "bind_formula", "split_args", "is_reference"]
+
+XLDUDF = "_xldudf_"
+
+_SHEET = r"(?:\$?'(?:[^']|'')+'\.|\$?[A-Za-z0-9_]+\.)?"
+_CELL = _SHEET + r"\$?[A-Za-z]{1,3}\$?[0-9]+"
+_CELL_REF = re.compile(r"^%s(?::%s)?$" % (_CELL, _CELL))
+_TABLE_REF = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*\[")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+
+
+def call_pattern(udf_names):
+    """A regex matching a call of one of ``udf_names``, plain or ``_xldudf_``-prefixed.
+
+    Group 1 is the prefix (or None), group 2 the name; the match ends after
+    the opening parenthesis.  Case does not matter (LibreOffice shows an
+    unknown name in lower case).
+    """
+    names = sorted(set(udf_names), key=len, reverse=True)
+    return re.compile(r"(?<![A-Za-z0-9_.])(%s)?(%s)\(" % (
+        re.escape(XLDUDF), "|".join(map(re.escape, names)) or "(?!)"), re.IGNORECASE)
+
+
+def _close(text, i):
+    """Index of the parenthesis closing the one just before ``i``, or -1.
+
+    Texts in double quotes and table references in brackets are skipped.
+    """
+    depth, bracket, n = 1, 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == '"':
+            j = text.find('"', i + 1)
+            i = n if j < 0 else j
+        elif ch == "[":
+            bracket += 1
+        elif ch == "]":
+            bracket -= 1
+        elif not bracket and ch == "(":
+            depth += 1
+        elif not bracket and ch == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return -1
+
+
+def split_args(text):
+    """The top-level arguments of a call's argument text (separator ``;``).
+
+    >>> split_args('A1;T[[#This Row];[x]];F(1;2);"a;b"')
+    ['A1', 'T[[#This Row];[x]]', 'F(1;2)', '"a;b"']
+    """
+    out, depth, bracket, start, i = [], 0, 0, 0, 0
+    while i < len(text):
+        ch = text[i]
+        if ch == '"':
+            j = text.find('"', i + 1)
+            i = len(text) if j < 0 else j
+        elif ch == "[":
+            bracket += 1
+        elif ch == "]":
+            bracket -= 1
+        elif not bracket and ch == "(":
+            depth += 1
+        elif not bracket and ch == ")":
+            depth -= 1
+        elif not bracket and not depth and ch == ";":
+            out.append(text[start:i])
+            start = i + 1
+        i += 1
+    out.append(text[start:])
+    return out
+
+
+def is_reference(arg, names=frozenset()):
+    """Whether an argument is a reference: a cell, a range, a table reference or a name.
+
+    ``names``: the document's named ranges that refer to cells, in upper case.
+
+    >>> [is_reference(a, {"MARGIN"}) for a in ("B2", "$KPIs.$B$2:$B$9", "T[[#This Row];[x]]",
+    ...                                        "Margin", "SUM(B2)", "2", "B2/3")]
+    [True, True, True, True, False, False, False]
+    """
+    a = arg.strip()
+    if _CELL_REF.match(a):
+        return True
+    if _TABLE_REF.match(a) and a.endswith("]") and _close("(" + a + ")", 1) == len(a) + 1:
+        return True
+    return bool(_NAME.match(a)) and a.upper() in names
+
+
+def bind_formula(text, pattern, service, arg, names=frozenset()):
+    """``text`` with every call ``pattern`` matches bound to the add-in, or None if none.
+
+    ``ROAS(a;b)`` becomes ``SERVICE.ROAS(...)`` and ``_xldudf_ROAS(a;b)``
+    ``SERVICE.XLDUDF_ROAS(...)`` (``service`` in upper case: the names the API
+    grammar knows).  An argument that is a reference (:func:`is_reference`) is
+    wrapped in the add-in's cell reader ``SERVICE.ARG(...)``: LibreOffice
+    otherwise passes an empty cell as 0 and never calls a function with an
+    error argument, where Excel passes a blank and the error (xlwings:
+    ``err_to_str``).
+
+    >>> p = call_pattern(["ROAS"])
+    >>> bind_formula("=_xldudf_roas(B2;2)", p, "org.x.F", "ARG")
+    '=ORG.X.F.XLDUDF_ROAS(ORG.X.F.ARG(B2);2)'
+    >>> bind_formula("=SUM(B2)", p, "org.x.F", "ARG") is None
+    True
+    """
+    prog = service.upper()
+    out, i, found = [], 0, False
+    while True:
+        m = pattern.search(text, i)
+        if m is None:
+            break
+        end = _close(text, m.end())
+        if end < 0:
+            break
+        found = True
+        inner_text = text[m.end():end]
+        args = []
+        for a in split_args(inner_text) if inner_text.strip() else []:
+            inner = bind_formula(a, pattern, service, arg, names)
+            a = a if inner is None else inner
+            args.append("%s.%s(%s)" % (prog, arg, a.strip()) if is_reference(a, names) else a)
+        prefix = "XLDUDF_" if m.group(1) else ""
+        out.append(text[i:m.start()])
+        out.append("%s.%s%s(%s)" % (prog, prefix, m.group(2).upper(), ";".join(args)))
+        i = end + 1
+    out.append(text[i:])
+    return "".join(out) if found else None
