@@ -421,6 +421,35 @@ def test_libreoffice_recomputes_every_cached_value_of_the_template(template, tmp
     assert mismatches(results) == {}
 
 
+def test_libreoffice_recomputes_a_sellers_book_after_imports(tmp_path):
+    """The empty template, then an Ads Manager report, an order export and a Studio export
+    imported (tests/data/exports): LibreOffice agrees with every value the imports' refresh
+    wrote; it differs only where that refresh kept a value and said so (an array whose size
+    changed), and nowhere once the book is laid out anew with ``build --from``."""
+    require_tool("soffice")
+    require_tool("uno")
+    from xl_kpis.book import build_workbook
+    from xl_kpis.book.importer import import_export
+
+    exports = Path(__file__).parent / "data" / "exports"
+    book = tmp_path / "seller.xlsx"
+    build_workbook(book)
+    kept = set()
+    for kind, src, year in (("ads", "ads_campaign_usd.csv", None), ("orders", "orders_us.csv", None),
+                            ("studio", "studio_en", 2024)):
+        report = import_export(kind, exports / src, book, year=year)
+        kept |= {f"{k.sheet}!{k.ref}" for k in report.kept}
+    results = lo_recompute(book, tmp_path / "lo")
+    assert len(results) > 100
+    assert set(mismatches(results)) <= kept
+    from xl_kpis.book.refresh import read_inputs
+
+    tables, settings = read_inputs(book)
+    fresh = tmp_path / "fresh.xlsx"
+    build_workbook(fresh, tables=tables, settings=settings)
+    assert mismatches(lo_recompute(fresh, tmp_path / "lo2")) == {}
+
+
 def test_libreoffice_check_catches_wrong_values_planted_in_the_demo(demo_books, tmp_path):
     """A wrong cached value of each kind (a calculated column, a KPI, an array cell, a
     native formula) is reported by LibreOffice's recomputation, and nothing else."""
