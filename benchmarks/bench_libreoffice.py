@@ -10,9 +10,10 @@
    load, saves the book as .xlsx (best of 2 after a warm-up run).
 3. The same for the book with native formulas in place of the UDF table
    columns (``bench_refresh.native_book``: ``ROAS(a,b)`` -> ``IF(b=0,NA(),a/b)``
-   ...) and no extension: what LibreOffice costs without our functions.
-   The whole-book UDF calls (KPIs sheet) stay UDF calls in both books only in
-   the first; the native book keeps them as unknown names, which cost nothing.
+   ...) and no extension: what LibreOffice costs without our functions.  The
+   KPIs sheet's whole-column calls stay as they are in the native book, where
+   without the extension they are unknown names that cost nothing: the native
+   time is a lower bound.
 
 ``--check`` also compares every value LibreOffice wrote with the cached ones.
 """

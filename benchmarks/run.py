@@ -13,6 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_import  # noqa: E402
+import bench_libreoffice  # noqa: E402
 import bench_refresh  # noqa: E402
 import bench_report  # noqa: E402
 import bench_udfs  # noqa: E402
@@ -22,6 +23,7 @@ QUICK = {
     bench_refresh: ["--orders", "5000", "--rows", "200", "--pycel-orders", "1000"],
     bench_report: ["--lines", "50000"],
     bench_import: ["--lines", "5000"],
+    bench_libreoffice: ["--orders", "5000", "--rows", "200"],
 }
 
 
@@ -29,7 +31,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true")
     quick = p.parse_args().quick
-    for mod in (bench_udfs, bench_report, bench_import, bench_refresh):
+    for mod in (bench_udfs, bench_report, bench_import, bench_refresh, bench_libreoffice):
         print(f"\n## {mod.__name__}\n", flush=True)
         mod.main(QUICK[mod] if quick else [])
 
