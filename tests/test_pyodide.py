@@ -64,7 +64,7 @@ def lane(dist, tmp_path_factory, request):
     }))
     start = time.perf_counter()
     run = subprocess.run(["node", str(LANE / "run.mjs"), str(config)], capture_output=True,
-                         text=True, timeout=1800)
+                         text=True, timeout=900)
     wall = time.perf_counter() - start
     output = run.stdout + run.stderr
     lines = [line for line in run.stdout.splitlines() if line.startswith(RESULT)]
