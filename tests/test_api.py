@@ -21,6 +21,8 @@ KPIS = [
     "top_products", "content_resonance",
     # brand
     "follower_growth_rate", "share_of_voice", "support_query_rate",
+    # predictive lifetime value and retention
+    "predicted_clv", "customer_clv", "clv_parameters", "cohort_retention",
 ]
 
 

@@ -15,12 +15,35 @@ from hypothesis import given, settings, strategies as st
 
 from xl_kpis import cells, udfs
 from xl_kpis.cells import BLANK, DIV0, NA, NUM, VALUE
+from xl_kpis.metrics.predictive import BgNbd, GammaGamma, simulate_orders
 
 # a valid value for each kind of argument domain
 VALID = {"count": 10.0, "money": 100.0, "non-negative number": 2.0, "positive number": 100.0,
-         "fraction": 0.4, "rating": 4.0, "labels": "a", "amount": 5.0}
+         "fraction": 0.4, "rating": 4.0, "labels": "a", "amount": 5.0, "months": 12.0,
+         "unit": "weeks"}
 
 UDFS = sorted(udfs.__all__)
+
+
+def _order_history():
+    """Order lines the CLV models can fit (drawn from known BG/NBD and Gamma-Gamma
+    parameters), as the columns of a sheet: buyer, date (an Excel serial), amount, order id."""
+    ids, days, amounts = simulate_orders(200, BgNbd(0.6, 5.0, 0.7, 2.5, 0.0),
+                                         GammaGamma(6.0, 4.0, 15.0, 0.0), seed=2)
+    serials = (days - np.datetime64("1899-12-30")).astype(np.int64).astype(float)
+    return {"customer_ids": [[f"buyer{i}"] for i in ids.tolist()],
+            "order_dates": [[x] for x in serials.tolist()],
+            "order_amounts": [[round(a, 2)] for a in amounts.tolist()],
+            "order_ids": [[f"o{k}"] for k in range(ids.size)],
+            "as_of": float(serials.max())}
+
+
+ORDERS = _order_history()
+
+
+def is_model(name):
+    """The UDFs that fit a model to order lines (their ranges are order histories)."""
+    return any(dom.kind == "date" for _, dom, _ in spec(name).params)
 
 
 def spec(name):
@@ -40,7 +63,11 @@ def range_args(name):
 
 
 def base_args(name):
-    """Valid arguments: plain numbers for element-wise UDFs, 2-row ranges for the others."""
+    """Valid arguments: plain numbers for element-wise UDFs, 2-row ranges for the others,
+    an order history the models can fit for the model UDFs."""
+    if is_model(name):
+        return [ORDERS[core] if core in ORDERS else VALID[dom.name]
+                for core, dom, _ in spec(name).params]
     out = []
     for pname, dom in udf_params(name):
         v = VALID[dom.name]
@@ -52,8 +79,9 @@ def base_args(name):
 
 
 def put(args, i, value, name):
+    """``args`` with argument ``i`` set to ``value`` (on every row of a range)."""
     args = list(args)
-    args[i] = [[value], [value]] if range_args(name) and not isinstance(args[i], float) \
+    args[i] = [[value]] * len(args[i]) if range_args(name) and isinstance(args[i], list) \
         else value
     return args
 
@@ -86,8 +114,8 @@ def test_non_numeric_input_anywhere_gives_value_error(name, bad, why):
     for i, (pname, dom) in enumerate(udf_params(name)):
         if dom.kind == "label" and isinstance(bad, str) and bad not in cells.ERRORS:
             continue  # text is a valid product name / buyer id
-        if dom.kind == "label" and isinstance(bad, datetime):
-            continue
+        if dom.kind in ("label", "date") and isinstance(bad, datetime):
+            continue  # a date is a valid id (as text) and a valid date
         out = call(name, put(base_args(name), i, bad, name))
         assert out == VALUE, (pname, bad, out)
 
@@ -298,3 +326,67 @@ def test_guard_turns_an_unexpected_bug_into_value_and_logs_it(caplog):
     assert "bug" in caplog.text
     with cells.strict(), pytest.raises(RuntimeError):
         cells.elementwise(broken, [1.0, 2.0])
+
+
+# --- order lines in, a model out ---------------------------------------------------------------
+
+@pytest.mark.parametrize("cell, days", [
+    (45000.0, 45000 - 25569), (45000.75, 45000 - 25569),          # a serial; the time is dropped
+    (datetime(2023, 3, 15, 18, 30), 45000 - 25569),               # classic xlwings' datetime
+    ("2023-03-15", 45000 - 25569), ("2023-03-15 18:30", 45000 - 25569),
+    ("45000", 45000 - 25569),                                      # numeric text, as Excel
+])
+def test_date_cells_become_days(cell, days):
+    # 45000 is 2023-03-15 in Excel's 1900 date system (=DATE(2023,3,15) gives 45000)
+    out, st = cells._dates([[cell]])
+    assert st.tolist() == [0] and out.astype(np.int64).tolist() == [days]
+
+
+@pytest.mark.parametrize("cell, error", [
+    ("soon", VALUE), (True, VALUE), ("#N/A", VALUE), ("2023-02-30", VALUE), (60.0, NUM),
+    (-1.0, NUM), (3e6, NUM), (float("inf"), NUM),
+])
+def test_bad_date_cells(cell, error):
+    _, st = cells._dates([[cell]])
+    assert {1: BLANK, 2: VALUE, 4: NUM}[int(st[0])] == error
+
+
+def test_date_fast_path_equals_the_cell_by_cell_path():
+    serials = np.array([[45000.2], [np.nan], [61.0], [60.0], [2958465.9]])
+    fast = cells._dates(serials)
+    slow = cells._dates(serials.tolist())
+    np.testing.assert_array_equal(fast[0], slow[0])
+    np.testing.assert_array_equal(fast[1], np.where(np.isnan(serials.ravel()), 1, slow[1]))
+
+
+def test_model_rows_with_a_blank_are_left_out_and_errors_win():
+    b, d, a = (ORDERS[k] for k in ("customer_ids", "order_dates", "order_amounts"))
+    with cells.strict():
+        full = udfs.PREDICTED_CLV(b, d, a)
+        # a line with a blank amount (a cancelled order) is left out like a missing line
+        assert udfs.PREDICTED_CLV(b + [["late"]], d + [[d[-1][0]]], a + [[None]]) == full
+        assert udfs.PREDICTED_CLV(b + [["x"]], d + [["soon"]], a + [[1.0]]) == VALUE
+        assert udfs.PREDICTED_CLV(b + [["x"]], d + [[d[-1][0]]], a + [[-1.0]]) == NUM
+        assert udfs.PREDICTED_CLV(b[:-1], d, a) == VALUE              # ranges of different sizes
+
+
+@pytest.mark.parametrize("months, margin, discount, as_of, unit, expected", [
+    (0, None, None, None, None, NUM), (2.5, None, None, None, None, NUM),
+    (None, 1.5, None, None, None, NUM), (None, None, -0.1, None, None, NUM),
+    (None, None, None, "soon", None, VALUE), (None, None, None, None, "months", VALUE),
+    (None, None, None, None, 3, VALUE), ("twelve", None, None, None, None, VALUE),
+])
+def test_model_options_out_of_range(months, margin, discount, as_of, unit, expected):
+    b, d, a = (ORDERS[k] for k in ("customer_ids", "order_dates", "order_amounts"))
+    with cells.strict():
+        assert udfs.PREDICTED_CLV(b, d, a, months, margin, discount, as_of, unit) == expected
+
+
+def test_degenerate_order_histories_give_num_never_numbers():
+    with cells.strict():
+        one = udfs.PREDICTED_CLV([["ann"], ["ann"]], [[45000], [45010]], [[5], [6]])
+        nobody_twice = udfs.PREDICTED_CLV([["a"], ["b"], ["c"]], [[45000], [45010], [45020]],
+                                          [[5], [6], [7]])
+        before_the_data = udfs.PREDICTED_CLV(ORDERS["customer_ids"], ORDERS["order_dates"],
+                                             ORDERS["order_amounts"], None, None, None, 40000)
+    assert one == nobody_twice == before_the_data == NUM

@@ -303,3 +303,67 @@ def test_lite_calls_return_real_excel_errors(func, args, expected):
                "version": xlwings.__version__, "client": "Office.js", "runtime": "1.5",
                "culture_info_name": "en-US", "date_format": "M/d/yyyy"}
     assert _settle(custom_functions_call(payload, _lite_main(LITE_MAIN))) == expected
+def test_errors_are_the_strings_xlwings_lite_turns_into_real_errors():
+    # xlwings.pro._xlofficejs maps exactly these strings to Excel error values
+    lite = {"#DIV/0!", "#N/A", "#NAME?", "#NULL!", "#NUM!", "#REF!", "#VALUE!"}
+    from xl_kpis import cells
+    assert {cells.DIV0, cells.NUM, cells.VALUE, cells.NA} <= lite
+    assert VALUE in lite
+
+
+# --- predictive CLV and cohorts as a seller calls them ----------------------------------------
+
+def _cdnow_cells():
+    """The CDNOW sample (tests/data/cdnow/README.md) as sheet columns: buyer, date, amount."""
+    from datetime import datetime
+
+    rows = [line.split() for line in
+            (ROOT / "tests" / "data" / "cdnow" / "CDNOW_sample.txt").read_text().splitlines()]
+    return ([[r[1]] for r in rows],
+            [[datetime(int(r[2][:4]), int(r[2][4:6]), int(r[2][6:]), 14, 30)] for r in rows],
+            [[float(r[4])] for r in rows])
+
+
+def test_predicted_clv_udfs_on_cdnow_equal_the_core():
+    from datetime import date
+
+    from xl_kpis.cells import strict
+
+    buyers, dates, amounts = _cdnow_cells()
+    serials = [[(d[0].date() - date(1899, 12, 30)).days] for d in dates]   # Excel's serials
+    core = xl_kpis.predicted_clv([b[0] for b in buyers], [d[0] for d in dates],
+                                 [a[0] for a in amounts], 12, 0.4, 0.01, "1997-09-30")
+    with strict():
+        by_datetime = udfs.PREDICTED_CLV(buyers, dates, amounts, 12, 0.4, None, "1997-09-30")
+        by_serial = udfs.PREDICTED_CLV(buyers, serials, amounts, [[12]], [[0.4]], [[None]],
+                                       [[35703]])                  # 35703 = 1997-09-30
+        params = udfs.CLV_PARAMETERS(buyers, serials, amounts, 35703)
+        table = udfs.CUSTOMER_CLV(buyers, serials, amounts, 12, 0.4, None, 35703)
+        triangle = udfs.COHORT_RETENTION(buyers, serials)
+    assert by_datetime == pytest.approx(core, rel=1e-12) and by_serial == by_datetime
+    values = {row[0]: row[1] for row in params[1:]}
+    assert [round(values[k], 3) for k in ("r", "alpha", "a", "b")] == [0.243, 4.414, 0.793, 2.426]
+    assert values["Time unit"] == "weeks" and values["As of"] == "1997-09-30"
+    assert table[0] == ["Customer", "Purchases", "P(alive)", "Expected purchases",
+                        "Expected spend", "Predicted CLV"]
+    assert len(table) == 2358 and sum(r[5] for r in table[1:]) / 2357 == pytest.approx(core)
+    assert triangle[0][:3] == ["Cohort", "Customers", "Month 0"] and len(triangle[0]) == 20
+    assert [r[:3] for r in triangle[1:]] == [["1997-01", 781.0, 1.0], ["1997-02", 857.0, 1.0],
+                                             ["1997-03", 719.0, 1.0]]
+    assert triangle[3][-2:] == ["", ""] and triangle[2][-1] == ""   # after the data: blank
+
+
+def test_customer_clv_rows_pads_and_an_empty_history_is_blank():
+    buyers, dates, amounts = _cdnow_cells()
+    out = udfs.CUSTOMER_CLV(buyers[:200], dates[:200], amounts[:200], rows=500)
+    assert len(out) == 501 and out[-1] == [""] * 6
+    empty = udfs.CUSTOMER_CLV([[None]], [[None]], [[None]], rows=3)
+    assert empty[0][0] == "Customer" and empty[1:] == [[""] * 6] * 3
+    assert udfs.COHORT_RETENTION([[None]], [[None]]) == ""
+    assert udfs.CUSTOMER_CLV(buyers, dates, amounts, rows=0) == "#NUM!"
+
+
+def test_cohort_retention_leaves_lines_without_an_order_id_out():
+    out = udfs.COHORT_RETENTION([["a"], ["a"], ["b"]], [[45000], [45040], [45041]],
+                                [["o1"], [None], ["o3"]])
+    assert out[1] == ["2023-03", 1.0, 1.0, 0.0] and out[2] == ["2023-04", 1.0, 1.0, ""]

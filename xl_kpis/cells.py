@@ -49,7 +49,7 @@ import numpy as np
 from .metrics._kpi import Domain, KpiSpec
 
 __all__ = ["BLANK", "DIV0", "NUM", "VALUE", "NA", "ERRORS", "to_number", "elementwise",
-           "aggregate", "table", "strict"]
+           "aggregate", "table", "model", "strict"]
 
 log = logging.getLogger("xl_kpis")
 
@@ -498,6 +498,209 @@ def _table(fn: Callable, args: Sequence[Any], headers: Sequence[str],
     return out
 
 
+# --- order lines in, a model out (predictive CLV, cohorts) ---------------------------------
+
+_SERIAL_1970 = 25569            # the Excel serial number of 1970-01-01 (1900 date system)
+_SERIAL_MIN, _SERIAL_MAX = 61, 2958465   # 1900-03-01 (before it Excel's 1900 is a leap year)
+_ORDINAL_1970 = date(1970, 1, 1).toordinal()             # ... and 9999-12-31
+_ISO_DATE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d*)?)?)?\s*$")
+
+
+def _date_cell(v: Any) -> tuple[int, int]:
+    """One cell as a date: (days since 1970-01-01, status).
+
+    An Excel serial number (xlwings Lite and formula engines pass dates as
+    serials; its fraction, the time of day, is dropped), a date or datetime
+    (classic xlwings converts date cells; the time of day is dropped), ISO
+    text (``2024-05-31``, as Excel coerces it) or numeric text.  A serial
+    before 1900-03-01 or after 9999-12-31 gives ``#NUM!``; other text,
+    booleans, times and error values give ``#VALUE!``.
+    """
+    t = type(v)
+    if t is datetime or t is date:
+        return v.toordinal() - _ORDINAL_1970, _OK
+    if isinstance(v, str) and _ISO_DATE.match(v):
+        try:
+            return date.fromisoformat(v.strip()[:10]).toordinal() - _ORDINAL_1970, _OK
+        except ValueError:
+            return 0, _VALUE
+    if isinstance(v, (datetime, date)) and not isinstance(v, bool):
+        return v.toordinal() - _ORDINAL_1970, _OK
+    x, s = _cell(v)
+    if s != _OK:
+        return 0, s
+    if not (_SERIAL_MIN <= x < _SERIAL_MAX + 1):
+        return 0, _NUM
+    return int(math.floor(x)) - _SERIAL_1970, _OK
+
+
+def _dates(x: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A range of dates → (``datetime64[D]`` days, status); blanks are NaT."""
+    if isinstance(x, np.ndarray) and x.dtype.kind == "f" and x.size:
+        a = x.ravel()
+        blank = np.isnan(a)
+        bad = ~blank & ~((a >= _SERIAL_MIN) & (a < _SERIAL_MAX + 1))
+        days = np.where(blank | bad, 0.0, np.floor(np.where(blank, 0.0, a))) - _SERIAL_1970
+        stat = np.where(blank, np.int8(_BLANK), np.where(bad, np.int8(_NUM), np.int8(_OK)))
+        out = days.astype(np.int64).astype("datetime64[D]")
+        out[blank | bad] = np.datetime64("NaT")
+        return out, stat.astype(np.int8)
+    cells, (height, width), _ = _flat_cells(x)
+    if height == 0 or width == 0:
+        raise _Malformed("a range must be rectangular and not empty")
+    n = len(cells)
+    days = np.zeros(n, dtype=np.int64)
+    stat = np.zeros(n, dtype=np.int8)
+    types = set(map(type, cells))
+    if types <= {datetime, date}:
+        days[:] = np.fromiter((v.toordinal() for v in cells), np.int64, n) - _ORDINAL_1970
+    else:
+        for i, v in enumerate(cells):
+            days[i], stat[i] = _date_cell(v)
+    out = days.astype("datetime64[D]")
+    out[stat != _OK] = np.datetime64("NaT")
+    return out, stat
+
+
+def _range_of(dom: Domain, a: Any) -> tuple[np.ndarray, np.ndarray]:
+    if dom.kind == "label":
+        return _labels(a)
+    if dom.kind == "date":
+        return _dates(a)
+    return _flat(a)
+
+
+def _option_of(dom: Domain, default: Any, o: Any) -> Any:
+    """A single-cell option of a model function: its value, or an error text.
+
+    A blank (or an omitted option) takes the function's default.  Numbers are
+    checked by the domain (``#NUM!``); a date option is a date cell; a unit
+    is the text ``weeks`` or ``days`` (any case).
+    """
+    if o is None:
+        return default
+    v = o[0][0] if isinstance(o, (list, tuple)) and o and isinstance(o[0], (list, tuple)) else o
+    if isinstance(v, np.ndarray):
+        v = v.ravel()[0] if v.size else None
+    if v is None or (isinstance(v, str) and v == "") or (type(v) is float and v != v):
+        return default
+    if dom.kind == "date":
+        days, s = _date_cell(v)
+        return _CODE_TEXT[s] if s != _OK else np.datetime64(days, "D")
+    if dom.kind == "label":
+        if isinstance(v, str) and v.strip().lower() in ("weeks", "days"):
+            return v.strip().lower()
+        return VALUE
+    x, s = _cell(v)
+    if s == _VALUE:
+        return VALUE
+    if dom.invalid(np.asarray(x)) or not math.isfinite(x) or \
+            (dom.name == "months" and not float(x).is_integer()):
+        return NUM
+    return x
+
+
+def _layout_rows(rows: Any) -> int | None | str:
+    """The ``rows`` layout option of a table: None (no padding), a count, or an error text."""
+    if rows is None:
+        return None
+    x, s = _option(rows)
+    if s == _VALUE:
+        return VALUE
+    if s == _BLANK:
+        return None
+    if not _row_count(x):
+        return NUM
+    return int(x)
+
+
+def _out(v: Any) -> Any:
+    """One value of a model's table as a cell value (NaN: a blank cell)."""
+    if isinstance(v, str):
+        return v
+    x = float(v)
+    return BLANK if x != x else _number_or_error(x)
+
+
+def _render(result: Any, headers: Sequence[str] | None) -> list:
+    from .metrics.predictive import Cohorts
+
+    if isinstance(result, Cohorts):
+        width = result.retention.shape[1]
+        out = [["Cohort", "Customers"] + [f"Month {k}" for k in range(width)]]
+        for month, n, shares in zip(result.cohort.astype(str).tolist(),
+                                    result.customers.tolist(), result.retention.tolist()):
+            out.append([month, float(n)] + [_out(v) for v in shares])
+        return out
+    return [list(headers)] + [[_out(v) for v in row] for row in result.tolist()]
+
+
+def _model(fn: Callable, args: Sequence[Any], options: Sequence[Any] = (),
+           headers: Sequence[str] | None = None, rows: Any = None) -> Any:
+    """Apply a model function to order lines (ranges) and options under the cell rules.
+
+    A line (row) counts when every range has a value in it, as for
+    :func:`aggregate`; ranges of different sizes or a text/boolean/error cell
+    give ``#VALUE!``; a negative amount or an impossible date serial gives
+    ``#NUM!``; a call whose ranges are all blank gives a blank; data the model
+    cannot fit (:class:`~xl_kpis.metrics.predictive.FitError`: no customer,
+    one customer, nobody with a repeat purchase, no convergence) gives
+    ``#NUM!``, never numbers that look real.  A number result is one cell; a
+    table (``headers``) or a cohort triangle spills with a header row, blank
+    cells where a value does not exist (a month after the data), padded with
+    blank rows to at least ``rows`` rows below the header.
+    """
+    from .metrics.predictive import FitError
+
+    spec: KpiSpec = fn.__kpi__
+    try:
+        cols = []
+        for (name, dom, _), a in zip(spec.params, args):
+            vals, st = _range_of(dom, a)
+            if (st == _VALUE).any():
+                return VALUE
+            cols.append((dom, vals, st))
+    except _Malformed:
+        return VALUE
+    if len({v.size for _, v, _ in cols}) > 1:
+        return VALUE
+    opts = []
+    for (name, dom, default), o in zip(spec.params[len(args):], options):
+        v = _option_of(dom, default, o)
+        if isinstance(v, str) and v in ERRORS:
+            return v
+        opts.append(v)
+    rows = _layout_rows(rows)
+    if isinstance(rows, str):
+        return rows
+    keep = np.ones(cols[0][1].size, dtype=bool)
+    for _, _, st in cols:
+        keep &= st != _BLANK
+    if all(bool((st == _BLANK).all()) for _, _, st in cols):
+        if rows is None or headers is None:
+            return BLANK
+        return [list(headers)] + [[BLANK] * len(headers) for _ in range(rows)]
+    call = []
+    for dom, vals, st in cols:
+        if ((st == _NUM) & keep).any():
+            return NUM
+        vals = vals[keep]
+        if dom.kind == "number" and _domain_error(vals, dom):
+            return NUM
+        call.append(vals)
+    try:
+        result = fn(*call, *opts)
+    except FitError:
+        return NUM
+    if isinstance(result, float):
+        return _number_or_error(result)
+    out = _render(result, headers)
+    width = len(out[0])
+    while rows is not None and len(out) < rows + 1:
+        out.append([BLANK] * width)
+    return out
+
+
 _STRICT = os.environ.get("XL_KPIS_STRICT") == "1"
 
 
@@ -536,3 +739,4 @@ def _guard(entry: Callable) -> Callable:
 elementwise = _guard(_elementwise)
 aggregate = _guard(_aggregate)
 table = _guard(_table)
+model = _guard(_model)

@@ -310,4 +310,38 @@ def SUPPORT_QUERY_RATE(queries, orders, per=None):
     return cells.elementwise(m.support_query_rate, _given([queries, orders], per))
 
 
+# --- predictive lifetime value and retention ----------------------------------------
+
+@_udf(m.predicted_clv)
+def PREDICTED_CLV(buyers, dates, amounts, months=None, margin=None, discount=None, as_of=None,
+                  unit=None):
+    """Predicted CLV per customer (mean) over the next months: BG/NBD purchases x Gamma-Gamma spend, discounted monthly [x margin]. #NUM! when the orders cannot support the model."""
+    return cells.model(m.predicted_clv, [buyers, dates, amounts],
+                       [months, margin, discount, as_of, unit])
+
+
+@_udf(m.customer_clv, rows="Rows to spill below the header at least (optional): blank rows pad the table.")
+def CUSTOMER_CLV(buyers, dates, amounts, months=None, margin=None, discount=None, as_of=None,
+                 unit=None, rows=None):
+    """Per customer, highest first: purchases, P(alive), expected purchases and spend, predicted CLV; optional rows pads the table with blank rows."""
+    return cells.model(m.customer_clv, [buyers, dates, amounts],
+                       [months, margin, discount, as_of, unit],
+                       headers=["Customer", "Purchases", "P(alive)", "Expected purchases",
+                                "Expected spend", "Predicted CLV"], rows=rows)
+
+
+@_udf(m.clv_parameters)
+def CLV_PARAMETERS(buyers, dates, amounts, as_of=None, unit=None):
+    """The fitted BG/NBD (r, alpha, a, b) and Gamma-Gamma (p, q, gamma) parameters, log-likelihoods, customers, unit and as-of date."""
+    return cells.model(m.clv_parameters, [buyers, dates, amounts], [as_of, unit],
+                       headers=["Parameter", "Value", "What it is"])
+
+
+@_udf(m.cohort_retention)
+def COHORT_RETENTION(buyers, dates, order_ids=None, as_of=None):
+    """Cohort triangle: per month of first order, the share of customers ordering again 0, 1, 2 ... months later; blank after the data. Lines with a blank order id are left out."""
+    ranges = [buyers, dates] + ([order_ids] if order_ids is not None else [])
+    return cells.model(m.cohort_retention, ranges, [None] * (3 - len(ranges)) + [as_of])
+
+
 __all__ = list(KPI_OF)  # every function registered above, in order

@@ -30,7 +30,8 @@ import numpy as np
 __all__ = ["Domain", "KpiSpec", "kpi", "safe_div", "as_float_array", "as_labels", "codes",
            "dense", "n_distinct", "first_indices", "present", "check_same_length", "check_domain",
            "COUNT", "MONEY", "AMOUNT",
-           "FRACTION", "NONNEG", "POSITIVE", "RATING", "LABELS", "REAL"]
+           "FRACTION", "NONNEG", "POSITIVE", "RATING", "LABELS", "REAL", "DATES", "MONTHS",
+           "UNIT"]
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,10 @@ class Domain:
     """The set of values an argument accepts.
 
     ``lo``/``hi`` are inclusive bounds (None: unbounded).  ``kind`` is
-    ``"number"`` for numeric arguments and ``"label"`` for identifiers and
-    category names (not converted to float, not range checked).
+    ``"number"`` for numeric arguments, ``"label"`` for identifiers, category
+    names and text options (not converted to float, not range checked) and
+    ``"date"`` for calendar dates (a day each; see
+    :mod:`xl_kpis.metrics.predictive`).
     """
 
     name: str
@@ -68,6 +71,9 @@ FRACTION = Domain("fraction", "must be a fraction between 0 and 1 (e.g. 0.35 for
                   lo=0.0, hi=1.0)
 RATING = Domain("rating", "must be a star rating between 1 and 5", lo=1.0, hi=5.0)
 LABELS = Domain("labels", "must be identifiers or category names", kind="label")
+DATES = Domain("dates", "must be dates", kind="date")
+MONTHS = Domain("months", "must be a whole number of months from 1 to 120", lo=1.0, hi=120.0)
+UNIT = Domain("unit", "must be 'weeks' or 'days'", kind="label")
 
 
 @dataclass(frozen=True)
