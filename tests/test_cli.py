@@ -100,8 +100,28 @@ def test_report_from_a_book_and_from_exports(demo):
     assert r.exit_code == 0 and "ROAS" in r.output
     data = json.loads(run("report", demo, "--json").output)
     assert data["orders"] > 0
+    # the predicted CLV model is reported with the book's gross margin (the Start sheet's 40 %)
+    assert data["clv_model"]["margin"] == 0.4 and data["clv_model"]["months"] == 12
+    assert data["predicted_clv"] == data["clv_model"]["predicted_clv"]
+    assert "Predicted CLV model" in r.output
     r = run("report", "--orders", ORDERS_US, "--ads", DATA / "ads_campaign_usd.csv", "--json")
     assert r.exit_code == 0 and json.loads(r.output)["spend"] > 0
+
+
+def test_report_from_an_export_fits_the_clv_model_when_asked(tmp_path):
+    from xl_kpis.imports.synth import write_order_export
+
+    export = tmp_path / "orders.csv"
+    write_order_export(export, 3000, seed=7)
+    plain = json.loads(run("report", "--orders", export, "--json").output)
+    fitted = json.loads(run("report", "--orders", export, "--json", "--clv").output)
+    assert plain["predicted_clv"] is None and "--clv" in plain["clv_model"]["error"]
+    assert fitted["predicted_clv"] > 0 and fitted["clv_model"]["margin"] == 1.0
+    assert fitted["clv_model"]["parameters"]["Customers"] == fitted["buyers"]
+    assert {k: v for k, v in fitted.items() if k not in ("predicted_clv", "clv_model")} == \
+        {k: v for k, v in plain.items() if k not in ("predicted_clv", "clv_model")}
+    text = run("report", "--orders", export, "--clv").output
+    assert "BG/NBD" in text and "Gamma-Gamma" in text
 
 
 def test_report_usage_and_bad_files(demo, tmp_path):

@@ -118,6 +118,20 @@ def test_analytic_gradients_match_finite_differences(calibration):
         np.testing.assert_allclose(f(theta)[1], numeric, rtol=1e-5, atol=1e-7)
 
 
+def test_customers_alike_are_one_weighted_row_of_the_likelihood(calibration):
+    s, _, _ = calibration
+    (x, tx, T), inv, w = P._distinct_rows(s.frequency, s.recency, s.T)
+    assert x.size < s.frequency.size / 2            # CDNOW: 2,357 customers, far fewer rows
+    rows = np.stack([s.frequency, s.recency, s.T], axis=1)
+    np.testing.assert_array_equal(np.stack([x, tx, T], axis=1)[inv], rows)
+    assert x.size == np.unique(rows, axis=0).shape[0] and w.sum() == s.frequency.size
+    theta = np.array([-1.0, 1.2, 0.1, 0.7])
+    every, weighted = P._bgnbd_nll(s.frequency, s.recency, s.T)(theta), \
+        P._bgnbd_nll(x, tx, T, w)(theta)
+    assert weighted[0] == pytest.approx(every[0], rel=1e-12)
+    np.testing.assert_allclose(weighted[1], every[1], rtol=1e-10)
+
+
 # --- the RFM summary against plain Python ---------------------------------------------------------
 
 def _plain_rfm(records, as_of, unit_days=7):

@@ -9,7 +9,7 @@ import pytest
 
 from xl_kpis.imports import read_order_columns
 from xl_kpis.imports.synth import write_order_export
-from xl_kpis.report import FIELDS, format_table, shop_kpis
+from xl_kpis.report import FIELDS, clv_model_report, format_clv_model, format_table, shop_kpis
 
 DATA = Path(__file__).parent / "data" / "exports"
 
@@ -120,3 +120,62 @@ def test_export_kpis_known_values():
     # order ...123 (2 lines, 40.05 once) and ...124 (21.44) by jane.doe; bob_88's ...1239 was cancelled
     assert (k["orders"], k["buyers"], k["revenue"], k["repeat_purchase_rate"]) == (2, 1, 61.49, 1.0)
     assert k["aov"] == pytest.approx(30.745)
+
+
+# --------------------------------------------------------------------------- predicted CLV
+
+def _model_orders(customers=600, seed=4):
+    """Order lines drawn from known BG/NBD and Gamma-Gamma processes, as a book's Orders
+    columns: one SKU line per purchase plus a cancelled line for every 7th purchase."""
+    from datetime import datetime
+
+    from xl_kpis.metrics.predictive import BgNbd, GammaGamma, simulate_orders
+
+    ids, days, amounts = simulate_orders(customers, BgNbd(0.6, 5.0, 0.7, 2.5, 0.0),
+                                         GammaGamma(6.0, 4.0, 15.0, 0.0), seed=seed)
+    cols = {"order_id": [], "status": [], "buyer": [], "order_amount": [], "created": [],
+            "sku_subtotal": []}
+    for k, (who, day, amount) in enumerate(zip(ids.tolist(), days.tolist(), amounts.tolist())):
+        lines = [("Completed", round(amount, 2))] + ([("Cancelled", 99.0)] if k % 7 == 0 else [])
+        for j, (status, value) in enumerate(lines):
+            cols["order_id"].append(f"57600{k:07d}{j}")
+            cols["status"].append(status)
+            cols["buyer"].append(f"buyer{who}")
+            cols["order_amount"].append(value)
+            cols["created"].append(datetime(day.year, day.month, day.day, 10 + j))
+            cols["sku_subtotal"].append(value)
+    return cols
+
+
+def test_predicted_clv_is_the_model_on_the_lines_that_count():
+    from xl_kpis import predicted_clv
+
+    cols = _model_orders()
+    clv = clv_model_report(cols, margin=0.4)
+    counted = [i for i, s in enumerate(cols["status"]) if s != "Cancelled"]
+    expected = predicted_clv([cols["buyer"][i] for i in counted],
+                             [cols["created"][i] for i in counted],
+                             [cols["sku_subtotal"][i] for i in counted], 12, 0.4, 0.01)
+    assert clv["predicted_clv"] == pytest.approx(expected, rel=1e-12)
+    assert clv["predicted_clv"] != pytest.approx(               # the cancelled lines would count
+        predicted_clv(cols["buyer"], cols["created"], cols["sku_subtotal"], 12, 0.4), rel=1e-3)
+    p = clv["parameters"]
+    assert set(p) >= {"r", "alpha", "a", "b", "p", "q", "gamma", "Customers", "As of"}
+    assert p["Time unit"] == "weeks" and (clv["months"], clv["discount"]) == (12, 0.01)
+    assert shop_kpis(cols, clv=clv)["predicted_clv"] == clv["predicted_clv"]
+    assert shop_kpis(cols)["predicted_clv"] == pytest.approx(clv["predicted_clv"] / 0.4)
+    text = format_clv_model(clv)
+    assert "x 40% gross margin" in text and "BG/NBD" in text and "Gamma-Gamma" in text
+    json.dumps(clv)
+
+
+@pytest.mark.parametrize("orders, why", [
+    (None, "no order lines"),
+    ({"buyer": ["a"], "order_id": ["1"]}, "no order lines"),           # no created / subtotal
+    ({k: v[:3] for k, v in _model_orders(5).items()}, "needs at least 2 customers"),
+])
+def test_predicted_clv_not_fitted_says_why(orders, why):
+    clv = clv_model_report(orders)
+    assert clv["predicted_clv"] is None and why in clv["error"]
+    assert "not fitted" in format_clv_model(clv)
+    json.dumps(clv)

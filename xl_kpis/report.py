@@ -17,7 +17,13 @@ module only decides which rows count:
 * engagement rate = (likes + comments + shares) / views, TikTok's definition (saves
   left out, as on the KPIs sheet), and completion rate pool the videos; without videos
   the ads' video metrics are used;
-* follower growth runs from the first period's start to the last period's end.
+* follower growth runs from the first period's start to the last period's end;
+* the predicted CLV (BG/NBD + Gamma-Gamma, :mod:`xl_kpis.metrics.predictive`) is
+  fitted on the lines that count (not cancelled, with an order id), each line's
+  SKU subtotal summed per buyer and day (the template's ``Counted sales``),
+  over 12 months with a 1 % monthly discount, times the book's gross margin
+  (a revenue CLV from an export, which has no margin).  :func:`clv_model_report`
+  gives the fitted parameters, or why the data cannot support the models.
 
 Rates are fractions; an undefined figure is ``None`` (JSON ``null``).
 """
@@ -51,6 +57,7 @@ FIELDS: tuple[tuple[str, str, str], ...] = (
     ("revenue", "Revenue", "money"),
     ("aov", "AOV", "money"),
     ("repeat_purchase_rate", "Repeat purchase rate", "pct"),
+    ("predicted_clv", "Predicted CLV, 12 months (mean per buyer)", "money"),
     ("engagement_rate", "Engagement rate (by views)", "pct"),
     ("completion_rate", "Completion rate", "pct"),
     ("follower_growth_rate", "Follower growth (first to last period)", "pct"),
@@ -136,6 +143,58 @@ def order_kpis(orders: Columns) -> dict[str, float | None]:
     }
 
 
+#: The predicted CLV's horizon and monthly discount rate (the template's too).
+CLV_MONTHS, CLV_DISCOUNT = 12, 0.01
+#: The columns of an order export the CLV model reads besides those of the order KPIs.
+CLV_ORDER_KEYS = ("created", "sku_subtotal")
+
+
+def counted_lines(orders: Columns) -> np.ndarray:
+    """Mask of the order lines that count: not cancelled, with an order id."""
+    keep = label_codes(orders, "order_id") >= 0
+    lines_out = cancelled(orders)
+    return keep if lines_out is None else keep & ~lines_out
+
+
+def clv_model_report(orders: Columns | None, margin: float = 1.0) -> dict:
+    """The predicted CLV and the fitted BG/NBD and Gamma-Gamma parameters of order lines.
+
+    Returns ``{"predicted_clv": ..., "margin": ..., "months": 12, "discount": 0.01,
+    "parameters": {...}}``; without the buyer, created and SKU subtotal columns, or
+    when the data cannot support the models, ``predicted_clv`` is None and
+    ``"error"`` says why.
+    """
+    from .metrics import predictive as P
+
+    out: dict = {"predicted_clv": None, "margin": margin, "months": CLV_MONTHS,
+                 "discount": CLV_DISCOUNT}
+    need = ("buyer", "created", "sku_subtotal")
+    if not orders or any(k not in orders for k in need) or not len(orders["buyer"]):
+        out["error"] = "no order lines with a buyer, a created time and a SKU subtotal"
+        return out
+    keep = counted_lines(orders)
+    buyers = label_codes(orders, "buyer")[keep]
+    created = orders["created"]
+    created = created[keep] if isinstance(created, np.ndarray) else \
+        [v for v, k in zip(created, keep) if k]
+    amounts = _num(orders, "sku_subtotal")[keep]
+    try:
+        model = P.clv_model(buyers, created, amounts)
+        table = P.model_clv(model, CLV_MONTHS, margin, CLV_DISCOUNT)
+    except (ValueError, TypeError) as e:
+        out["error"] = str(e)
+        return out
+    out["predicted_clv"] = float(table["clv"].mean())
+    out["parameters"] = {name: value for name, value in P.parameter_rows(model)}
+    return out
+
+
+def clv_not_asked() -> dict:
+    """:func:`clv_model_report`'s answer when the model was not asked for."""
+    return {"predicted_clv": None, "margin": 1.0, "months": CLV_MONTHS,
+            "discount": CLV_DISCOUNT, "error": "not computed (report --orders ... --clv fits it)"}
+
+
 def ad_kpis(ads: Columns) -> dict[str, float | None]:
     """Pooled ad KPIs from campaign rows."""
     spend, imp, clk = _sum(ads, "cost"), _sum(ads, "impressions"), _sum(ads, "clicks")
@@ -173,8 +232,13 @@ def brand_kpis(brand: Columns | None) -> dict[str, float | None]:
 
 
 def shop_kpis(orders: Columns | None = None, ads: Columns | None = None,
-              videos: Columns | None = None, brand: Columns | None = None) -> dict:
-    """Every shop-level KPI the report shows, as a flat dict (None when undefined)."""
+              videos: Columns | None = None, brand: Columns | None = None,
+              clv: dict | None = None) -> dict:
+    """Every shop-level KPI the report shows, as a flat dict (None when undefined).
+
+    ``clv`` is :func:`clv_model_report`'s result (computed here, as a revenue
+    CLV, when not given).
+    """
     out: dict = {}
     out.update(ad_kpis(ads or {}))
     if orders and len(orders.get("order_id", ())):
@@ -182,6 +246,7 @@ def shop_kpis(orders: Columns | None = None, ads: Columns | None = None,
     else:
         out.update({k: None for k in ("orders", "buyers", "revenue", "aov",
                                       "repeat_purchase_rate")})
+    out["predicted_clv"] = (clv if clv is not None else clv_model_report(orders))["predicted_clv"]
     out.update(content_kpis(videos, ads))
     out.update(brand_kpis(brand))
     return {k: _clean(out.get(k)) for k, _, _ in FIELDS}
@@ -205,3 +270,19 @@ def format_table(kpis: dict) -> str:
     width = max(len(label) for _, label, _ in FIELDS)
     return "\n".join(f"{label:<{width}}  {format_value(kpis.get(key), kind):>14}"
                      for key, label, kind in FIELDS)
+
+
+def format_clv_model(clv: dict) -> str:
+    """:func:`clv_model_report` as a few lines of text."""
+    what = (f"{clv['months']} months, {clv['discount']:.0%} monthly discount, "
+            + ("revenue" if clv["margin"] == 1 else f"x {clv['margin']:.0%} gross margin"))
+    if clv["predicted_clv"] is None:
+        return f"Predicted CLV model ({what}): not fitted: {clv['error']}"
+    p = clv["parameters"]
+    return "\n".join([
+        f"Predicted CLV model ({what}), fitted on {p['Customers']:,.0f} buyers"
+        f" ({p['Repeat customers']:,.0f} repeat), time unit {p['Time unit']}, as of {p['As of']}:",
+        f"  BG/NBD       r {p['r']:.4g}  alpha {p['alpha']:.4g}  a {p['a']:.4g}  b {p['b']:.4g}"
+        f"  log-likelihood {p['BG/NBD log-likelihood']:,.1f}",
+        f"  Gamma-Gamma  p {p['p']:.4g}  q {p['q']:.4g}  gamma {p['gamma']:.4g}"
+        f"  log-likelihood {p['Gamma-Gamma log-likelihood']:,.1f}"])

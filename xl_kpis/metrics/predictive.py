@@ -49,7 +49,8 @@ Only :func:`predicted_clv`, :func:`customer_clv`, :func:`clv_parameters` and
 building blocks (:func:`rfm_summary`, :func:`bgnbd_fit`,
 :func:`bgnbd_expected_purchases`, :func:`bgnbd_p_alive`,
 :func:`gamma_gamma_fit`, :func:`gamma_gamma_expected_spend`,
-:func:`clv_model`, :func:`predicted_clv_cac`) are Python API in this module.
+:func:`clv_model`, :func:`model_clv`, :func:`parameter_rows`,
+:func:`predicted_clv_cac`, :func:`simulate_orders`) are Python API in this module.
 """
 
 from __future__ import annotations
@@ -403,15 +404,20 @@ def _dot(u: np.ndarray, v: np.ndarray) -> float:
     return float(np.multiply(u, v).sum())
 
 
-def _bgnbd_nll(x: np.ndarray, tx: np.ndarray, T: np.ndarray):
-    """The mean negative BG/NBD log-likelihood and its gradient, in log parameters."""
+def _bgnbd_nll(x: np.ndarray, tx: np.ndarray, T: np.ndarray, w: np.ndarray | None = None):
+    """The mean negative BG/NBD log-likelihood and its gradient, in log parameters.
+
+    ``w`` weights each row (how many customers share it); 1 each by default.
+    """
     from scipy.special import digamma, gammaln
 
-    n = x.size
-    xs, counts = np.unique(x, return_counts=True)   # the Γ terms depend on x only
-    counts = counts.astype(np.float64)
+    w = np.ones(x.size) if w is None else np.asarray(w, dtype=np.float64)
+    n = float(w.sum())
+    xs, at = np.unique(x, return_inverse=True)        # the Γ terms depend on x only
+    counts = np.bincount(at.ravel().astype(np.intp), weights=w, minlength=xs.size)
     rep = x > 0
     xr, txr, Tr, T0 = x[rep], tx[rep], T[rep], T[~rep]
+    wr, w0 = w[rep], w[~rep]
 
     def f(theta: np.ndarray) -> tuple[float, np.ndarray]:
         r, alpha, a, b = np.exp(theta)
@@ -431,11 +437,12 @@ def _bgnbd_nll(x: np.ndarray, tx: np.ndarray, T: np.ndarray):
             w3 = 1.0 - w4
             ll = _dot(counts, gammaln(r + xs) + gammaln(b + xs) - gammaln(a + b + xs)) \
                 + n * (r * np.log(alpha) - gammaln(r) + gammaln(a + b) - gammaln(b)) \
-                - r * log_t0.sum() + (m + np.log(total)).sum()
+                - r * _dot(w0, log_t0) + _dot(wr, m + np.log(total))
+            w3, w4 = w3 * wr, w4 * wr                      # weighted by the customers per row
             psi_ab, psi_abx = digamma(a + b), _dot(counts, digamma(a + b + xs))
             g_r = _dot(counts, digamma(r + xs)) + n * (np.log(alpha) - digamma(r)) \
-                - log_t0.sum() - _dot(w3, log_tr) - _dot(w4, log_tx)
-            g_alpha = n * r / alpha - r * (1.0 / (alpha + T0)).sum() \
+                - _dot(w0, log_t0) - _dot(w3, log_tr) - _dot(w4, log_tx)
+            g_alpha = n * r / alpha - r * _dot(w0, 1.0 / (alpha + T0)) \
                 - _dot(rx, w3 / (alpha + Tr) + w4 / (alpha + txr))
             g_a = n * psi_ab - psi_abx + w4.sum() / a
             g_b = n * (psi_ab - digamma(b)) + _dot(counts, digamma(b + xs)) - psi_abx \
@@ -470,12 +477,21 @@ def _maximise(fname: str, what: str, f, starts: list[np.ndarray]) -> np.ndarray:
     """
     from scipy.optimize import minimize
 
+    def boxed(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        # outside the box: the value at its wall plus a quadratic wall, so BFGS never
+        # evaluates the likelihood where a parameter overflows
+        inside = np.clip(theta, -_BOUND, _BOUND)
+        out = theta - inside
+        val, grad = f(inside)
+        return val + float(out @ out), grad + 2.0 * out
+
     why = "no start"
     for x0 in starts:
-        res = minimize(f, x0, jac=True, method="L-BFGS-B",
-                       bounds=[(-_BOUND, _BOUND)] * len(x0),
-                       options={"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-9})
-        val, grad = f(res.x)
+        # BFGS: scipy's own Python and numpy on 3-4 parameters (L-BFGS-B's compiled code calls
+        # BLAS, whose threads stall for milliseconds per call on a busy machine)
+        res = minimize(boxed, x0, jac=True, method="BFGS",
+                       options={"maxiter": 2000, "gtol": 1e-9})
+        val, grad = f(np.clip(res.x, -_BOUND, _BOUND))
         if not (np.isfinite(val) and np.isfinite(res.x).all() and np.isfinite(grad).all()):
             why = "the likelihood is not finite"
             continue
@@ -523,8 +539,9 @@ def bgnbd_fit(frequency, recency, T, unit="weeks"):
     .. math:: L_i = \\frac{B(a, b+x)}{B(a, b)} \\frac{\\Gamma(r+x)\\, \\alpha^r}{\\Gamma(r)\\, (\\alpha+T)^{r+x}} + \\delta_{x>0} \\frac{B(a+1, b+x-1)}{B(a, b)} \\frac{\\Gamma(r+x)\\, \\alpha^r}{\\Gamma(r)\\, (\\alpha+t_x)^{r+x}}
 
     The log-likelihood ``Σ_i log L_i`` is maximised over the logarithms of
-    the four parameters with ``scipy.optimize.minimize`` (L-BFGS-B with the
-    analytic gradient), from a starting point set by the data's purchase rate.
+    the four parameters with ``scipy.optimize.minimize`` (BFGS with the
+    analytic gradient), from a starting point set by the data's purchase
+    rate; customers with the same (x, t_x, T) are one row of the sum, weighted.
 
     References
     ----------
@@ -557,10 +574,11 @@ def bgnbd_fit(frequency, recency, T, unit="weeks"):
     rate = x.sum() / (age.sum() / scale)
     starts = [np.log([1.0, 1.0 / rate, 1.0, 1.0]), np.zeros(4),
               np.log([0.5, 0.5 / rate, 0.5, 2.0])]
-    theta = _maximise(f, "BG/NBD", _bgnbd_nll(x, tx / scale, age / scale), starts)
+    (xd, txd, aged), _, w = _distinct_rows(x, tx, age)   # customers alike count once, weighted
+    theta = _maximise(f, "BG/NBD", _bgnbd_nll(xd, txd / scale, aged / scale, w), starts)
     theta[1] += np.log(scale)
     r, alpha, a, b = (float(v) for v in np.exp(theta))
-    nll, _ = _bgnbd_nll(x, tx, age)(theta)
+    nll, _ = _bgnbd_nll(xd, txd, aged, w)(theta)
     return BgNbd(r, alpha, a, b, float(-nll * x.size), u)
 
 
@@ -742,7 +760,7 @@ def gamma_gamma_fit(frequency, spend):
     -----
     .. math:: f(m_x | p, q, \\gamma, x) = \\frac{\\Gamma(px+q)}{\\Gamma(px)\\Gamma(q)} \\frac{\\gamma^q x^{px} m_x^{px-1}}{(\\gamma + m_x x)^{px+q}}
 
-    Maximised over the logarithms of the parameters (L-BFGS-B, analytic
+    Maximised over the logarithms of the parameters (BFGS, analytic
     gradient).
 
     References
@@ -884,22 +902,87 @@ def _check_clv_options(fname: str, months: Any, margin: Any, discount: Any) -> t
     return int(vals[0]), vals[1], vals[2]
 
 
-def _clv(model: ClvModel, months: int, margin: float, discount: float
-         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per customer: (P(alive), expected purchases over the horizon, expected spend, CLV)."""
+def _distinct_rows(*columns: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndarray,
+                                                     np.ndarray]:
+    """The distinct rows of the columns, each row's index among them, and their counts.
+
+    Customers who share (x, t_x, T) share every BG/NBD quantity: a shop's data, in whole days,
+    has far fewer distinct rows than customers.
+    """
+    order = np.lexsort(columns[::-1])               # by the first column, then the next ...
+    new = np.zeros(order.size, dtype=bool)
+    new[:1] = True
+    for c in columns:
+        cs = c[order]
+        new[1:] |= cs[1:] != cs[:-1]
+    group = np.cumsum(new) - 1
+    inv = np.empty(order.size, dtype=np.intp)
+    inv[order] = group
+    first = order[new]
+    counts = np.bincount(group.astype(np.intp)).astype(np.float64)
+    return tuple(c[first] for c in columns), inv, counts
+
+
+def model_clv(model, months=12, margin=1.0, discount=0.01):
+    """Predicted CLV per customer of a fitted model (:func:`clv_model`).
+
+    Parameters
+    ----------
+    model : ClvModel
+        The summary and the fits.
+    months : int, optional
+        The horizon in months (1..120).
+    margin : float, optional
+        Gross margin 0..1 (1: a revenue CLV).
+    discount : float, optional
+        Discount rate per month, >= 0.
+
+    Returns
+    -------
+    numpy.ndarray
+        As :func:`customer_clv`: one row per customer of the summary, highest
+        CLV first.
+
+    Raises
+    ------
+    FitError
+        When the Gamma-Gamma ``q <= 1`` or a value is not finite.
+
+    Examples
+    --------
+    >>> ids, days, amounts = simulate_orders(2000, BgNbd(0.5, 6.0, 0.7, 2.5, 0.0),
+    ...                                      GammaGamma(6.0, 4.0, 15.0, 0.0), seed=1)
+    >>> m = clv_model(ids, days, amounts)
+    >>> bool((model_clv(m, 12, 0.4)["clv"] == customer_clv(ids, days, amounts, 12, 0.4)["clv"]).all())
+    True
+    """
+    if not isinstance(model, ClvModel):
+        raise TypeError(f"model_clv: argument 'model' must be a ClvModel, got"
+                        f" {type(model).__name__}")
+    h, margin, discount = _check_clv_options("model_clv", months, margin, discount)
     s, bg, gg = model
     spend = gamma_gamma_expected_spend(gg, s.frequency, s.spend)
+    (x, tx, age), inv, _ = _distinct_rows(s.frequency, s.recency, s.T)
     step = MONTH[s.unit]
-    value = np.zeros(s.frequency.size)
-    before = np.zeros(s.frequency.size)
-    for k in range(1, months + 1):
-        now = bgnbd_expected_purchases(bg, k * step, s.frequency, s.recency, s.T)
+    value = np.zeros(x.size)
+    before = np.zeros(x.size)
+    for k in range(1, h + 1):
+        now = bgnbd_expected_purchases(bg, k * step, x, tx, age)
         value += (now - before) / (1.0 + discount) ** k
         before = now
-    clv = spend * value * margin
+    clv = spend * value[inv] * margin
     if not np.isfinite(clv).all():
         raise FitError("predicted CLV: the fitted model gives a value that is not finite")
-    return bgnbd_p_alive(bg, s.frequency, s.recency, s.T), before, spend, clv
+    out = np.zeros(s.customer.size, dtype=[("customer", object), ("purchases", np.int64),
+                                           ("p_alive", float), ("expected_purchases", float),
+                                           ("expected_spend", float), ("clv", float)])
+    out["customer"] = s.customer
+    out["purchases"] = s.frequency.astype(np.int64) + 1
+    out["p_alive"] = bgnbd_p_alive(bg, x, tx, age)[inv]
+    out["expected_purchases"] = before[inv]
+    out["expected_spend"] = spend
+    out["clv"] = clv
+    return out[np.argsort(-clv, kind="stable")]
 
 
 @kpi(shape="table", customer_ids=LABELS, order_dates=DATES, order_amounts=MONEY, months=MONTHS,
@@ -979,21 +1062,9 @@ def customer_clv(customer_ids, order_dates, order_amounts, months=12, margin=1.0
     >>> bool((np.diff(t["clv"]) <= 0).all())
     True
     """
-    f = "customer_clv"
-    h, mg, d = _check_clv_options(f, months, margin, discount)
-    model = clv_model(customer_ids, order_dates, order_amounts, as_of, unit)
-    alive, n, spend, clv = _clv(model, h, mg, d)
-    s = model.summary
-    out = np.zeros(s.customer.size, dtype=[("customer", object), ("purchases", np.int64),
-                                           ("p_alive", float), ("expected_purchases", float),
-                                           ("expected_spend", float), ("clv", float)])
-    out["customer"] = s.customer
-    out["purchases"] = s.frequency.astype(np.int64) + 1
-    out["p_alive"] = alive
-    out["expected_purchases"] = n
-    out["expected_spend"] = spend
-    out["clv"] = clv
-    return out[np.argsort(-clv, kind="stable")]
+    _check_clv_options("customer_clv", months, margin, discount)   # before any fitting
+    return model_clv(clv_model(customer_ids, order_dates, order_amounts, as_of, unit), months,
+                     margin, discount)
 
 
 @kpi(shape="aggregate", customer_ids=LABELS, order_dates=DATES, order_amounts=MONEY,
@@ -1175,16 +1246,28 @@ def clv_parameters(customer_ids, order_dates, order_amounts, as_of=None, unit="w
     >>> t["value"][-2:].tolist()
     ['weeks', '2024-12-30']
     """
-    s, bg, gg = clv_model(customer_ids, order_dates, order_amounts, as_of, unit)
+    rows = parameter_rows(clv_model(customer_ids, order_dates, order_amounts, as_of, unit))
+    out = np.zeros(len(rows), dtype=[("parameter", object), ("value", object),
+                                     ("meaning", object)])
+    out["parameter"] = [p for p, _ in rows]
+    out["value"] = [v for _, v in rows]
+    out["meaning"] = [m for _, m in _PARAMETER_ROWS]
+    return out
+
+
+def parameter_rows(model) -> list[tuple[str, float | str]]:
+    """``(name, value)`` of every row of :func:`clv_parameters` for a fitted model.
+
+    >>> ids, days, amounts = simulate_orders(2000, BgNbd(0.5, 6.0, 0.7, 2.5, 0.0),
+    ...                                      GammaGamma(6.0, 4.0, 15.0, 0.0), seed=1)
+    >>> [name for name, _ in parameter_rows(clv_model(ids, days, amounts))][:5]
+    ['r', 'alpha', 'a', 'b', 'BG/NBD log-likelihood']
+    """
+    s, bg, gg = model
     values = (bg.r, bg.alpha, bg.a, bg.b, bg.log_likelihood, gg.p, gg.q, gg.gamma,
               gg.log_likelihood, float(s.customer.size), float((s.frequency > 0).sum()),
               s.unit, str(s.as_of))
-    out = np.zeros(len(values), dtype=[("parameter", object), ("value", object),
-                                       ("meaning", object)])
-    out["parameter"] = [p for p, _ in _PARAMETER_ROWS]
-    out["value"] = values
-    out["meaning"] = [m for _, m in _PARAMETER_ROWS]
-    return out
+    return [(name, v) for (name, _), v in zip(_PARAMETER_ROWS, values)]
 
 
 # --- simulation ------------------------------------------------------------------------------
