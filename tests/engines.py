@@ -496,7 +496,8 @@ def udf_names_in(formula: str, names: Iterable[str]) -> set[str]:
 
 
 def lo_keeps_cached(cached: Any, formula: str = "") -> bool:
-    """Whether LibreOffice (7.4, no recalculation on load) shows a formula's cached value.
+    """Whether LibreOffice (7.4, no recalculation on load, *without* the xl-kpis extension)
+    shows a formula's cached value.
 
     Observed, and as LibreOffice core ``sc/source/filter/oox/formulabuffer.cxx``
     does it (``applyCellFormulaValues`` sets only ``t="n"`` results and,

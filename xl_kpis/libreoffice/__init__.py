@@ -61,7 +61,8 @@ def functions() -> dict[str, dict]:
     (``_xldudf_ROAS``, programmatic name ``XLDUDF_ROAS``).  ``info`` holds
     ``udf`` (the UDF's name), ``display`` (what Calc shows and users type),
     ``compat`` (the name in ``.xlsx`` files), ``description`` and ``params``
-    (``(name, description, optional)`` each).
+    (``(name, description, optional)`` each).  One more entry, :data:`ARG`
+    (``cells`` true), is the cell reader the binding wraps references in.
     """
     from .. import udfs
 

@@ -13,11 +13,15 @@ What crosses the boundary (LibreOffice ``ScInterpreter::ScExternal`` and
 ``ScUnoAddInCall::SetResult``, ``sc/source/core/tool/interpr4.cxx`` and
 ``addincol.cxx``):
 
-* every parameter is declared ``any``: a number or a text arrives as a float
-  or a str, a range as a tuple of row tuples (an empty cell as ``""``, so a
-  blank stays blank), an omitted optional argument as None;
-* a result is a float, a str, or for a range result a ``[][]any`` matrix
-  (an array formula spills it);
+* every parameter of a function is declared ``any``: a number or a text
+  arrives as a float or a str, a range as a tuple of row tuples (an empty
+  cell as ``""``), an omitted optional argument as None.  A single empty
+  cell would arrive as 0.0 and an error cell would stop the call, so the
+  binding (:mod:`xl_kpis.libreoffice.binding`) passes references through
+  ``XLKPIS_ARG`` (a ``com.sun.star.table.XCellRange`` parameter:
+  :func:`cells_of`), which hands blanks and error texts over as xlwings does;
+* every result is a ``[][]any`` matrix (1 x 1 for one value): Calc shows its
+  top-left value in a cell and spills it under an array formula;
 * an error value (``"#DIV/0!"`` ...) becomes a NaN whose low bits carry
   LibreOffice's error code (``formula/errorcodes.hxx``
   ``CreateDoubleError``): the cell shows that error, alone or inside a
