@@ -237,37 +237,60 @@ _ARG = next((p for p, f in FUNCTIONS.items() if f.get("cells")), "XLKPIS_ARG")
 
 
 def bind_document(doc):
-    """Rebind every call of ours in a spreadsheet document; return how many cells."""
+    """Rebind every call of ours in a spreadsheet document; return how many cells.
+
+    Automatic calculation is off while the formulas are rewritten (each
+    rewrite would otherwise recompute what depends on it), and a block of
+    formula cells without array formulas is rewritten in one
+    ``setFormulaArray`` call; array formulas are set one range each.
+    """
     if not doc.supportsService("com.sun.star.sheet.SpreadsheetDocument"):
         return 0
     from com.sun.star.sheet.CellFlags import FORMULA
     names = frozenset(n.upper() for n in doc.NamedRanges.getElementNames()
                       if doc.NamedRanges.getByName(n).getReferredCells() is not None)
     n = 0
-    for sheet in doc.Sheets:
-        for addr in sheet.queryContentCells(FORMULA).getRangeAddresses():
-            block = sheet.getCellRangeByPosition(addr.StartColumn, addr.StartRow,
-                                                 addr.EndColumn, addr.EndRow)
-            rows = block.getFormulaArray()
-            done_arrays = set()
-            for r, row in enumerate(rows):
-                for c, text in enumerate(row):
-                    new = bind_formula(text, _CALL, IMPLEMENTATION, _ARG, names)
-                    if new is None:
-                        continue
-                    col, rownum = addr.StartColumn + c, addr.StartRow + r
-                    cell = sheet.getCellByPosition(col, rownum)
-                    if new.startswith("{"):
-                        cur = sheet.createCursorByRange(cell)
-                        cur.collapseToCurrentArray()
-                        a = cur.getRangeAddress()
-                        key = (a.StartColumn, a.StartRow)
-                        if key not in done_arrays:
-                            done_arrays.add(key)
-                            cur.setArrayFormula(new[1:-1])
-                    else:
-                        cell.setFormula(new)
-                    n += 1
+    auto = doc.isAutomaticCalculationEnabled()
+    doc.enableAutomaticCalculation(False)
+    try:
+        for sheet in doc.Sheets:
+            for addr in sheet.queryContentCells(FORMULA).getRangeAddresses():
+                block = sheet.getCellRangeByPosition(addr.StartColumn, addr.StartRow,
+                                                     addr.EndColumn, addr.EndRow)
+                rows = block.getFormulaArray()
+                new_rows, arrays, changed = [], {}, 0
+                for r, row in enumerate(rows):
+                    new_row = []
+                    for c, text in enumerate(row):
+                        new = bind_formula(text, _CALL, IMPLEMENTATION, _ARG, names)
+                        if new is not None:
+                            changed += 1
+                            if new.startswith("{"):
+                                arrays.setdefault(new, (addr.StartColumn + c, addr.StartRow + r))
+                        new_row.append(text if new is None else new)
+                    new_rows.append(tuple(new_row))
+                if not changed:
+                    continue
+                n += changed
+                if not arrays and not any(t.startswith("{") for row in rows for t in row):
+                    block.setFormulaArray(tuple(new_rows))
+                    continue
+                for r, row in enumerate(rows):          # a block holding array formulas
+                    for c, text in enumerate(row):
+                        new = new_rows[r][c]
+                        if new != text and not new.startswith("{"):
+                            sheet.getCellByPosition(addr.StartColumn + c,
+                                                    addr.StartRow + r).setFormula(new)
+                done = set()
+                for new, (col, row) in arrays.items():
+                    cur = sheet.createCursorByRange(sheet.getCellByPosition(col, row))
+                    cur.collapseToCurrentArray()
+                    a = cur.getRangeAddress()
+                    if (a.StartColumn, a.StartRow) not in done:
+                        done.add((a.StartColumn, a.StartRow))
+                        cur.setArrayFormula(new[1:-1])
+    finally:
+        doc.enableAutomaticCalculation(auto)
     return n
 
 
