@@ -87,18 +87,26 @@ def test_cli_install_reports_a_missing_libreoffice(monkeypatch, tmp_path):
     assert "LibreOffice is not installed" in r.output
 
 
+def _one(ref):
+    return f'IF(ISBLANK({ref});"";IF(ISERROR({ref});"#VALUE!";{ref}))'
+
+
 @pytest.mark.parametrize("text, expected", [
-    ("=roas(B2;C2)", "=S.ROAS(S.A(B2);S.A(C2))"),
+    ("=roas(B2;C2:C3)", f"=S.ROAS({_one('B2')};S.A(C2:C3))"),
     ("=_xldudf_roas(1;2)", "=S.XLDUDF_ROAS(1;2)"),
     ("{=top_products(T[x];T[y];5)}", "{=S.TOP_PRODUCTS(S.A(T[x]);S.A(T[y]);5)}"),
+    ("=ctr(T[[#This Row];[c]];T[[#This Row];[a]:[b]])",
+     f"=S.CTR({_one('T[[#This Row];[c]]')};S.A(T[[#This Row];[a]:[b]]))"),
     ("=IF(B2>0;clv(B2;ltv_cac(B3;Margin);1);\"roas(\")",
-     "=IF(B2>0;S.CLV(S.A(B2);S.LTV_CAC(S.A(B3);S.A(Margin));1);\"roas(\")"),
-    ("=cac_payback(B22;B33/PeriodMonths)", "=S.CAC_PAYBACK(S.A(B22);B33/PeriodMonths)"),
+     f"=IF(B2>0;S.CLV({_one('B2')};S.LTV_CAC({_one('B3')};{_one('Margin')});1);\"roas(\")"),
+    ("=roas(Span;1)", "=S.ROAS(S.A(Span);1)"),
+    ("=cac_payback(B22;B33/PeriodMonths)", f"=S.CAC_PAYBACK({_one('B22')};B33/PeriodMonths)"),
     ("=MYROAS(B2)+ROAS2(B2)+X.ROAS(1)", None),
 ])
 def test_binding_rewrites_exactly_our_calls(text, expected):
     p = binding.call_pattern(udfs.__all__)
-    assert binding.bind_formula(text, p, "s", "A", frozenset({"MARGIN"})) == expected
+    names = {"MARGIN": True, "SPAN": False}
+    assert binding.bind_formula(text, p, "s", "A", names) == expected
 
 
 # --- LibreOffice running the extension -------------------------------------------------

@@ -247,8 +247,12 @@ def bind_document(doc):
     if not doc.supportsService("com.sun.star.sheet.SpreadsheetDocument"):
         return 0
     from com.sun.star.sheet.CellFlags import FORMULA
-    names = frozenset(n.upper() for n in doc.NamedRanges.getElementNames()
-                      if doc.NamedRanges.getByName(n).getReferredCells() is not None)
+    names = {}                                          # upper-case name -> one cell?
+    for name in doc.NamedRanges.getElementNames():
+        cells = doc.NamedRanges.getByName(name).getReferredCells()
+        if cells is not None:
+            a = cells.getRangeAddress()
+            names[name.upper()] = a.StartColumn == a.EndColumn and a.StartRow == a.EndRow
     n = 0
     auto = doc.isAutomaticCalculationEnabled()
     doc.enableAutomaticCalculation(False)

@@ -16,7 +16,7 @@ This module is copied into the extension's component file before
 
 import re
 
-__all__ = ["call_pattern", "bind_formula", "split_args", "is_reference"]
+__all__ = ["call_pattern", "bind_formula", "split_args", "is_reference", "is_single_cell"]
 
 XLDUDF = "_xldudf_"
 
@@ -109,20 +109,46 @@ def is_reference(arg, names=frozenset()):
     return bool(_NAME.match(a)) and a.upper() in names
 
 
+def is_single_cell(arg, names=frozenset()):
+    """Whether a reference argument is one cell: ``B2``, ``T[[#This Row];[x]]``, a 1-cell name.
+
+    ``names``: a mapping of upper-case name -> whether it refers to one cell
+    (a plain set counts as names of ranges).
+
+    >>> [is_single_cell(a, {"MARGIN": True}) for a in ("B2", "B2:B3", "T[[#This Row];[x]]",
+    ...                                               "T[[#This Row];[a]:[c]]", "T[x]", "Margin")]
+    [True, False, True, False, False, True]
+    """
+    a = arg.strip()
+    if _CELL_REF.match(a):
+        return ":" not in a
+    if _TABLE_REF.match(a):
+        return "[#This Row]" in a and "]:[" not in a
+    return bool(isinstance(names, dict) and names.get(a.upper()))
+
+
+def _cell_value(ref):
+    """A one-cell reference as LibreOffice computes it without a call into Python:
+    blank as empty text, an error as ``#VALUE!`` text (what the functions make of any
+    error text), anything else as it is."""
+    return 'IF(ISBLANK(%s);"";IF(ISERROR(%s);"#VALUE!";%s))' % (ref, ref, ref)
+
+
 def bind_formula(text, pattern, service, arg, names=frozenset()):
     """``text`` with every call ``pattern`` matches bound to the add-in, or None if none.
 
     ``ROAS(a;b)`` becomes ``SERVICE.ROAS(...)`` and ``_xldudf_ROAS(a;b)``
     ``SERVICE.XLDUDF_ROAS(...)`` (``service`` in upper case: the names the API
-    grammar knows).  An argument that is a reference (:func:`is_reference`) is
-    wrapped in the add-in's cell reader ``SERVICE.ARG(...)``: LibreOffice
-    otherwise passes an empty cell as 0 and never calls a function with an
-    error argument, where Excel passes a blank and the error (xlwings:
-    ``err_to_str``).
+    grammar knows).  LibreOffice passes an empty cell as 0 and never calls a
+    function with an error argument, where Excel passes a blank and the error
+    (xlwings: ``err_to_str``), so a reference argument (:func:`is_reference`)
+    is handed over the Excel way: one cell through native functions
+    (:func:`_cell_value`, no call into Python), a range through the add-in's
+    cell reader ``SERVICE.ARG(...)``.
 
     >>> p = call_pattern(["ROAS"])
-    >>> bind_formula("=_xldudf_roas(B2;2)", p, "org.x.F", "ARG")
-    '=ORG.X.F.XLDUDF_ROAS(ORG.X.F.ARG(B2);2)'
+    >>> bind_formula("=_xldudf_roas(B2:B3;2)", p, "org.x.F", "ARG")
+    '=ORG.X.F.XLDUDF_ROAS(ORG.X.F.ARG(B2:B3);2)'
     >>> bind_formula("=SUM(B2)", p, "org.x.F", "ARG") is None
     True
     """
@@ -141,7 +167,12 @@ def bind_formula(text, pattern, service, arg, names=frozenset()):
         for a in split_args(inner_text) if inner_text.strip() else []:
             inner = bind_formula(a, pattern, service, arg, names)
             a = a if inner is None else inner
-            args.append("%s.%s(%s)" % (prog, arg, a.strip()) if is_reference(a, names) else a)
+            if not is_reference(a, names):
+                args.append(a)
+            elif is_single_cell(a, names):
+                args.append(_cell_value(a.strip()))
+            else:
+                args.append("%s.%s(%s)" % (prog, arg, a.strip()))
         prefix = "XLDUDF_" if m.group(1) else ""
         out.append(text[i:m.start()])
         out.append("%s.%s%s(%s)" % (prog, prefix, m.group(2).upper(), ";".join(args)))
