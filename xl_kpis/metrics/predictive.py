@@ -284,7 +284,7 @@ def _lines(fname: str, customer_ids: Any, order_dates: Any, order_amounts: Any =
 
 
 def _customer_codes(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(distinct customer labels, each line's index into them)."""
+    """(distinct customer labels, sorted, and each line's index into them)."""
     if c.dtype.kind in "iu":
         uniq, inv = np.unique(c, return_inverse=True)
         return uniq.astype(str).astype(object), inv.ravel()
