@@ -367,3 +367,59 @@ def test_cohort_retention_leaves_lines_without_an_order_id_out():
     out = udfs.COHORT_RETENTION([["a"], ["a"], ["b"]], [[45000], [45040], [45041]],
                                 [["o1"], [None], ["o3"]])
     assert out[1] == ["2023-03", 1.0, 1.0, 0.0] and out[2] == ["2023-04", 1.0, 1.0, ""]
+
+
+# --- every main.py the project ships, as xlwings Lite runs it -----------------------
+# The README's line, and the main.py the committed template carries in its xlwings Lite
+# part once `xl-kpis build` writes one (generated with the package's code in it).
+
+TEMPLATE = ROOT / "workbook" / "tiktok_kpis.xlsx"
+
+
+def _shipped_mains() -> list[str]:
+    """The README's main.py, then the ``main.py`` property (a JSON-encoded string) of the
+    template's xlwings Lite part where the template has one."""
+    import json
+    import zipfile
+    from xml.etree import ElementTree
+
+    we = "{http://schemas.microsoft.com/office/webextensions/webextension/2010/11}"
+    with zipfile.ZipFile(TEMPLATE) as zf:
+        if "xl/webextensions/webextension1.xml" not in zf.namelist():
+            return [LITE_MAIN]
+        root = ElementTree.fromstring(zf.read("xl/webextensions/webextension1.xml"))
+    values = [p.get("value") for p in root.iter(f"{we}property") if p.get("name") == "main.py"]
+    assert len(values) == 1, "the template's Lite part carries no main.py"
+    return [LITE_MAIN, json.loads(values[0])]
+
+
+@pytest.fixture
+def restored_modules():
+    """A main.py may install its own copy of xl_kpis and drops the imported one:
+    put sys.modules and sys.path back afterwards for the tests that follow."""
+    path = list(sys.path)
+    ours = {k: v for k, v in sys.modules.items() if k == "xl_kpis" or k.startswith("xl_kpis.")}
+    yield
+    for k in [k for k in sys.modules if k == "xl_kpis" or k.startswith("xl_kpis.")]:
+        del sys.modules[k]
+    sys.modules.update(ours)
+    sys.path[:] = path
+
+
+@pytest.mark.lite
+def test_every_shipped_main_py_registers_what_the_package_registers(restored_modules):
+    import xlwings
+    from xlwings.server import custom_functions_call, custom_functions_meta, custom_scripts_meta
+
+    package = custom_functions_meta(udfs)   # the module itself: what a main.py must hold
+    assert len(package["functions"]) == len(udfs.__all__)
+    payload = {"func_name": "ROAS", "args": [[[100], [200]], [[0], [50]]],
+               "caller_address": "Sheet1!B2", "version": xlwings.__version__,
+               "client": "Office.js", "runtime": "1.5"}
+    for source in _shipped_mains():
+        main = _lite_main(source)
+        assert custom_functions_meta(main) == package   # every function, name, parameter, text
+        assert _settle(custom_functions_call(payload, main)) == \
+            [[EXCEL_ERROR["#DIV/0!"]], [4.0]]
+        if source != LITE_MAIN:   # the template's: with the formula re-enter script
+            assert custom_scripts_meta(main), "no Lite script in the template's main.py"
