@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date, datetime, timedelta
 
+import numpy as np
 import pytest
 
 from xl_kpis import metrics as m
@@ -90,8 +91,8 @@ def test_orders_look_like_the_seller_center_export(rows):
     rpr = m.repeat_purchase_rate([r["buyer"] for r in kept], [r["order_id"] for r in kept])
     assert 0.18 <= rpr <= 0.32
     created = [r["created"] for r in lines]
-    assert max(created) - min(created) <= timedelta(days=demo.DAYS)
-    assert max(created).date() <= demo.END
+    assert max(created) - min(created) <= timedelta(days=demo.ORDER_DAYS)
+    assert demo.ORDERS_START <= min(created).date() and max(created).date() <= demo.END
 
 
 def test_refunds_ratings_and_deliveries(rows):
@@ -121,11 +122,33 @@ def test_brand_months(rows):
     growth = m.follower_growth_rate([r["followers_start"] for r in b],
                                     [r["followers_end"] for r in b])
     assert all(-0.01 <= g <= 0.1 for g in growth)
-    # the last three months' orders are those of the Orders sheet
+    # every month's orders are those of the Orders sheet
     orders = rows["Orders"]
-    for r in b[-3:]:
+    for r in b:
         ids = {o["order_id"] for o in orders if o["status"] != "Cancelled"
                and (o["created"].year, o["created"].month) == (r["period"].year,
                                                                r["period"].month)}
         assert r["orders"] == len(ids)
     assert b[0]["competitor_c_mentions"] is None and b[-1]["competitor_c_mentions"] > 0
+
+
+def test_orders_support_the_predictive_clv_and_fill_the_cohort_triangle(rows):
+    # buyers arrive all year and buy again with BG/NBD's drop-out (demo.BUYING): the models fit
+    # (a fit that runs off raises), twelve monthly cohorts come back, fewer as months pass
+    from xl_kpis.metrics import predictive as P
+
+    kept = [r for r in rows["Orders"] if r["status"] != "Cancelled"]
+    lines = ([r["buyer"] for r in kept], [r["created"] for r in kept],
+             [r["sku_subtotal"] for r in kept])
+    model = P.clv_model(*lines)
+    assert model.summary.customer.size == len(set(lines[0]))
+    assert 0.2 <= (model.summary.frequency > 0).mean() <= 0.4
+    assert model.bgnbd.a > 0 and model.gamma_gamma.q > 1
+    table = P.customer_clv(*lines, margin=0.4)
+    alive = table["p_alive"]
+    assert (alive == 1).any() and (alive < 0.5).any()        # P(alive) buckets are not empty
+    cohorts = P.cohort_retention(lines[0], lines[1])
+    assert cohorts.cohort.size == 12 and cohorts.retention.shape == (12, 12)
+    first_months = np.nanmean(cohorts.retention[:6, 1:4])
+    later_months = np.nanmean(cohorts.retention[:6, 7:10])
+    assert 0.02 < later_months < first_months < 0.3

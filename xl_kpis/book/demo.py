@@ -6,13 +6,17 @@ The shop, "Glow Lab", sells a dozen beauty products:
   ROAS 1-5, some of them below break-even);
 * **Videos** — 60 organic videos of five content types, each type with its
   own reach, engagement and selling power;
-* **Orders** — about 1,000 buyers over 90 days, a quarter of them buying
-  again: a few thousand SKU lines (multi-SKU orders repeat the order amount
-  on each line), ~6 % cancelled, some refunds and returns, ratings on part of
-  the delivered orders, 18-digit order ids as text;
+* **Orders** — about 1,000 buyers arriving over the twelve months, each
+  buying again at a rate of her own and dropping out for good after a repeat
+  order with a probability of her own (the BG/NBD process, :data:`BUYING`),
+  with a basket size of her own: a quarter of them buy again, so the
+  predicted CLV has data to fit and the cohort triangle twelve cohorts; a few
+  thousand SKU lines (multi-SKU orders repeat the order amount on each line),
+  ~6 % cancelled, some refunds and returns, ratings on part of the delivered
+  orders, 18-digit order ids as text;
 * **Brand** — 12 months of followers, mentions (brand and three
-  competitors), support queries, orders and Studio overview totals; the last
-  three months' orders match the Orders sheet.
+  competitors), support queries, orders and Studio overview totals; each
+  month's orders match the Orders sheet.
 
 All values are plain Python (int, float, str, date, datetime, None); money is
 rounded to cents.
@@ -25,16 +29,23 @@ from typing import Any
 
 import numpy as np
 
+from ..metrics.predictive import BgNbd, simulate_orders
 from . import schema as S
 
-__all__ = ["SEED", "END", "DAYS", "tables", "rows"]
+__all__ = ["SEED", "END", "DAYS", "ORDERS_START", "ORDER_DAYS", "BUYING", "tables", "rows"]
 
 #: The default seed of the demo shop.
 SEED = 7
-#: The last day of the demo data, and how many days the orders cover.
+#: The last day of the demo data, and how many days the campaigns and videos cover.
 END = date(2026, 9, 30)
 DAYS = 90
 START = END - timedelta(days=DAYS - 1)
+#: The orders cover the twelve months of the Brand sheet.
+ORDERS_START = date(END.year - 1, END.month + 1, 1) if END.month < 12 else date(END.year, 1, 1)
+ORDER_DAYS = (END - ORDERS_START).days + 1
+#: How the demo's buyers buy again and drop out (BG/NBD, rates per week): a purchase every
+#: 50 weeks on average while alive, a drop-out probability of 29 % per repeat order on average.
+BUYING = BgNbd(r=0.6, alpha=30.0, a=1.0, b=2.5, log_likelihood=float("nan"))
 
 # name, category, price, variations, popularity, seller SKU stem
 PRODUCTS = (
@@ -166,13 +177,20 @@ def _videos(rng: np.random.Generator, n: int = 60) -> list[dict[str, Any]]:
 
 
 def _order_times(rng: np.random.Generator, n_buyers: int) -> list[tuple[int, datetime]]:
-    """(buyer index, created time) of every order, in time order."""
-    counts = rng.choice([1, 2, 3, 4, 5], size=n_buyers, p=[0.73, 0.17, 0.06, 0.03, 0.01])
-    start = datetime(START.year, START.month, START.day)
-    orders = []
-    for b, k in enumerate(counts):
-        seconds = np.sort(rng.integers(0, DAYS * 86400, size=int(k)))
-        orders += [(b, start + timedelta(seconds=int(s))) for s in seconds]
+    """(buyer index, created time) of every order, in time order.
+
+    Buyers arrive through the year; each buys again as a Poisson process with a rate of her
+    own and, after each repeat order, drops out for good with a probability of her own (the
+    BG/NBD process with :data:`BUYING`): about a quarter of them buy again, more of those who
+    arrived early, as in a real shop.
+    """
+    ids, days, _ = simulate_orders(n_buyers, BUYING, start=ORDERS_START.isoformat(),
+                                   days=ORDER_DAYS, seed=int(rng.integers(2**31)))
+    start = datetime(ORDERS_START.year, ORDERS_START.month, ORDERS_START.day)
+    offsets = (days - np.datetime64(ORDERS_START.isoformat(), "D")).astype(np.int64)
+    seconds = rng.integers(7 * 3600, 24 * 3600, size=ids.size)   # shoppers sleep at night
+    orders = [(int(b), start + timedelta(days=int(d), seconds=int(s)))
+              for b, d, s in zip(ids.tolist(), offsets.tolist(), seconds.tolist())]
     return sorted(orders, key=lambda o: (o[1], o[0]))
 
 
@@ -201,17 +219,19 @@ def _orders(rng: np.random.Generator, n_buyers: int = 1000) -> list[dict[str, An
               for _ in range(n_buyers)]
     popularity = np.array([p[4] for p in PRODUCTS], dtype=float)
     popularity /= popularity.sum()
+    # how much each buyer puts in a basket (mean 1): big spenders stay big spenders
+    basket = rng.gamma(4.0, 0.25, n_buyers)
     order_id = 576400000000000000
     lines = []
     for b, created in _order_times(rng, n_buyers):
         order_id += int(rng.integers(10**9, 10**11))
-        n_lines = int(rng.choice([1, 2, 3, 4], p=[0.40, 0.32, 0.18, 0.10]))
+        n_lines = min(4, 1 + int(rng.poisson(0.95 * basket[b])))
         picks = rng.choice(len(PRODUCTS), size=n_lines, replace=False, p=popularity)
         items = []
         for k in picks:
             name, category, price, variations, _, stem = PRODUCTS[int(k)]
             v = int(rng.integers(len(variations)))
-            qty = int(rng.choice([1, 2, 3], p=[0.8, 0.15, 0.05]))
+            qty = min(3, 1 + int(rng.poisson(0.2 * basket[b])))
             discount = 0.9 if rng.random() < 0.2 else 1.0
             items.append({"product": name, "category": category, "variation": variations[v],
                           "seller_sku": f"{stem}-{v + 1:02d}",
