@@ -22,7 +22,7 @@ KPIS = [
     # brand
     "follower_growth_rate", "share_of_voice", "support_query_rate",
     # predictive lifetime value and retention
-    "predicted_clv", "customer_clv", "clv_parameters", "cohort_retention",
+    "predicted_clv", "customer_clv", "clv_parameters", "p_alive_buckets", "cohort_retention",
 ]
 
 

@@ -98,7 +98,8 @@ def test_counted_order_formula():
 
 # The predictive CLV functions are not laid out in the template yet (issue 11, the Customers
 # sheet comes after the flow rework of the layout); the set must shrink to nothing.
-NOT_YET_IN_TEMPLATE = {"PREDICTED_CLV", "CUSTOMER_CLV", "CLV_PARAMETERS", "COHORT_RETENTION"}
+NOT_YET_IN_TEMPLATE = {"PREDICTED_CLV", "CUSTOMER_CLV", "CLV_PARAMETERS", "P_ALIVE_BUCKETS",
+                       "COHORT_RETENTION"}
 
 
 def test_every_udf_appears_in_the_template():

@@ -331,6 +331,24 @@ def test_clv_parameters_table(cdnow, calibration):
     assert values["Time unit"] == "weeks" and values["As of"] == CALIBRATION_END
 
 
+def test_p_alive_buckets_count_the_customers_by_their_p_alive(cdnow, calibration):
+    s, bg, _ = calibration
+    t = P.p_alive_buckets(*cdnow[:2], as_of=CALIBRATION_END)
+    assert t["group"].tolist() == [g for g, _ in P.ALIVE_GROUPS]
+    # counted again customer by customer, with mpmath's P(alive)
+    r, alpha, a, b = (mpmath.mpf(v) for v in bg[:4])
+    plain = [0] * 5
+    for x, tx, T in zip(s.frequency, s.recency, s.T):
+        if x == 0:
+            plain[0] += 1
+            continue
+        x, tx, T = (mpmath.mpf(float(v)) for v in (x, tx, T))
+        p = float(1 / (1 + a / (b + x - 1) * ((alpha + T) / (alpha + tx)) ** (r + x)))
+        plain[1 if p >= 0.75 else 2 if p >= 0.5 else 3 if p >= 0.25 else 4] += 1
+    assert t["customers"].tolist() == plain and plain[0] == 2357 - 946
+    assert t["share"].tolist() == pytest.approx([n / 2357 for n in plain], rel=1e-15)
+
+
 # --- the cohort triangle against plain Python -----------------------------------------------
 
 def _plain_cohorts(records, as_of=None):
@@ -369,6 +387,37 @@ def test_cohort_triangle_equals_a_plain_python_computation(cdnow, as_of):
         assert c.retention[i].tolist() == pytest.approx(
             [math.nan if v is None else v for v in row], rel=1e-15, nan_ok=True)
     assert c.retention.shape == ((3, 18) if as_of is None else (3, 9))
+
+
+def _plain_window(records, months):
+    """The last ``months`` calendar months' cohorts, months 0 .. months - 1, by dicts."""
+    end = max(d for _, d in records)
+
+    def month(d):
+        return d.year * 12 + d.month - 1
+
+    first, active = {}, defaultdict(set)
+    for c, d in records:
+        first[c] = min(first.get(c, month(d)), month(d))
+    for c, d in records:
+        active[c].add(month(d) - first[c])
+    rows = []
+    for cohort in range(month(end) - months + 1, month(end) + 1):
+        members = [c for c in first if first[c] == cohort]
+        rows.append((len(members), [
+            math.nan if cohort + k > month(end) or not members else
+            sum(k in active[c] for c in members) / len(members) for k in range(months)]))
+    return rows
+
+
+@pytest.mark.parametrize("months", [1, 6, 12, 30])
+def test_cohort_window_equals_a_plain_python_computation(cdnow, months):
+    customers, days, _ = cdnow
+    c = cohort_retention(customers, days, months=months)
+    assert c.retention.shape == (months, months) and str(c.cohort[-1]) == "1998-06"
+    for i, (n, row) in enumerate(_plain_window(list(zip(customers, days)), months)):
+        assert c.customers[i] == n
+        assert c.retention[i].tolist() == pytest.approx(row, rel=1e-15, nan_ok=True)
 
 
 def test_cohort_blank_after_the_data_and_zero_inside():
@@ -438,6 +487,10 @@ def test_plain_python_agrees_on_random_lines(recs):
     table = _plain_cohorts(zip(*_columns(recs)[:2]))
     assert [[None if math.isnan(v) else v for v in row] for row in c.retention.tolist()] == \
         [row for _, row in table.values()]
+    w = cohort_retention(*_columns(recs)[:2], months=3)
+    plain = _plain_window(list(zip(*_columns(recs)[:2])), 3)
+    assert w.customers.tolist() == [n for n, _ in plain]
+    np.testing.assert_array_equal(w.retention, np.array([row for _, row in plain]))
 
 
 params = st.builds(BgNbd, st.floats(0.01, 20), st.floats(0.01, 200), st.floats(0.01, 20),

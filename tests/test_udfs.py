@@ -353,6 +353,18 @@ def test_predicted_clv_udfs_on_cdnow_equal_the_core():
     assert triangle[3][-2:] == ["", ""] and triangle[2][-1] == ""   # after the data: blank
 
 
+def test_p_alive_buckets_and_a_fixed_size_triangle_on_cdnow():
+    buyers, dates, amounts = _cdnow_cells()
+    buckets = udfs.P_ALIVE_BUCKETS(buyers, dates, 35703)            # as of 1997-09-30
+    assert buckets[0] == ["Customers by P(alive)", "Customers", "Share"] and len(buckets) == 6
+    assert buckets[1][1] == 2357.0 - 946.0 and sum(r[1] for r in buckets[1:]) == 2357.0
+    triangle = udfs.COHORT_RETENTION(buyers, dates, None, None, 12)
+    assert len(triangle) == 13 and len(triangle[0]) == 14           # 12 cohorts x months 0-11
+    assert [r[0] for r in triangle[1:4]] == ["1997-07", "1997-08", "1997-09"]
+    assert triangle[1][1:3] == [0.0, ""]         # no new customer after March 1997: blank
+    assert udfs.COHORT_RETENTION(buyers, dates, None, None, 0) == "#NUM!"
+
+
 def test_customer_clv_rows_pads_and_an_empty_history_is_blank():
     buyers, dates, amounts = _cdnow_cells()
     out = udfs.CUSTOMER_CLV(buyers[:200], dates[:200], amounts[:200], rows=500)

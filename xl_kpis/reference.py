@@ -22,7 +22,8 @@ def _formula(doc: str) -> str:
         return ""
     f = m.group(1).strip()
     for a, b in ((r"\frac{1}{N}", "(1/N) "), (r"\lambda", "λ"), (r"\alpha", "α"),
-                 (r"\gamma", "γ"), (r"\nu", "ν"), (r"\sim", "~"), (r"\;", " "),
+                 (r"\gamma", "γ"), (r"\nu", "ν"), (r"\sim", "~"), (r"\;", " "), (r"\in", "∈"),
+                 (r"\{", "{"), (r"\}", "}"),
                  (r"\times", "×"), (r"\sum", "Σ"), (r"\ge", "≥"), (r"\_", "_"), (r"\,", " "),
                  (r"\bar r", "mean rating"), (r"\\", ""), ("{:}", ":"), ("{", ""), ("}", "")):
         f = f.replace(a, b)

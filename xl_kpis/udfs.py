@@ -337,11 +337,18 @@ def CLV_PARAMETERS(buyers, dates, amounts, as_of=None, unit=None):
                        headers=["Parameter", "Value", "What it is"])
 
 
+@_udf(m.p_alive_buckets)
+def P_ALIVE_BUCKETS(buyers, dates, as_of=None, unit=None):
+    """Customers by P(alive): bought once, then repeat buyers 75-100 %, 50-75 %, 25-50 %, under 25 % likely to still be buying; count and share."""
+    return cells.model(m.p_alive_buckets, [buyers, dates], [as_of, unit],
+                       headers=["Customers by P(alive)", "Customers", "Share"])
+
+
 @_udf(m.cohort_retention)
-def COHORT_RETENTION(buyers, dates, order_ids=None, as_of=None):
-    """Cohort triangle: per month of first order, the share of customers ordering again 0, 1, 2 ... months later; blank after the data. Lines with a blank order id are left out."""
+def COHORT_RETENTION(buyers, dates, order_ids=None, as_of=None, months=None):
+    """Cohort triangle: per month of first order, the share of customers ordering again 0, 1, 2 ... months later; blank after the data; months fixes the size. Lines with a blank order id are left out."""
     ranges = [buyers, dates] + ([order_ids] if order_ids is not None else [])
-    return cells.model(m.cohort_retention, ranges, [None] * (3 - len(ranges)) + [as_of])
+    return cells.model(m.cohort_retention, ranges, [None] * (3 - len(ranges)) + [as_of, months])
 
 
 __all__ = list(KPI_OF)  # every function registered above, in order

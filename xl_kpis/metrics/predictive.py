@@ -63,7 +63,8 @@ import numpy as np
 from ._kpi import (DATES, FRACTION, LABELS, MONEY, MONTHS, NONNEG, UNIT, as_float_array,
                    as_labels, check_domain, check_same_length, kpi, present)
 
-__all__ = ["predicted_clv", "customer_clv", "clv_parameters", "cohort_retention"]
+__all__ = ["predicted_clv", "customer_clv", "clv_parameters", "p_alive_buckets",
+           "cohort_retention"]
 
 #: Length of the time units in days.
 UNIT_DAYS: dict[str, int] = {"weeks": 7, "days": 1}
@@ -1270,6 +1271,84 @@ def parameter_rows(model) -> list[tuple[str, float | str]]:
     return [(name, v) for (name, _), v in zip(_PARAMETER_ROWS, values)]
 
 
+#: The groups of :func:`p_alive_buckets`: a label and, for repeat buyers, P(alive) >= ``lo``.
+ALIVE_GROUPS = (
+    ("Bought once (P(alive) = 1 in the model)", None),
+    ("Bought again, P(alive) 75-100 %", 0.75),
+    ("Bought again, P(alive) 50-75 %", 0.50),
+    ("Bought again, P(alive) 25-50 %", 0.25),
+    ("Bought again, P(alive) under 25 %", 0.0),
+)
+
+
+@kpi(shape="table", customer_ids=LABELS, order_dates=DATES, as_of=DATES, unit=UNIT)
+def p_alive_buckets(customer_ids, order_dates, as_of=None, unit="weeks"):
+    """Customers by P(alive): how many of those who bought again are likely still buying.
+
+    Parameters
+    ----------
+    customer_ids : array_like
+        The customer of each order line (``Buyer Username``).
+    order_dates : array_like
+        The date of each line; lines of a customer on one day are one purchase.
+    as_of : date-like, optional
+        The as-of date: later lines are left out; the last order date by default.
+    unit : {"weeks", "days"}, optional
+        The time unit the model is fitted in: weeks (the default) or days.
+
+    Returns
+    -------
+    numpy.ndarray
+        A structured array of 5 rows (:data:`ALIVE_GROUPS`) with fields ``group``,
+        ``customers`` and ``share`` (of all customers): the customers who bought once,
+        then those who bought again by P(alive) 75-100 %, 50-75 %, 25-50 % and under 25 %.
+
+    Raises
+    ------
+    FitError
+        Degenerate data (see :func:`bgnbd_fit`).
+
+    Warnings
+    --------
+    In BG/NBD a customer drops out only right after a purchase, so a customer who bought
+    once is alive with probability 1: the model cannot tell whether one-time buyers are
+    gone, hence their own row.  P(alive) is at the as-of date.
+
+    Notes
+    -----
+    .. math:: share_g = |\\{i : x_i > 0, P_i(alive) \\in g\\}| / N
+
+    with :func:`bgnbd_p_alive`'s P(alive) at the as-of date.
+
+    References
+    ----------
+    Fader, Hardie & Lee (2008), "Computing P(alive) using the BG/NBD model",
+    brucehardie.com/notes/021; FHL (2005), *Marketing Science* 24(2).
+
+    Examples
+    --------
+    >>> ids, days, _ = simulate_orders(2000, BgNbd(0.5, 6.0, 0.7, 2.5, 0.0), seed=1)
+    >>> t = p_alive_buckets(ids, days)
+    >>> t["group"][0], int(t["customers"].sum()), round(float(t["share"].sum()), 6)
+    ('Bought once (P(alive) = 1 in the model)', 2000, 1.0)
+    """
+    s = rfm_summary(customer_ids, order_dates, None, as_of, unit)
+    bg = bgnbd_fit(s.frequency, s.recency, s.T, s.unit)
+    alive = np.asarray(bgnbd_p_alive(bg, s.frequency, s.recency, s.T), dtype=np.float64)
+    rep = s.frequency > 0
+    counts = [int((~rep).sum())]
+    upper = np.inf
+    for _, lo in ALIVE_GROUPS[1:]:
+        counts.append(int((rep & (alive >= lo) & (alive < upper)).sum()))
+        upper = lo
+    out = np.zeros(len(ALIVE_GROUPS), dtype=[("group", object), ("customers", np.int64),
+                                             ("share", float)])
+    out["group"] = [g for g, _ in ALIVE_GROUPS]
+    out["customers"] = counts
+    out["share"] = np.asarray(counts, dtype=np.float64) / s.customer.size
+    return out
+
+
 # --- simulation ------------------------------------------------------------------------------
 
 def simulate_orders(n_customers, bgnbd, gamma_gamma=None, start="2024-01-01", days=365,
@@ -1371,8 +1450,9 @@ def simulate_orders(n_customers, bgnbd, gamma_gamma=None, start="2024-01-01", da
 
 # --- cohorts ---------------------------------------------------------------------------------
 
-@kpi(shape="table", customer_ids=LABELS, order_dates=DATES, order_ids=LABELS, as_of=DATES)
-def cohort_retention(customer_ids, order_dates, order_ids=None, as_of=None):
+@kpi(shape="table", customer_ids=LABELS, order_dates=DATES, order_ids=LABELS, as_of=DATES,
+     months=MONTHS)
+def cohort_retention(customer_ids, order_dates, order_ids=None, as_of=None, months=None):
     """Cohort retention triangle: the share of each month's new customers who buy again.
 
     Parameters
@@ -1387,6 +1467,11 @@ def cohort_retention(customer_ids, order_dates, order_ids=None, as_of=None):
     as_of : date-like, optional
         The end of the data (later lines are left out); the last order date
         by default.
+    months : int, optional
+        A fixed-size triangle: the cohorts of the last ``months`` calendar months up to
+        the as-of date's month (a month without new customers has 0 customers and no
+        shares) and the months 0 .. ``months`` - 1 after them (1..120). By default every
+        cohort since the first order and every month since.
 
     Returns
     -------
@@ -1430,26 +1515,48 @@ def cohort_retention(customer_ids, order_dates, order_ids=None, as_of=None):
     (['2024-01', '2024-02'], [2, 1])
     >>> c.retention.tolist()
     [[1.0, 0.5, 0.5], [1.0, 0.0, nan]]
+
+    The last 4 months, months 0 to 3 (a fixed size for a sheet):
+
+    >>> c = cohort_retention(["ann", "bob", "ann", "bob", "cy"],
+    ...                      ["2024-01-05", "2024-01-20", "2024-03-02", "2024-02-11", "2024-02-03"],
+    ...                      months=4)
+    >>> c.cohort.astype(str).tolist(), c.customers.tolist()
+    (['2023-12', '2024-01', '2024-02', '2024-03'], [0, 2, 1, 0])
+    >>> c.retention[1].tolist(), c.retention[3].tolist()
+    ([1.0, 0.5, 0.5, nan], [nan, nan, nan, nan])
     """
     f = "cohort_retention"
+    if months is not None:
+        a = as_float_array(f, "months", months)
+        check_domain(f, "months", a, MONTHS)
+        if a.ndim or not float(a).is_integer():
+            raise ValueError(f"{f}: argument 'months' {MONTHS.rule}, got {months!r}")
     c, d, _, end = _lines(f, customer_ids, order_dates, None, as_of, extra_ids=order_ids)
     _, ci = _customer_codes(c)
     month = d.astype("datetime64[M]").astype(np.int64)
     n_cust = int(ci.max()) + 1
     first = np.full(n_cust, np.iinfo(np.int64).max)
     np.minimum.at(first, ci, month)
-    m0 = int(first.min())
     last = int(end.astype("datetime64[M]").astype(np.int64))
-    width = last - m0 + 1
-    cohorts, row = np.unique(first, return_inverse=True)
-    row = row.ravel()
+    if months is None:
+        cohorts = np.unique(first)
+        width = last - int(cohorts[0]) + 1
+    else:
+        width = int(months)
+        cohorts = np.arange(last - width + 1, last + 1)
+    row = np.searchsorted(cohorts, first)                   # a customer's cohort row
+    inside = (row < cohorts.size) & (cohorts[np.minimum(row, cohorts.size - 1)] == first)
     k = month - first[ci]
-    seen = np.unique(ci.astype(np.int64) * width + k)        # (customer, month) pairs
-    cust, kk = seen // width, seen % width
+    keep = inside[ci] & (k < width)
+    span = max(width, int(k.max()) + 1)
+    seen = np.unique(ci[keep].astype(np.int64) * span + k[keep])   # (customer, month) pairs
+    cust, kk = seen // span, seen % span
     cells = np.bincount((row[cust] * width + kk).astype(np.intp),
                         minlength=cohorts.size * width).reshape(cohorts.size, width)
-    sizes = np.bincount(row.astype(np.intp), minlength=cohorts.size)
-    share = cells / sizes[:, None]
+    sizes = np.bincount(row[inside].astype(np.intp), minlength=cohorts.size)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = cells / sizes[:, None]                       # no new customer: NaN
     after = np.arange(width)[None, :] > (last - cohorts)[:, None]
     share[after] = np.nan
-    return Cohorts((cohorts).astype("datetime64[M]"), sizes.astype(np.int64), share)
+    return Cohorts(cohorts.astype("datetime64[M]"), sizes.astype(np.int64), share)
