@@ -74,12 +74,15 @@ def test_api_field_names_and_ad_id_key():
     r = parse_ads(DATA / "ads_api_fields.csv")   # §A Marketing API field names
     assert r.key_fields == ("ad_id", "date")
     assert r.currency is None
-    first, second = r.rows
+    first, = r.rows
     assert first["ad_id"] == "1790123456789012345"          # 19 digits, exact
     assert (first["video_views"], first["views_2s"], first["views_6s"]) == (900.0, 400.0, 200.0)
     assert (first["views_p50"], first["views_p100"], first["follows"]) == (150.0, 60.0, 1.0)
-    assert second["cost"] == -1.5                            # "(1.50)" accounting negative
-    assert second["date"] == dt.date(2026, 7, 19)
+    assert first["date"] == dt.date(2026, 7, 18)
+    # "(1.50)" is an accounting negative: a cost below 0 is refused (the book's columns hold
+    # amounts of 0 or more), with the line and the value
+    assert r.skipped == [(3, "line 3, column 'spend': '(1.50)' is negative "
+                             "(amounts and counts are 0 or more)")]
 
 
 def test_age_gender_breakdown_joined(tmp_path):

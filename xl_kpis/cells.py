@@ -46,10 +46,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .metrics._kpi import Domain, KpiSpec
+from .metrics._kpi import MAX_ROWS, Domain, KpiSpec
 
-__all__ = ["BLANK", "DIV0", "NUM", "VALUE", "NA", "ERRORS", "to_number", "elementwise",
-           "aggregate", "table", "model", "strict"]
+__all__ = ["BLANK", "DIV0", "NUM", "VALUE", "NA", "ERRORS", "Text", "is_error", "to_number",
+           "elementwise", "aggregate", "table", "model", "strict"]
 
 log = logging.getLogger("xl_kpis")
 
@@ -65,7 +65,26 @@ ERRORS = frozenset({"#NULL!", DIV0, VALUE, "#REF!", "#NAME?", NUM, NA, "#GETTING
 #: Rows of a worksheet (Microsoft, "Excel specifications and limits": 1,048,576 rows).  A table
 #: asked to spill more rows than fit below its header is #NUM!: building it would only hang
 #: the workbook (a top_n of 1E+12 must not allocate a trillion rows).
-SHEET_ROWS = 1_048_576
+SHEET_ROWS = MAX_ROWS + 1      # the core's bound: top_products refuses more
+
+class Text(str):
+    """Text known to be text although it reads like an error value: a cell holding the
+    text ``#N/A`` (typed, or from an export) rather than the error.
+
+    Error values travel as their text (xlwings hands them over that way,
+    ``err_to_str=True``), so a reader that can tell the two apart (a workbook
+    file says which cells are errors) marks such text with this type: it is
+    text to every rule here (a label is a label, arithmetic on it is
+    ``#VALUE!``), never the error.  In Excel itself xlwings hands a UDF the
+    same string for both, so there a label reading ``#N/A`` counts as the error.
+    """
+
+    __slots__ = ()
+
+
+def is_error(v: Any) -> bool:
+    """True for an Excel error value (its text, not :class:`Text`)."""
+    return isinstance(v, str) and v in ERRORS and not isinstance(v, Text)
 
 # per-element status codes
 _OK, _BLANK, _VALUE, _NA, _NUM = 0, 1, 2, 3, 4
@@ -74,10 +93,13 @@ _CODE_TEXT = {_VALUE: VALUE, _NA: NA, _NUM: NUM}
 # Text Excel (en-US) turns into a number in arithmetic: optional sign or
 # parentheses, an optional currency symbol, digits with optional thousands
 # separators, decimals, exponent, and an optional percent sign.
+# Each run of blanks follows a token (never two runs side by side), so a text that is no
+# number is refused in time linear in its length.
 _NUMERIC_TEXT = re.compile(
-    r"""^\s*(?P<sign>[-+])?\s*(?P<open>\()?\s*(?P<cur>[$€£¥])?\s*(?P<sign2>[-+])?\s*
+    r"""^\s*(?:(?P<sign>[-+])\s*)?(?:(?P<open>\()\s*)?(?:(?P<cur>[$€£¥])\s*)?
+        (?:(?P<sign2>[-+])\s*)?
         (?P<num>(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d*)?|\.\d+)
-        (?P<exp>[eE][-+]?\d+)?\s*(?P<pct>%)?\s*(?P<close>\))?\s*$""",
+        (?P<exp>[eE][-+]?\d+)?(?:\s*(?P<pct>%))?(?:\s*(?P<close>\)))?\s*$""",
     re.VERBOSE,
 )
 
@@ -340,11 +362,12 @@ def _labels_of(x: Any) -> tuple[np.ndarray, np.ndarray]:
     cells, (height, _), _ = _flat_cells(x)
     if height == 0:
         raise _Malformed("a range must be rectangular")
-    if set(map(type, cells)) <= {str, type(None)}:  # the usual column of ids: vectorised
+    if set(map(type, cells)) <= {str, Text, type(None)}:  # the usual column of ids: vectorised
         labels = np.array(["" if v is None else v.strip() for v in cells], dtype=object)
         stat = np.where(labels == "", np.int8(_BLANK), np.int8(_OK))
         if not ERRORS.isdisjoint(labels):
-            stat[np.fromiter((v in ERRORS for v in labels), bool, len(labels))] = _VALUE
+            stat[np.fromiter((v in ERRORS and type(c) is not Text for v, c in zip(labels, cells)),
+                             bool, len(labels))] = _VALUE
             labels[stat == _VALUE] = ""
         return labels, stat.astype(np.int8)
     labels = np.empty(len(cells), dtype=object)
@@ -352,7 +375,8 @@ def _labels_of(x: Any) -> tuple[np.ndarray, np.ndarray]:
     for i, v in enumerate(cells):
         if v is None or v == "" or (type(v) is float and v != v):
             labels[i], stat[i] = "", _BLANK
-        elif isinstance(v, (bool, np.bool_)) or (isinstance(v, str) and v.strip() in ERRORS):
+        elif isinstance(v, (bool, np.bool_)) or (isinstance(v, str) and v.strip() in ERRORS
+                                                 and not isinstance(v, Text)):
             labels[i], stat[i] = "", _VALUE
         elif isinstance(v, (float, np.floating)) and float(v).is_integer():
             labels[i] = str(int(v))
@@ -491,8 +515,9 @@ def _table(fn: Callable, args: Sequence[Any], headers: Sequence[str],
         call.append(vals)
     result = fn(*call, *opts)
     out = [list(headers)]
-    for row in result.tolist():
-        out.append([v if isinstance(v, str) else _number_or_error(float(v)) for v in row])
+    for row in result.tolist():      # a label reading like an error stays text
+        out.append([(Text(v) if v in ERRORS else v) if isinstance(v, str)
+                    else _number_or_error(float(v)) for v in row])
     while rows is not None and len(out) < rows + 1:
         out.append([BLANK] * len(headers))
     return out

@@ -57,6 +57,7 @@ def build(out: Path, demo: bool, seed: int | None, source: Path | None, force: b
     from xl_kpis.book import files
     from xl_kpis.book.build import build_workbook
     from xl_kpis.book.patch import BookFormatError
+    from xl_kpis.package import PackageError
 
     if out.suffix.lower() not in (".xlsx", ".xlsm"):
         raise click.BadParameter("OUT must end in .xlsx or .xlsm", param_hint="OUT")
@@ -79,7 +80,7 @@ def build(out: Path, demo: bool, seed: int | None, source: Path | None, force: b
             ev = build_workbook(out, demo=demo, seed=seed, tables=tables, settings=settings)
     except files.BookLocked as e:
         _fail(str(e), EXIT_LOCKED)
-    except (BookFormatError, files.BookWriteError) as e:
+    except (BookFormatError, PackageError, files.BookWriteError) as e:
         _fail(str(e), EXIT_BAD_FILE)
     rows = ", ".join(f"{n} {name}" for name, n in ev.rows.items())
     what = ("demo data: " + rows if demo else f"data of {source.name}: " + rows if source
@@ -103,12 +104,13 @@ def refresh(book: Path, out: Path | None, progress: bool | None) -> None:
     from xl_kpis.book import files
     from xl_kpis.book.patch import BookFormatError
     from xl_kpis.book.refresh import refresh as run
+    from xl_kpis.package import PackageError
 
     try:
         r = run(book, out, progress=_Progress(progress))
     except files.BookLocked as e:
         _fail(str(e), EXIT_LOCKED)
-    except (BookFormatError, files.BookWriteError) as e:
+    except (BookFormatError, PackageError, files.BookWriteError) as e:
         _fail(str(e), EXIT_BAD_FILE)
     rows = ", ".join(f"{n} {name}" for name, n in r.rows.items())
     click.echo(f"Refreshed {r.path}: {r.formulas} formulas, {r.changed} values changed "
@@ -136,6 +138,7 @@ def report(book: Path | None, orders_file: Path | None, ads_file: Path | None,
     """
     from xl_kpis import report as rep
     from xl_kpis.book.patch import BookFormatError
+    from xl_kpis.package import PackageError
 
     if (book is None) == (orders_file is None and ads_file is None):
         raise click.UsageError("give either BOOK or --orders/--ads export files")
@@ -164,7 +167,7 @@ def report(book: Path | None, orders_file: Path | None, ads_file: Path | None,
                 _fail(str(e), EXIT_BAD_FILE)
             clv = rep.clv_model_report(orders) if with_clv else rep.clv_not_asked()
             kpis = rep.shop_kpis(orders, ads, clv=clv)
-    except BookFormatError as e:
+    except (BookFormatError, PackageError) as e:
         _fail(str(e), EXIT_BAD_FILE)
     if as_json:
         click.echo(json.dumps({**kpis, "clv_model": clv}, indent=2))
@@ -196,6 +199,7 @@ def import_cmd(kind: str, src: Path, book: Path, year: int | None,
     from xl_kpis.book.importer import import_export
     from xl_kpis.book.patch import BookFormatError
     from xl_kpis.imports import ExportFormatError
+    from xl_kpis.package import PackageError
 
     if year is not None and kind != "studio":
         raise click.BadParameter("only Studio exports lack the year", param_hint="--year")
@@ -203,7 +207,7 @@ def import_cmd(kind: str, src: Path, book: Path, year: int | None,
         report = import_export(kind, src, book, year=year, progress=_Progress(progress))
     except files.BookLocked as e:
         _fail(str(e), EXIT_LOCKED)
-    except (ExportFormatError, BookFormatError, files.BookWriteError) as e:
+    except (ExportFormatError, BookFormatError, PackageError, files.BookWriteError) as e:
         _fail(str(e), EXIT_BAD_FILE)
     except OSError as e:
         _fail(f"{e.filename or src}: {e.strerror or e}", EXIT_BAD_FILE)

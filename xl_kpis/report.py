@@ -70,10 +70,11 @@ def _num(cols: Columns | None, key: str) -> np.ndarray:
     """A numeric column with blanks as NaN (empty when the table or column is missing)."""
     if not cols or key not in cols:
         return np.zeros(0)
-    a = np.asarray(cols[key])
-    if a.dtype.kind != "f":
-        a = np.array([np.nan if v is None or v == "" else v for v in a.ravel()], dtype=float)
-    return a
+    v = cols[key]
+    if isinstance(v, np.ndarray) and v.dtype.kind == "f":
+        return v
+    a = np.asarray(v, dtype=object).ravel()      # never a fixed-width array of long text
+    return np.array([np.nan if x is None or x == "" else x for x in a.tolist()], dtype=float)
 
 
 def _sum(cols: Columns | None, key: str) -> float:
@@ -99,13 +100,18 @@ def label_codes(orders: Columns, key: str) -> np.ndarray:
     if len(line_codes) > 1000 and line_codes.min(initial=0) >= 0:
         return line_codes            # as_labels takes a large column of text as it is
     # as_labels strips the text of any other column, and None is blank ("", the label added last)
-    labels = np.array([v.strip() for v in values.tolist()] + [""], dtype=str)
+    labels = np.empty(len(values) + 1, dtype=object)
+    labels[:] = [v.strip() for v in values.tolist()] + [""]
     return codes(labels)[line_codes]
 
 
 def _lower_stripped(status) -> np.ndarray:
-    """Statuses as compared with :data:`CANCELLED`."""
-    return np.char.lower(np.char.strip(np.asarray(status, dtype=str)))
+    """Statuses as compared with :data:`CANCELLED` (an object array: a long status costs its
+    own length only)."""
+    out = np.empty(len(status), dtype=object)
+    out[:] = ["" if v is None else str(v).strip().lower() for v in np.asarray(status, dtype=object)
+              .ravel().tolist()]
+    return out
 
 
 def cancelled(orders: Columns) -> np.ndarray | None:
@@ -172,13 +178,13 @@ def clv_model_report(orders: Columns | None, margin: float = 1.0) -> dict:
     if not orders or any(k not in orders for k in need) or not len(orders["buyer"]):
         out["error"] = "no order lines with a buyer, a created time and a SKU subtotal"
         return out
-    keep = counted_lines(orders)
-    buyers = label_codes(orders, "buyer")[keep]
-    created = orders["created"]
-    created = created[keep] if isinstance(created, np.ndarray) else \
-        [v for v, k in zip(created, keep) if k]
-    amounts = _num(orders, "sku_subtotal")[keep]
-    try:
+    try:        # (a value outside its column's domain, typed into a book: no model)
+        keep = counted_lines(orders)
+        buyers = label_codes(orders, "buyer")[keep]
+        created = orders["created"]
+        created = created[keep] if isinstance(created, np.ndarray) else \
+            [v for v, k in zip(created, keep) if k]
+        amounts = _num(orders, "sku_subtotal")[keep]
         model = P.clv_model(buyers, created, amounts)
         table = P.model_clv(model, CLV_MONTHS, margin, CLV_DISCOUNT)
     except (ValueError, TypeError) as e:
@@ -240,16 +246,23 @@ def shop_kpis(orders: Columns | None = None, ads: Columns | None = None,
     CLV, when not given).
     """
     out: dict = {}
-    out.update(ad_kpis(ads or {}))
+    out.update(_or_undefined(ad_kpis, ads or {}))
     if orders and len(orders.get("order_id", ())):
-        out.update(order_kpis(orders))
-    else:
-        out.update({k: None for k in ("orders", "buyers", "revenue", "aov",
-                                      "repeat_purchase_rate")})
+        out.update(_or_undefined(order_kpis, orders))
     out["predicted_clv"] = (clv if clv is not None else clv_model_report(orders))["predicted_clv"]
-    out.update(content_kpis(videos, ads))
-    out.update(brand_kpis(brand))
+    out.update(_or_undefined(content_kpis, videos, ads))
+    out.update(_or_undefined(brand_kpis, brand))
     return {k: _clean(out.get(k)) for k, _, _ in FIELDS}
+
+
+def _or_undefined(group, *columns) -> dict:
+    """A group of KPIs, or none of them (undefined, as ``#NUM!``/``#VALUE!`` on the KPIs
+    sheet) when its columns hold values outside their domain: a negative amount typed
+    into a book, text in a number column."""
+    try:
+        return group(*columns)
+    except (ValueError, TypeError):
+        return {}
 
 
 def format_value(value: float | None, kind: str) -> str:

@@ -43,8 +43,8 @@ from xml.sax.saxutils import escape, unescape
 
 from . import files, schema as S
 from .formulas import a1, excel_serial
-from .patch import (NS, BookFormatError, ZipWriter, check_workbook_file, col_index,
-                    encode_value, parse_xml, paused_gc, sheet_parts)
+from .patch import (NS, BookFormatError, ZipWriter, col_index, encode_value, open_book,
+                    parse_xml, paused_gc, sheet_parts)
 
 __all__ = ["Appended", "append_rows", "VALIDATION_MARGIN"]
 
@@ -412,7 +412,8 @@ def _rows_xml(table: _Table, rows: Sequence[Mapping[str, Any]], keys: set[str], 
 
 _ROW_R = re.compile(rb'\br="(\d+)"')
 _ATTR = re.compile(r'\b([\w:]+)="([^"]*)"')
-_CELL_XML = re.compile(r"<c\b([^>]*?)(?:/>|>(.*?)</c>)", re.S)
+# (a cell's content stops before the next cell: an unclosed one costs its own length only)
+_CELL_XML = re.compile(r"<c\b([^>]*?)(?:/>|>((?:[^<]|<(?!/c>|c[\s/>]))*)</c>)")
 _V_TEXT = re.compile(r"<v>[^<]")
 
 
@@ -683,11 +684,7 @@ def _grow_chart(xml: bytes, grown: Sequence[tuple[_Table, int]]) -> bytes:
 # --- the workbook -----------------------------------------------------------------------------
 
 def _open(path: Path) -> zipfile.ZipFile:
-    check_workbook_file(path)
-    try:
-        return zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as e:
-        raise BookFormatError(f"{path}: not an .xlsx/.xlsm file ({e})") from e
+    return open_book(path)          # checked, and no part inflated beyond its declared size
 
 
 def _decode(data: bytes, name: str) -> str:

@@ -263,8 +263,9 @@ def _render_operand(node: Node, ctx: RenderContext) -> str:
 # --- native functions: Excel semantics for the values the template meets ---------------
 
 def is_error(v: Any) -> bool:
-    """True for an Excel error value (represented, as in :mod:`xl_kpis.cells`, by its text)."""
-    return isinstance(v, str) and v in cells.ERRORS
+    """True for an Excel error value (represented, as in :mod:`xl_kpis.cells`, by its text;
+    text that only reads like one, :class:`xl_kpis.cells.Text`, is text)."""
+    return isinstance(v, str) and v in cells.ERRORS and not isinstance(v, cells.Text)
 
 
 _EPOCH = datetime(1899, 12, 30)
@@ -477,7 +478,8 @@ NATIVE_OPERATORS: tuple[str, ...] = tuple(_OPERATORS)
 # what a per-row value is (the classes of Excel's comparison order, plus blanks and errors)
 _K_BLANK, _K_NUMBER, _K_TEXT, _K_BOOL, _K_ERROR, _K_DATE = range(6)
 _KIND_OF_TYPE = {type(None): _K_BLANK, float: _K_NUMBER, int: _K_NUMBER, str: _K_TEXT,
-                 bool: _K_BOOL, date: _K_DATE, datetime: _K_DATE, time: _K_DATE}
+                 cells.Text: _K_TEXT, bool: _K_BOOL, date: _K_DATE, datetime: _K_DATE,
+                 time: _K_DATE}
 
 
 class _Vec:
@@ -524,15 +526,15 @@ class _Vec:
             return None
         obj = np.empty(n, dtype=object)
         obj[:] = values
-        if types <= {str, type(None)}:
+        if types <= {str, cells.Text, type(None)}:
             kind = np.full(n, _K_TEXT, dtype=np.int8)
             kind[np.equal(obj, None)] = _K_BLANK
             if not cells.ERRORS.isdisjoint(values):
-                kind[np.fromiter((v in cells.ERRORS for v in values), bool, n)] = _K_ERROR
+                kind[np.fromiter(map(is_error, values), bool, n)] = _K_ERROR
             return cls(kind, np.zeros(n), obj)
         kind = np.fromiter((_KIND_OF_TYPE[type(v)] for v in values), dtype=np.int8, count=n)
         if not cells.ERRORS.isdisjoint(values):
-            kind[np.fromiter((v in cells.ERRORS for v in values), bool, n)] = _K_ERROR
+            kind[np.fromiter(map(is_error, values), bool, n)] = _K_ERROR
         num = np.zeros(n)
         for k in (_K_NUMBER, _K_BOOL, _K_DATE):
             at = np.flatnonzero(kind == k)

@@ -31,6 +31,9 @@ from xml.sax.saxutils import escape, unescape
 from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeET
 
+from .. import package
+from ..cells import Text
+from ..package import PackageError
 from .files import atomic_write
 
 NS = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
@@ -48,8 +51,11 @@ _FORMULA_CELL = re.compile(
     r'(?:<v>(?P<v>[^<]*)</v>|<v/>)?</c>')
 _ATTR = re.compile(r'(\w+)="([^"]*)"')
 # Any cell without a formula (the spilled cells of an array formula hold only a value).
+# (an inline string stops at the end of its cell: an unclosed <is> costs one cell's length,
+# so the scan stays linear in the part)
 _PLAIN_CELL = re.compile(
-    r'<c (?P<attrs>[^>]*?)(?:/>|>(?:<v>(?P<v>[^<]*)</v>|<v/>|<is>(?P<is>.*?)</is>)?</c>)')
+    r'<c (?P<attrs>[^>]*?)(?:/>|>(?:<v>(?P<v>[^<]*)</v>|<v/>|'
+    r'<is>(?P<is>(?:[^<]|<(?!/is>|/c>|c[\s/>]))*)</is>)?</c>)')
 _IS_TEXT = re.compile(r"<t[^>]*>([^<]*)</t>")
 
 
@@ -58,15 +64,44 @@ class BookFormatError(ValueError):
 
 
 def sheet_parts(z: zipfile.ZipFile) -> dict[str, str]:
-    """Sheet name → zip part name of its worksheet XML (from workbook.xml and its rels)."""
+    """Sheet name → zip part name of its worksheet XML (from workbook.xml and its rels).
+
+    A sheet without a relationship, a relationship without a target or
+    pointing outside the package, or a missing part is a BookFormatError.
+    """
     wb = parse_xml(z, "xl/workbook.xml")
     rels = parse_xml(z, "xl/_rels/workbook.xml.rels")
     target = {r.get("Id"): r.get("Target") for r in rels.findall("rel:Relationship", NS)}
+    names = set(z.namelist())
     out = {}
     for s in wb.findall("m:sheets/m:sheet", NS):
-        t = target[s.get(f"{{{NS['r']}}}id")]
-        out[s.get("name")] = t.lstrip("/") if t.startswith("/") else posixpath.normpath(
-            posixpath.join("xl", t))
+        rid = s.get(f"{{{NS['r']}}}id")
+        if rid not in target:
+            raise BookFormatError(f"{_zip_name(z)}: sheet {s.get('name')!r} has no "
+                                  "relationship in xl/_rels/workbook.xml.rels")
+        with _package_errors(z):
+            out[s.get("name")] = package.part_target("xl/workbook.xml", target[rid], names)
+    return out
+
+
+def table_sheets(z: zipfile.ZipFile) -> dict[str, list[str]]:
+    """Table name (``name`` and ``displayName``) → the worksheet parts holding a table of
+    that name (a well-formed book has one per name)."""
+    out: dict[str, list[str]] = {}
+    names = set(z.namelist())
+    for part in sheet_parts(z).values():
+        rels = posixpath.join(posixpath.dirname(part), "_rels",
+                              posixpath.basename(part) + ".rels")
+        if rels not in names:
+            continue
+        for rel in parse_xml(z, rels).findall("rel:Relationship", NS):
+            if not rel.get("Type", "").endswith("/table"):
+                continue
+            with _package_errors(z):
+                table = package.part_target(part, rel.get("Target"), names)
+            root = parse_xml(z, table)
+            for key in {root.get("name"), root.get("displayName")} - {None}:
+                out.setdefault(key, []).append(part)
     return out
 
 
@@ -77,14 +112,42 @@ def defined_names(z: zipfile.ZipFile) -> dict[str, str]:
             if d.get("localSheetId") is None}
 
 
+def _zip_name(z: zipfile.ZipFile) -> str:
+    return os.path.basename(z.filename or "") or "the workbook"
+
+
+@contextlib.contextmanager
+def _package_errors(z: zipfile.ZipFile | str | os.PathLike | None = None):
+    """A damaged or oversized package (:class:`~xl_kpis.package.PackageError`) as a
+    BookFormatError."""
+    try:
+        yield
+    except PackageError as e:
+        text = str(e)
+        if z is not None and not isinstance(z, zipfile.ZipFile):
+            name = os.path.basename(os.fspath(z))
+            text = text if text.startswith(f"{name}:") else f"{name}: {text}"
+        elif isinstance(z, zipfile.ZipFile) and not text.startswith(_zip_name(z)):
+            text = f"{_zip_name(z)}: {text}"
+        raise BookFormatError(text) from e
+
+
+def read_part(z: zipfile.ZipFile, name: str | zipfile.ZipInfo) -> bytes:
+    """A part of the package (never inflated beyond its declared size when ``z`` comes from
+    :func:`open_book`); a damaged part is a BookFormatError."""
+    with _package_errors(z):
+        return z.read(name)
+
+
 def parse_xml(z: zipfile.ZipFile, name: str):
     """A workbook part parsed with defusedxml; unsafe or broken XML is a BookFormatError."""
+    if name not in z.NameToInfo:
+        raise BookFormatError(f"{_zip_name(z)}: not an Excel workbook: missing {name}")
     try:
-        return SafeET.fromstring(z.read(name))
-    except KeyError as e:
-        raise BookFormatError(f"not an Excel workbook: missing {name}") from e
+        return SafeET.fromstring(read_part(z, name))
     except (DefusedXmlException, SafeET.ParseError) as e:
-        raise BookFormatError(f"unsafe or broken XML in {name} ({type(e).__name__})") from e
+        raise BookFormatError(f"{_zip_name(z)}: unsafe or broken XML in {name} "
+                              f"({type(e).__name__})") from e
 
 
 _ARRAY_F = re.compile(r'<f(?=[^>]*\bt="array")[^>]*\bref="([A-Z]+\d+(?::[A-Z]+\d+)?)"')
@@ -120,7 +183,7 @@ def read_formulas(path: str | os.PathLike) -> dict[str, dict[str, tuple[str | No
     out: dict[str, dict[str, tuple[str | None, Any]]] = {}
     with _open(path) as z:
         for name, part in sheet_parts(z).items():
-            xml = z.read(part).decode("utf-8")
+            xml = read_part(z, part).decode("utf-8", "replace")
             out[name] = {ref: (f, decode_value(v, t)) for ref, f, v, t in formula_cells(xml)}
     return out
 
@@ -150,8 +213,8 @@ def encode_value(value: Any) -> tuple[str | None, str]:
         return None, repr(int(x)) if x.is_integer() and abs(x) < 1e15 else repr(x)
     if value is None:
         value = ""
-    s = str(value)
-    return ("e" if s in ERRORS else "str"), escape(s)
+    s = str(value)          # text that reads like an error (cells.Text) stays text
+    return ("e" if s in ERRORS and not isinstance(value, Text) else "str"), escape(s)
 
 
 def _comparable(value: Any) -> Any:
@@ -171,6 +234,9 @@ def _sig16(x: float) -> float:
 def _plain_value(m: re.Match, t: str | None, shared: list[str] | None) -> Any:
     """The value a cell without a formula holds (shared and inline strings resolved)."""
     if t == "s" and m["v"] is not None and shared is not None:
+        if not m["v"].strip().isdigit():
+            raise BookFormatError(f"a cell refers to shared string {m['v'][:20]!r}, "
+                                  "not a number")
         return shared[int(m["v"])]
     if t == "inlineStr":
         return "".join(unescape(x) for x in _IS_TEXT.findall(m["is"] or ""))
@@ -186,7 +252,8 @@ def _si_text(si) -> str:
     return "".join(t.text or "" for t in si.iter(f"{ns}t") if id(t) not in skip)
 
 
-_SI = re.compile(rb"<si(?:\s[^>]*)?>.*?</si>|<si\s*/>", re.S)
+# (an item stops before the next one: an unclosed <si> costs its own length only)
+_SI = re.compile(rb"<si\s*/>|<si(?:\s[^>]*)?>(?:[^<]|<(?!/si>|si[\s/>]))*</si>")
 
 
 class SharedStrings:
@@ -199,12 +266,15 @@ class SharedStrings:
 
     def __init__(self, z: zipfile.ZipFile) -> None:
         name = "xl/sharedStrings.xml"
-        self._xml = z.read(name) if name in z.namelist() else b""
+        self._xml = read_part(z, name) if name in z.NameToInfo else b""
         self._spans: list[tuple[int, int]] | None = None
 
     def __getitem__(self, i: int) -> str:
         if self._spans is None:
             self._spans = [m.span() for m in _SI.finditer(self._xml)]
+        if not 0 <= i < len(self._spans):
+            raise BookFormatError(f"a cell refers to shared string {i}, but the table "
+                                  f"(xl/sharedStrings.xml) holds {len(self._spans)}")
         a, b = self._spans[i]
         try:
             return _si_text(SafeET.fromstring(self._xml[a:b]))
@@ -274,8 +344,14 @@ class FormulaScan:
             if attrs.startswith(b'r="'):
                 ref = attrs[3:attrs.index(b'"', 3)]
             else:
-                ref = _REF_B.search(attrs).group(1)
+                found = _REF_B.search(attrs)
+                if found is None:
+                    raise BookFormatError("a formula cell has no address (r attribute)")
+                ref = found.group(1)
             letters = ref.rstrip(_DIGITS)
+            if not letters or len(letters) == len(ref) or not letters.isalpha():
+                raise BookFormatError(f"a formula cell has a bad address "
+                                      f"{ref[:20].decode('utf-8', 'replace')!r}")
             append((c_at, end, attrs, f_end, v_at, m[2], m[3], letters,
                     int(ref[len(letters):])))
         self.cells = cells
@@ -436,7 +512,8 @@ def patch_plain(xml: bytes, plain: Mapping[str, Any], shared: Callable[[], list[
             return m.group(0)
         new = plain[ref]
         t = attrs.get("t")
-        if _plain_value(m, t, shared() if t == "s" else None) == _comparable(new):
+        if _plain_value(m, t, shared() if t == "s" else None) == _comparable(new) and \
+                (t == "e") == (encode_value(new)[0] == "e"):       # an error stays an error
             return m.group(0)
         changed += 1
         t, v = encode_value(new)
@@ -476,22 +553,23 @@ def check_workbook_file(path: str | os.PathLike) -> None:
         raise BookFormatError(f"{p}: not an .xlsx/.xlsm file (not a zip archive, or truncated)")
 
 
-def _open(path: str | os.PathLike) -> zipfile.ZipFile:
+def open_book(path: str | os.PathLike) -> zipfile.ZipFile:
+    """A workbook opened for reading: checked as :func:`check_workbook_file` does, its
+    members within the bounds of :mod:`xl_kpis.package` (a zip bomb is a
+    BookFormatError), and read without inflating a part beyond its declared size."""
     check_workbook_file(path)
-    try:
-        return zipfile.ZipFile(path)
-    except zipfile.BadZipFile as e:
-        raise BookFormatError(f"{os.fspath(path)}: not an .xlsx/.xlsm file (not a zip archive,"
-                              " or truncated)") from e
-    except FileNotFoundError as e:
-        raise BookFormatError(f"{os.fspath(path)}: no such file") from e
+    with _package_errors(path):
+        return package.open_zip(path)
+
+
+_open = open_book
 
 
 def read_sheets(path: str | os.PathLike) -> dict[str, bytes]:
     """``part name -> XML bytes`` of every worksheet of a workbook (for :func:`patch_workbook`
     and :func:`array_ranges`, so that each is inflated once)."""
     with _open(path) as z:
-        return {part: z.read(part) for part in sheet_parts(z).values()}
+        return {part: read_part(z, part) for part in sheet_parts(z).values()}
 
 
 def patch_workbook(src: str | os.PathLike, dst: str | os.PathLike,
@@ -539,10 +617,10 @@ def patch_workbook(src: str | os.PathLike, dst: str | os.PathLike,
                 for info in z.infolist():
                     sheet = sheet_of.get(info.filename)
                     if sheet is None:
-                        w.copy(info, z.read(info))
+                        w.copy(info, read_part(z, info))
                         continue
                     xml = sheets.get(info.filename)
-                    xml = z.read(info) if xml is None else xml
+                    xml = read_part(z, info) if xml is None else xml
                     v = values.get(sheet) or {}
                     decide = v if callable(v) else (lambda ref, f, v=v: v.get(ref, KEEP))
                     chunks = patch_cells(xml, decide, columns.get(sheet), counter)

@@ -13,11 +13,11 @@ never blanked.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
-import zipfile
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
@@ -25,6 +25,8 @@ from typing import Any, Callable, Collection
 
 from python_calamine import CalamineError, CalamineWorkbook
 
+from .. import package
+from ..cells import ERRORS, Text
 from . import files, patch
 from . import schema as S
 from .build import Evaluation, evaluate_book
@@ -82,50 +84,105 @@ def _norm(formula: str) -> str:
 
 
 def read_inputs(path: str | os.PathLike,
-                columns: Collection[tuple[str, str]] | None = None) -> tuple[dict, dict]:
+                columns: Collection[tuple[str, str]] | None = None,
+                checked: Callable[[str], None] | None = None) -> tuple[dict, dict]:
     """The input tables (``table -> key -> values``) and the settings of a workbook.
 
     ``columns`` limits the tables to these ``(table, header)`` input columns
     (the others are left out, as if blank).
+
+    python-calamine lays out every worksheet it reads as a dense grid, so each
+    is checked first (:func:`xl_kpis.package.check_cells`): by
+    ``checked(part)``, which returns once the worksheet part has passed (and
+    raises when it has not), or else here, before calamine reads anything.
+    Anything calamine cannot read is a BookFormatError.
     """
     patch.check_workbook_file(path)
-    try:
-        wb = CalamineWorkbook.from_path(os.fspath(path), load_tables=True)
-    except (CalamineError, OSError, ValueError) as e:
-        raise patch.BookFormatError(f"{os.fspath(path)}: cannot read the workbook ({e})") from e
-    missing = [t.name for t in S.TABLES if t.name not in wb.table_names]
-    if missing:
-        raise patch.BookFormatError(
-            f"{os.fspath(path)}: not an xl-kpis workbook (no table {missing[0]!r})")
-    tables: dict[str, dict[str, list]] = {}
-    for t in S.TABLES:
-        tab = wb.get_table_by_name(t.name)
-        data = tab.to_python()
-        inputs = {c.header: c.key for c in t.inputs}
-        tables[t.name] = {inputs[h]: _column(data, i) for i, h in enumerate(tab.columns)
-                          if h in inputs and (columns is None or (t.name, h) in columns)}
-    with zipfile.ZipFile(path) as z:
+    with patch.open_book(path) as z:
+        parts = patch.sheet_parts(z)
+        tables_at = patch.table_sheets(z)
         names = patch.defined_names(z)
-    settings: dict[str, Any] = {}
-    sheets: dict[str, list] = {}
-    for s in S.SETTINGS:
-        m = _CELL_REF.match(names.get(s.name, ""))
-        if not m:
-            continue
-        grid = sheets.setdefault(m["sheet"], wb.get_sheet_by_name(m["sheet"]).to_python(
-            skip_empty_area=False))
-        r, c = int(m["row"]) - 1, patch.col_index(m["col"])
-        v = grid[r][c] if r < len(grid) and c < len(grid[r]) else ""
-        settings[s.name] = v if isinstance(v, (int, float)) and not isinstance(v, bool) \
-            else s.default
+        settings_at = {s.name: _CELL_REF.match(names.get(s.name, "")) for s in S.SETTINGS}
+        every_table = sorted({p for ps in tables_at.values() for p in ps})
+        read = {t.name: tables_at.get(t.name, every_table) for t in S.TABLES}
+        sheets = {m["sheet"] for m in settings_at.values() if m}
+        read_order = _read_order(read, [parts[s] for s in sorted(sheets) if s in parts])
+        if checked is None:
+            for part in read_order:
+                with patch._package_errors(path):
+                    package.check_cells(patch.read_part(z, part), os.path.basename(path), part)
+            checked = lambda part: None  # noqa: E731
+    with _calamine_errors(path):
+        wb = CalamineWorkbook.from_path(os.fspath(path), load_tables=True)
+        missing = [t.name for t in S.TABLES if t.name not in wb.table_names]
+        if missing:
+            raise patch.BookFormatError(
+                f"{os.fspath(path)}: not an xl-kpis workbook (no table {missing[0]!r})")
+        tables: dict[str, dict[str, list]] = {}
+        for t in S.TABLES:
+            for part in read[t.name]:
+                checked(part)
+            tab = wb.get_table_by_name(t.name)
+            data = tab.to_python()
+            inputs = {c.header: c.key for c in t.inputs}
+            tables[t.name] = {inputs[h]: _column(data, i) for i, h in enumerate(tab.columns)
+                              if h in inputs and (columns is None or (t.name, h) in columns)}
+        settings: dict[str, Any] = {}
+        grids: dict[str, list] = {}
+        for s in S.SETTINGS:
+            m = settings_at[s.name]
+            if not m:
+                continue
+            if m["sheet"] not in grids:
+                if m["sheet"] not in parts:
+                    raise patch.BookFormatError(f"{os.fspath(path)}: the setting {s.name} refers"
+                                                f" to sheet {m['sheet']!r}, which is missing")
+                checked(parts[m["sheet"]])
+                grids[m["sheet"]] = wb.get_sheet_by_name(m["sheet"]).to_python(
+                    skip_empty_area=False)
+            grid = grids[m["sheet"]]
+            r, c = int(m["row"]) - 1, patch.col_index(m["col"])
+            v = grid[r][c] if r < len(grid) and c < len(grid[r]) else ""
+            settings[s.name] = v if isinstance(v, (int, float)) and not isinstance(v, bool) \
+                else s.default
     return tables, settings
+
+
+def _read_order(tables: dict[str, list[str]], settings: list[str]) -> list[str]:
+    """The worksheet parts :func:`read_inputs` reads, in the order it reads them."""
+    order = [p for t in S.TABLES for p in tables[t.name]] + settings
+    return list(dict.fromkeys(order))
+
+
+@contextlib.contextmanager
+def _calamine_errors(path: str | os.PathLike):
+    """python-calamine's errors (and Rust panics) as a one-line BookFormatError."""
+    try:
+        yield
+    except (CalamineError, OSError, ValueError) as e:
+        if isinstance(e, patch.BookFormatError):
+            raise
+        raise patch.BookFormatError(f"{os.fspath(path)}: cannot read the workbook "
+                                    f"({type(e).__name__}: {_one_line(e)})") from e
+    except BaseException as e:  # pyo3 turns a Rust panic into PanicException(BaseException)
+        if type(e).__name__ != "PanicException":
+            raise
+        raise patch.BookFormatError(f"{os.fspath(path)}: cannot read the workbook (damaged: "
+                                    f"{_one_line(e)})") from e
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _column(rows: list[list], i: int) -> list:
     """Column ``i`` of a table's rows; equal texts become one object (a column of statuses
     or order ids repeats a few texts thousands of times, and every later hash and
-    comparison then runs on the same few objects)."""
-    texts: dict[str, str] = {}
+    comparison then runs on the same few objects).  python-calamine gives error cells
+    as blanks, so a text reading like an error (``#N/A``) is text: it becomes
+    :class:`~xl_kpis.cells.Text`."""
+    texts: dict[str, str] = {v: Text(v) for v in ERRORS}      # a cell of text, never an error
     return [texts.setdefault(v, v) if type(v) is str else v for v in map(itemgetter(i), rows)]
 
 
@@ -183,14 +240,30 @@ def _refresh(path: str | os.PathLike, out: str | os.PathLike | None,
     say = progress or (lambda msg: None)
     patch.check_workbook_file(path)
     say("reading input tables")
-    with ThreadPoolExecutor(1) as pool:
-        # calamine reads the tables outside the GIL while this thread inflates the
-        # worksheets and finds their formula cells
-        inputs = pool.submit(read_inputs, path, inputs_read())
-        try:
-            sheets = {part: patch.FormulaScan(xml)
-                      for part, xml in patch.read_sheets(path).items()}
-        finally:
+    with patch.open_book(path) as z:
+        parts = patch.sheet_parts(z)
+        gates = {part: Future() for part in parts.values()}
+
+        def checked(part: str) -> None:
+            gate = gates.get(part)
+            if gate is None:
+                raise patch.BookFormatError(f"{path}: {part} is not a worksheet of the book")
+            gate.result()
+
+        with ThreadPoolExecutor(1) as pool:
+            # calamine reads the tables outside the GIL while this thread inflates the
+            # worksheets (checking each before calamine reads it) and finds their
+            # formula cells
+            inputs = pool.submit(read_inputs, path, inputs_read(), checked)
+            try:
+                sheets = _checked_sheets(z, path, gates, _refresh_order(z, parts))
+            except BaseException as e:
+                for gate in gates.values():       # calamine waits for none in vain
+                    if not gate.done():
+                        gate.set_exception(e)
+                with contextlib.suppress(BaseException):
+                    inputs.result()
+                raise
             tables, settings = inputs.result()
     say("evaluating formulas")
     ev = evaluate_book(tables, settings)
@@ -199,8 +272,6 @@ def _refresh(path: str | os.PathLike, out: str | os.PathLike | None,
         c.expr, RenderContext(c.sheet, address=ev.plan.address))) for c in ev.plan.formulas()}
     result = RefreshResult(path=out, rows=dict(ev.rows))
     say("patching cached values")
-    with zipfile.ZipFile(path) as z:
-        parts = patch.sheet_parts(z)
     arrays = {s: patch.array_ranges(sheets[p].xml) for s, p in parts.items()}
     for ref, why in _stale_dependents(ev, arrays).items():
         expected[ref] = why  # a reason, never equal to a normalised formula: the cell is kept
@@ -221,6 +292,41 @@ def _refresh(path: str | os.PathLike, out: str | os.PathLike | None,
     result.formulas += counter.get("columns", 0)
     say("done")
     return result
+
+
+def _refresh_order(z, parts: dict[str, str]) -> list[str]:
+    """The worksheet parts in the order :func:`read_inputs` wants them, then the others."""
+    tables_at = patch.table_sheets(z)
+    every_table = sorted({p for ps in tables_at.values() for p in ps})
+    names = patch.defined_names(z)
+    sheets = {m["sheet"] for s in S.SETTINGS if (m := _CELL_REF.match(names.get(s.name, "")))}
+    first = _read_order({t.name: tables_at.get(t.name, every_table) for t in S.TABLES},
+                        [parts[s] for s in sorted(sheets) if s in parts])
+    return list(dict.fromkeys(first + list(parts.values())))
+
+
+def _checked_sheets(z, path: Path, gates: dict[str, Future], order: list[str]
+                    ) -> dict[str, patch.FormulaScan]:
+    """Inflate the worksheets in ``order``, check each (:func:`xl_kpis.package.check_cells`)
+    and open its gate, then find their formula cells."""
+    xml = {}
+    for part in order:
+        try:
+            data = patch.read_part(z, part)
+            with patch._package_errors(path):
+                package.check_cells(data, path.name, part)
+        except BaseException as e:
+            gates[part].set_exception(e)
+            raise
+        gates[part].set_result(None)
+        xml[part] = data
+    out = {}
+    for part, data in xml.items():
+        try:
+            out[part] = patch.FormulaScan(data)
+        except patch.BookFormatError as e:
+            raise patch.BookFormatError(f"{path.name}: {part}: {e}") from e
+    return out
 
 
 def _same_formula(want: str, formula: str) -> bool:

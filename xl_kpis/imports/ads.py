@@ -19,7 +19,20 @@ from .clean import CONVERTERS, ImportResult, clean_text, convert_rows, open_tabl
 __all__ = ["parse_ads"]
 
 _NUMBER_KEYS = frozenset(f.key for f in ADS_FIELDS if f.kind == "number")
-_RANGE = re.compile(r"^\s*(.+?)\s*(?:~|–|—|\bto\b|\s-\s)\s*(.+?)\s*$")
+_RANGE_SEP = re.compile(r"~|–|—|\bto\b|\s-\s")
+
+
+def _range_ends(value: str) -> tuple[str, str] | None:
+    """The two ends of a date range ``a ~ b`` (the first separator with text on both sides),
+    or None; in time linear in the text."""
+    text = value.strip()
+    if "\n" in text:
+        return None
+    for m in _RANGE_SEP.finditer(text):
+        if 0 < m.start() and m.end() < len(text):
+            return text[:m.start()].strip(), text[m.end():].strip()
+    return None
+
 
 
 def parse_period_start(value: Any, column: str | None = None, line: int | None = None
@@ -29,10 +42,10 @@ def parse_period_start(value: Any, column: str | None = None, line: int | None =
     >>> parse_period_start("2026-07-01 ~ 2026-07-31"), parse_period_start("2026-07-18 00:00:00")
     (datetime.date(2026, 7, 1), datetime.date(2026, 7, 18))
     """
-    m = _RANGE.match(value) if isinstance(value, str) else None
+    m = _range_ends(value) if isinstance(value, str) else None
     if m:
         try:
-            start, end = parse_date(m[1]), parse_date(m[2])
+            start, end = parse_date(m[0]), parse_date(m[1])
         except ValueError:
             pass
         else:

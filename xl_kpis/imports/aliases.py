@@ -19,7 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
-from .clean import ExportFormatError, ImportResult, Row, Sheet, is_blank, split_header
+from .clean import (SHORT_ROW, Broken, ExportFormatError, ImportResult, Row, Sheet, is_blank,
+                    is_total_row, split_header)
 
 __all__ = ["Field", "HeaderMap", "ADS_FIELDS", "ORDER_FIELDS", "OVERVIEW_FIELDS",
            "FOLLOWER_FIELDS", "CONTENT_FIELDS", "BREAKDOWN_HEADERS", "match_headers",
@@ -185,6 +186,9 @@ def find_header(sheet: Sheet, fields: Sequence[Field], *, required_any: frozense
 
     A header row matches at least ``min_matches`` fields, one of them in
     ``required_any``.  Raises :class:`ExportFormatError` when no row does.
+    A row after it with fewer cells than the header (a line cut short) comes
+    as a :class:`~xl_kpis.imports.clean.Broken` row, unless it is blank or a
+    total row.
     """
     seen: list[Row] = []
     rows = iter(sheet.rows)
@@ -193,12 +197,36 @@ def find_header(sheet: Sheet, fields: Sequence[Field], *, required_any: frozense
         if any(isinstance(c, str) and c.strip() for c in cells):
             m = match_headers(cells, fields)
             if len(m.columns) >= min_matches and required_any & m.columns.keys():
-                return line, m, rows
+                width = max((i + 1 for i, h in enumerate(m.headers) if h), default=0)
+                return line, m, _whole_rows(rows, width)
         if len(seen) >= scan:
             break
     expected = ", ".join(repr(f.aliases[0]) for f in fields[:4])
     raise ExportFormatError(f"{sheet.name}: no recognisable header row in the first {scan} rows "
                             f"(expected columns such as {expected})")
+
+
+class _whole_rows:
+    """The rows, those with fewer than ``width`` cells (and something in them that is not a
+    total) as :class:`Broken` rows; ``close()`` closes the rows read from (and their file)."""
+
+    def __init__(self, rows: Iterator[Row], width: int):
+        self.rows, self.width = rows, width
+
+    def __iter__(self) -> Iterator[Row]:
+        return self
+
+    def __next__(self) -> Row:
+        line, cells = next(self.rows)
+        if len(cells) < self.width and not isinstance(cells, Broken) and \
+                not all(is_blank(c) for c in cells) and not is_total_row(cells):
+            cells = Broken(cells, SHORT_ROW)
+        return line, cells
+
+    def close(self) -> None:
+        close = getattr(self.rows, "close", None)
+        if close is not None:
+            close()
 
 
 def currency_of(hmap: HeaderMap, fields: Sequence[Field], source: str) -> str | None:

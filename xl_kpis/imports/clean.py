@@ -36,6 +36,8 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from ..package import PackageError, check_cells, open_zip, worksheets
+
 __all__ = [
     "ExportFormatError", "ImportResult", "Sheet",
     "split_header", "normalise_header", "clean_text", "is_blank", "parse_number",
@@ -43,6 +45,8 @@ __all__ = [
     "sniff", "open_table", "csv_sheet", "csv_format", "sheet_from_bytes", "sheet_names",
     "convert_rows", "ColumnConverter", "CONVERTERS",
     "datetimes_from_bytes", "numbers_from_bytes", "parse_code", "cell_location",
+    "parse_amount", "Broken", "SHORT_ROW", "UNTERMINATED", "MAX_RECORD", "FIRST_DATE",
+    "MAX_TEXT", "too_long",
 ]
 
 Row = tuple[int, list]  # (1-based line number as Excel shows it, cells)
@@ -168,12 +172,14 @@ def _blank_number(text: str) -> bool:
     return text.casefold() in _BLANK_WORDS or bool(_BELOW.match(text))
 
 
+# Each run of blanks follows a token (never two runs side by side): a cell that is no
+# number is refused in time linear in its length.
 _NUMBER = re.compile(r"""
-    ^(?P<neg1>[-\u2212])?\s*
-    (?:(?P<sym1>US\$|[$€£¥₫฿R])|(?P<code1>[A-Z]{3}))?\s*
-    (?P<neg2>[-\u2212])?\s*
+    ^(?:(?P<neg1>[-\u2212])\s*)?
+    (?:(?:(?P<sym1>US\$|[$€£¥₫฿R])|(?P<code1>[A-Z]{3}))\s*)?
+    (?:(?P<neg2>[-\u2212])\s*)?
     (?P<num>\d{1,3}(?:,\d{3})+(?:\.\d*)?|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)
-    \s*(?:(?P<pct>%)|(?P<sym2>[$€£¥₫฿])|(?P<code2>[A-Z]{3}))?$
+    (?:\s*(?:(?P<pct>%)|(?P<sym2>[$€£¥₫฿])|(?P<code2>[A-Z]{3})))?$
 """, re.VERBOSE)
 
 
@@ -188,6 +194,8 @@ def _number_from_text(text: str) -> float:
             (sum(1 for g in ("sym1", "code1", "sym2", "code2") if m[g]) > 1):
         raise ValueError("not a number")
     value = float(m["num"].replace(",", ""))
+    if not math.isfinite(value):
+        raise ValueError("out of range")
     if m["pct"]:
         value /= 100.0
     return -value if (neg or m["neg1"] or m["neg2"]) else value
@@ -221,8 +229,34 @@ def parse_number(value: Any, column: str | None = None, line: int | None = None)
             return float(value)
         text = value.strip(_STRIP)
         return None if _blank_number(text) else _number_from_text(text)
-    except ValueError:
-        raise ValueError(f"{cell_location(column, line)}{value!r} is not a number") from None
+    except ValueError as e:
+        why = "is too large to be a number (beyond 1.8e308)" if str(e) == "out of range" \
+            else "is not a number"
+        raise ValueError(f"{cell_location(column, line)}{_shown(value)} {why}") from None
+
+
+def _shown(value: Any) -> str:
+    """A cell value in a message: its repr, cut to 60 characters."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def parse_amount(value: Any, column: str | None = None, line: int | None = None) -> float | None:
+    """:func:`parse_number` for the columns of an export, which hold amounts of money and
+    counts: a negative value (``-3``, ``(40.05)``) is refused, naming column, line and value
+    (refunds and discounts have columns of their own, as positive amounts).
+
+    >>> parse_amount("$1,234.50"), parse_amount("--")
+    (1234.5, None)
+    >>> parse_amount("(40.05)", column="Order Amount", line=9)
+    Traceback (most recent call last):
+    ValueError: line 9, column 'Order Amount': '(40.05)' is negative (amounts and counts are 0 or more)
+    """
+    x = parse_number(value, column, line)
+    if x is not None and x < 0:
+        raise ValueError(f"{cell_location(column, line)}{_shown(value)} is negative "
+                         "(amounts and counts are 0 or more)")
+    return x
 
 
 def cell_location(column: str | None, line: int | None) -> str:
@@ -275,6 +309,15 @@ _ISO = re.compile(r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})"
 _US = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})"
                  r"(?:\s+(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\s*([AaPp])\.?[Mm]\.?)?)?$")
 _EXCEL_EPOCH = dt.datetime(1899, 12, 30)
+#: The first date Excel's serial numbers give right: before it Excel counts 29 February 1900
+#: (Lotus 1-2-3's leap year that was not), so an earlier date would be shown a day off.
+FIRST_DATE = dt.datetime(1900, 3, 1)
+
+
+def _in_excel_range(when: dt.datetime) -> dt.datetime:
+    if when.replace(tzinfo=None) < FIRST_DATE:
+        raise ValueError("before 1900-03-01")
+    return when
 
 
 def _hour(h: str | None, ampm: str | None) -> int:
@@ -307,7 +350,8 @@ def parse_datetime(value: Any, column: str | None = None, line: int | None = Non
     Accepts datetimes and dates (xlsx cells read by calamine), Excel serial
     numbers, ISO text (``2026-07-18``, ``2026-07-18 00:00:00``) and US text
     (``12/15/2025 9:30:33 AM``, ``12/15/2025``).  Day-first text such as
-    ``15/12/2025`` is refused, not guessed.
+    ``15/12/2025`` is refused, not guessed, and so is a date before
+    :data:`FIRST_DATE` (Excel would show it a day off, or not at all).
 
     >>> parse_datetime("12/15/2025 9:30:33 PM")
     datetime.datetime(2025, 12, 15, 21, 30, 33)
@@ -318,19 +362,21 @@ def parse_datetime(value: Any, column: str | None = None, line: int | None = Non
         if value is None:
             return None
         if isinstance(value, dt.datetime):
-            return value
+            return _in_excel_range(value)
         if isinstance(value, dt.date):
-            return dt.datetime(value.year, value.month, value.day)
+            return _in_excel_range(dt.datetime(value.year, value.month, value.day))
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if not (1 <= value < 2958466):
+            if not (61 <= value < 2958466):
                 raise ValueError("not a date")
             return _EXCEL_EPOCH + dt.timedelta(seconds=round(float(value) * 86400))
         if isinstance(value, str):
             text = value.strip(_STRIP)
-            return None if _blank_number(text) else _datetime_from_text(text)
+            return None if _blank_number(text) else _in_excel_range(_datetime_from_text(text))
         raise ValueError("not a date")
-    except (ValueError, OverflowError):
-        raise ValueError(f"{cell_location(column, line)}{value!r} is not a date") from None
+    except (ValueError, OverflowError) as e:
+        why = "is before 1900-03-01, the first date Excel shows right" \
+            if str(e) == "before 1900-03-01" else "is not a date"
+        raise ValueError(f"{cell_location(column, line)}{_shown(value)} {why}") from None
 
 
 def parse_date(value: Any, column: str | None = None, line: int | None = None) -> dt.date | dt.datetime | None:
@@ -348,9 +394,23 @@ def parse_date(value: Any, column: str | None = None, line: int | None = None) -
     return value
 
 
+#: Characters a worksheet cell holds (Excel's limit): a longer text cannot go into a book.
+MAX_TEXT = 32_767
+
+
 def parse_text(value: Any, column: str | None = None, line: int | None = None) -> str | None:
-    """:func:`clean_text` with the converter signature."""
-    return clean_text(value)
+    """:func:`clean_text` with the converter signature; a text longer than a cell holds
+    (:data:`MAX_TEXT`) is refused, naming column and line."""
+    text = clean_text(value)
+    if text is not None and len(text) > MAX_TEXT:
+        raise ValueError(too_long(text, column, line))
+    return text
+
+
+def too_long(text: str, column: str | None = None, line: int | None = None) -> str:
+    """The message refusing a text longer than :data:`MAX_TEXT`."""
+    return (f"{cell_location(column, line)}a text of {len(text):,} characters, more than a "
+            f"cell holds ({MAX_TEXT:,})")
 
 
 def parse_code(value: Any, column: str | None = None, line: int | None = None) -> str | None:
@@ -370,7 +430,7 @@ def parse_code(value: Any, column: str | None = None, line: int | None = None) -
 #: Cell converters by field kind: ``f(value, column, line) -> value or None``, ValueError if bad.
 CONVERTERS: dict[str, Callable[..., Any]] = {
     "text": parse_text,
-    "number": parse_number,
+    "number": parse_amount,
     "id": parse_id,
     "code": parse_code,
     "date": parse_date,
@@ -415,8 +475,6 @@ class Sheet:
 
 _OLE2 = bytes.fromhex("D0CF11E0A1B11AE1")
 _ZIPS = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")  # local file, empty archive, spanned
-_MAX_UNZIPPED = 4 << 30          # refuse more than 4 GiB of XML
-_MAX_RATIO = 200                 # real xlsx parts compress 5-30x; bombs 1000x+
 _DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 
 
@@ -450,42 +508,38 @@ def _base(name: str) -> str:
 
 
 def _is_workbook(name: str) -> bool:
-    """True for a zip holding an xlsx workbook; ExportFormatError for a damaged or hostile zip."""
+    """True for a zip holding an xlsx workbook; ExportFormatError for a damaged or hostile zip
+    (the bounds of :mod:`xl_kpis.package`, or a part declaring a DTD)."""
+    with _zip_errors(name), open_zip(name) as z:
+        infos = z.infolist()
+        is_book = any(i.filename == "xl/workbook.xml" for i in infos)
+        if is_book:
+            for info in infos:
+                if info.filename.endswith((".xml", ".rels")):
+                    with z.open(info) as member:
+                        head = member.read(65536)
+                    if _DTD.search(head):
+                        raise ExportFormatError(
+                            f"{_base(name)}: {info.filename} declares a DTD/entities "
+                            "(an XML entity bomb?); refusing to read it")
+        return is_book
+
+
+@contextlib.contextmanager
+def _zip_errors(name: str) -> Iterator[None]:
+    """A damaged zip, or one beyond the bounds of :mod:`xl_kpis.package`, as an
+    ExportFormatError (one line)."""
     try:
-        with zipfile.ZipFile(name) as z:
-            infos = z.infolist()
-            _check_zip_sizes(name, infos)
-            is_book = any(i.filename == "xl/workbook.xml" for i in infos)
-            if is_book:
-                for info in infos:
-                    if info.filename.endswith((".xml", ".rels")):
-                        with z.open(info) as member:
-                            if _DTD.search(member.read(65536)):
-                                raise ExportFormatError(
-                                    f"{_base(name)}: {info.filename} declares a DTD/entities "
-                                    "(an XML entity bomb?); refusing to read it")
-            return is_book
+        yield
+    except PackageError as e:
+        text = str(e)
+        raise ExportFormatError(text if text.startswith(_base(name)) else
+                                f"{_base(name)}: {text}") from e
     except (zipfile.BadZipFile, zlib.error, EOFError, zipfile.LargeZipFile,
             NotImplementedError, RuntimeError) as e:
         raise ExportFormatError(f"{_base(name)}: is a truncated or damaged zip/xlsx file ({e})") from e
-    except ValueError as e:  # zlib/CRC trouble surfaces as various ValueErrors
-        if isinstance(e, ExportFormatError):
-            raise
-        raise ExportFormatError(f"{_base(name)}: is a damaged zip/xlsx file ({e})") from e
     except OSError as e:
         raise ExportFormatError(f"{_base(name)}: is a damaged zip/xlsx file ({e})") from e
-
-
-def _check_zip_sizes(name: str, infos: Sequence[zipfile.ZipInfo]) -> None:
-    """Refuse zip bombs: too much unzipped data or an implausible compression ratio."""
-    total = sum(i.file_size for i in infos)
-    if total > _MAX_UNZIPPED:
-        raise ExportFormatError(f"{_base(name)}: unzips to {total >> 20} MiB, more than an export can be")
-    for i in infos:
-        if i.file_size > (1 << 20) and i.file_size > _MAX_RATIO * max(i.compress_size, 1):
-            ratio = i.file_size // max(i.compress_size, 1)
-            raise ExportFormatError(f"{_base(name)}: {i.filename} is compressed {ratio}:1 "
-                                    "(a zip bomb?); refusing to read it")
 
 
 def _encoding(head: bytes) -> str | None:
@@ -558,17 +612,87 @@ def _delimiter(sample: str) -> str:
     return best if counts[best] else ","
 
 
+#: Characters of one CSV record (a line, or several when a quoted cell holds line ends): a
+#: real export's record is a few KB; a longer one is a file without line ends.
+MAX_RECORD = 1 << 20
+#: Why a row that is not a whole record of the export is skipped.
+SHORT_ROW = "fewer fields than the header (a line cut short?)"
+UNTERMINATED = "unterminated quote: the file ends inside a quoted cell (cut short?)"
+# Read after the last line: it stays a row of its own unless the file ends inside quotes.
+_SENTINEL = "\u2063xl-kpis: end of file\u2063"
+
+
+class Broken(list):
+    """The cells of a row that is not a whole record of the export, and why (``reason``)."""
+
+    def __init__(self, cells: Iterable[Any], reason: str):
+        super().__init__(cells)
+        self.reason = reason
+
+
+class _Lines:
+    """The lines of a text stream for the csv module: none longer than :data:`MAX_RECORD`,
+    nor a record made of several, then the sentinel line."""
+
+    def __init__(self, stream: io.TextIOBase):
+        self.stream = stream
+        self.since = 0                  # characters read since the last record ended
+        self.state = 0                  # 0 reading, 1 sentinel due, 2 done
+
+    def __iter__(self) -> "_Lines":
+        return self
+
+    def __next__(self) -> str:
+        if self.state == 0:
+            line = self.stream.readline(MAX_RECORD + 1)
+            if line:
+                self.since += len(line)
+                if self.since > MAX_RECORD:
+                    raise _TooLong
+                return line
+            self.state = 1
+        if self.state == 1:
+            self.state = 2
+            return _SENTINEL + "\n"
+        raise StopIteration
+
+
+class _TooLong(Exception):
+    """A record longer than MAX_RECORD."""
+
+
 def csv_sheet(stream: io.TextIOBase, name: str, delimiter: str = ",") -> Sheet:
-    """A :class:`Sheet` over an open text stream (closed when the rows are exhausted)."""
+    """A :class:`Sheet` over an open text stream (closed when the rows are exhausted).
+
+    A record longer than :data:`MAX_RECORD` characters is an ExportFormatError;
+    a last record the file ends inside quotes of is a :class:`Broken` row.
+    """
 
     def rows() -> Iterator[Row]:
+        lines = _Lines(stream)
+        n = 0
         try:
             with stream:
-                reader = csv.reader(stream, delimiter=delimiter)
-                for n, cells in enumerate(reader, start=1):
+                reader = csv.reader(lines, delimiter=delimiter)
+                for cells in reader:
+                    lines.since = 0
+                    n += 1
                     if n == 1 and cells:
                         cells[0] = cells[0].lstrip("\ufeff")
+                    if lines.state == 2:            # the sentinel, or the record it ended
+                        if cells == [_SENTINEL]:
+                            return
+                        last = cells[-1] if cells else ""
+                        cut = last.rfind(_SENTINEL)
+                        if cut >= 0:
+                            cells[-1] = last[:cut].rstrip("\r\n")
+                            yield n, Broken(cells, UNTERMINATED)
+                            return
                     yield n, cells
+        except _TooLong:
+            raise ExportFormatError(f"{name}: line {n + 1} is longer than {MAX_RECORD:,} "
+                                    "characters (a file without line ends?); refusing to "
+                                    "read it") from None
         except UnicodeDecodeError as e:
             raise ExportFormatError(f"{name}: is not UTF-8 text ({e.reason} at byte {e.start}); "
                                     "save it as 'CSV UTF-8'") from e
@@ -594,7 +718,8 @@ def _workbook_errors(name: str) -> Iterator[None]:
 
 
 def _xlsx_sheet(name: str, sheet: str | None) -> Sheet:
-    """Rows of a worksheet read with python-calamine."""
+    """Rows of a worksheet read with python-calamine (once its cells are known to fit a grid
+    of bounded size: :func:`xl_kpis.package.check_cells`)."""
     from python_calamine import CalamineWorkbook
 
     with _workbook_errors(name):
@@ -603,6 +728,11 @@ def _xlsx_sheet(name: str, sheet: str | None) -> Sheet:
         if not names:
             raise ExportFormatError(f"{_base(name)}: the workbook has no worksheet")
         chosen = sheet if sheet in names else names[0]
+        with _zip_errors(name), open_zip(name) as z:
+            part = worksheets(z).get(chosen)
+            if part is None:
+                raise ExportFormatError(f"{_base(name)}: sheet {chosen!r} has no worksheet part")
+            check_cells(z.read(part), _base(name), part)
         data = book.get_sheet_by_name(chosen).iter_rows()
 
     def rows() -> Iterator[Row]:
@@ -694,7 +824,8 @@ def _chunks(rows: Iterator[Row], cols: list[int], pre: RowHook | None, keep_cell
             first = _first_filled(cells)
             if first is None:
                 continue
-            reason = "total row" if _is_total(first) else pre(line, cells) if pre else None
+            reason = (cells.reason if isinstance(cells, Broken) else "total row" if _is_total(first)
+                      else pre(line, cells) if pre else None)
             if reason is None:
                 chunk.todo.append(len(chunk.lines))
                 table.append(cells if len(cells) >= width else [*cells, *[None] * (width - len(cells))])
@@ -767,13 +898,21 @@ _MAX_KEPT = 200_000         # results kept per column
 def _datetimes_of_texts(texts: list[str]) -> list[Any]:
     """:func:`parse_datetime` of text cells, vectorised for the usual forms (``_FAILED``: refused)."""
     stripped = [t.strip(_STRIP) for t in texts]
-    joined = "".join(stripped)
-    if not stripped or not joined.isascii() or "\0" in joined:
+    short = [i for i, t in enumerate(stripped) if len(t) <= _DATE_WIDTH]   # no date is longer
+    joined = "".join(stripped[i] for i in short)
+    if not short or not joined.isascii() or "\0" in joined:
         return [_attempt_datetime(t) for t in texts]
-    cells = np.array(stripped, dtype=bytes)
+    cells = np.array([stripped[i] for i in short], dtype=bytes)
     values, ok = datetimes_from_bytes(cells.view(np.uint8).reshape(len(cells), -1))
-    return [v if good else _attempt_datetime(t)
-            for v, good, t in zip(values.astype(object).tolist(), ok.tolist(), texts)]
+    out = [_FAILED] * len(texts)
+    for i, v, good in zip(short, values.astype(object).tolist(), ok.tolist()):
+        out[i] = v if good else None
+    return [v if v is not None and v is not _FAILED else _attempt_datetime(t)
+            for v, t in zip(out, texts)]
+
+
+#: Characters of the longest date-time text parsed vectorised ("12/31/2025 11:59:59 PM" is 22).
+_DATE_WIDTH = 32
 
 
 def _attempt_datetime(text: str) -> Any:
@@ -916,6 +1055,7 @@ def datetimes_from_bytes(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     first = np.datetime64("1970-01", "M") + months
     days = first.astype("datetime64[D]") + np.where(ok, day - 1, 0).astype("timedelta64[D]")
     ok &= days.astype("datetime64[M]") == first      # day within its month
+    ok &= days >= np.datetime64(FIRST_DATE.date(), "D")   # earlier ones are refused
     out = days.astype("datetime64[s]") + (hour * 3600 + minute * 60 + second).astype("timedelta64[s]")
     out[~ok] = np.datetime64("NaT")
     return out, ok

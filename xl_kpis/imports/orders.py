@@ -29,9 +29,10 @@ from typing import Any, Collection, Iterable, Iterator, Sequence
 import numpy as np
 
 from .aliases import ORDER_FIELDS, HeaderMap, find_header, make_result
-from .clean import (CONVERTERS, ColumnConverter, ExportFormatError, ImportResult, Row, Sheet, cell_location,
-                    clean_texts, convert_rows, csv_format, csv_sheet, datetimes_from_bytes, is_blank,
-                    is_total_row, numbers_from_bytes, open_table, parse_id, sniff)
+from .clean import (CONVERTERS, MAX_RECORD, MAX_TEXT, SHORT_ROW, UNTERMINATED, Broken, ColumnConverter, ExportFormatError,
+                    ImportResult, Row, Sheet, cell_location, clean_texts, convert_rows, csv_format, csv_sheet,
+                    datetimes_from_bytes, is_blank, is_total_row, numbers_from_bytes, open_table, parse_id, sniff,
+                    too_long)
 
 __all__ = ["parse_orders", "read_order_columns", "OrderColumns", "COLUMN_KEYS", "KPI_KEYS", "SHEET"]
 
@@ -191,16 +192,18 @@ class _Accumulator:
 
     # -- blocks -------------------------------------------------------------
     def commit(self, lines: np.ndarray, columns: dict[str, tuple[Sequence, np.ndarray]],
-               errors: dict[str, dict[int, str]], id_keys: np.ndarray | None = None) -> None:
+               errors: dict[str, dict[int, str]], id_keys: np.ndarray | None = None,
+               broken: dict[int, str] | None = None) -> None:
         """Keep the rows without errors.
 
         ``columns`` holds per key ``(values, inverse)``: the converted value of
         each group of equal cells (a typed array, or a sequence of text) and the
         group of each row; ``errors`` per key {row index: message}.  A row is
-        reported once, for its first bad column in table order.  ``id_keys``:
+        reported once, for its first bad column in table order, unless it is
+        ``broken`` ({row index: why}: not a whole record).  ``id_keys``:
         the :func:`_id_keys` of the order id groups, if already known.
         """
-        reasons: dict[int, str] = {}
+        reasons: dict[int, str] = dict(broken or {})
         for key, _, _, header in self.plan:
             for i, msg in errors.get(key, {}).items():
                 if i not in reasons:
@@ -227,6 +230,7 @@ class _Accumulator:
         if self.first_line is None:
             self.first_line = rows[0][0]
         lines = np.fromiter((line for line, _ in rows), dtype=np.int64, count=len(rows))
+        broken = {i: cells.reason for i, (_, cells) in enumerate(rows) if isinstance(cells, Broken)}
         columns: dict[str, tuple[Sequence, np.ndarray]] = {}
         errors: dict[str, dict[int, str]] = {}
         for key, col, kind, header in self.plan:
@@ -239,7 +243,7 @@ class _Accumulator:
             columns[key] = (vals, inverse)
             if key != "order_id":
                 errors[key] = {i: errs[u] for i, u in enumerate(inverse.tolist()) if errs[u]}
-        self.commit(lines, columns, errors)
+        self.commit(lines, columns, errors, broken=broken)
 
     def result(self) -> OrderColumns:
         """The concatenated columns (every key of the plan, possibly empty)."""
@@ -305,8 +309,9 @@ class _TextColumn:
 
     def _sorted(self, of_value: np.ndarray, values: np.ndarray) -> np.ndarray:
         """The order of the sorted values (``of_value``: the value of each block value)."""
-        if any(k is None for k in self.keys):
-            return np.argsort(values.astype(str), kind="stable")
+        if any(k is None for k in self.keys):      # sorted as text (never a fixed-width copy)
+            text = ["" if v is None else v for v in values.tolist()]
+            return np.array(sorted(range(len(text)), key=text.__getitem__), dtype=np.int64)
         keys = np.empty(len(values), dtype=_ID_KEY)
         keys[of_value] = np.concatenate(self.keys)
         order = np.argsort(keys["digits"])
@@ -473,10 +478,18 @@ def _scan_csv(name: str, keys: frozenset[str], block_size: int) -> OrderColumns:
     header_line, hmap, rest = _find_order_header(header)
     rest.close()  # type: ignore[attr-defined]  # closes the file
     acc = _Accumulator(hmap, header.name, keys)
+    notes: list[tuple[int, str]] = []
     for block in _prefetched(_record_blocks(name, block_size, header_line,
-                                            1 + max(col for _, col, _, _ in acc.plan))):
+                                            1 + max(col for _, col, _, _ in acc.plan),
+                                            _width(hmap), notes, header.name)):
         _convert_block(*block, acc)
+    acc.skipped.extend(notes)
     return acc.result()
+
+
+def _width(hmap: HeaderMap) -> int:
+    """The fields a whole record has: up to the header's last named column."""
+    return max((i + 1 for i, h in enumerate(hmap.headers) if h), default=0)
 
 
 def _prefetched(blocks: Iterator[_Block]) -> Iterator[_Block]:
@@ -488,17 +501,22 @@ def _prefetched(blocks: Iterator[_Block]) -> Iterator[_Block]:
             yield block
 
 
-_Block = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+_Block = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
-def _record_blocks(name: str, block_size: int, header_line: int, min_fields: int) -> Iterator[_Block]:
+def _record_blocks(name: str, block_size: int, header_line: int, min_fields: int, width: int,
+                   notes: list[tuple[int, str]], source: str) -> Iterator[_Block]:
     """The data records of a UTF-8 comma CSV, block by block, for :func:`_convert_block`.
 
-    Yields ``(padded, b, quotes, grid, starts, lines)``: the block's bytes
-    with and without the zero padding, its quote positions, the separator
-    positions of each data record (one row per record), the records' first
-    bytes and their line numbers.  Records that do not have ``min_fields``
-    fields, or not all the same number, raise :class:`_Irregular`.
+    Yields ``(padded, b, quotes, grid, starts, lines, short)``: the block's
+    bytes with and without the zero padding, its quote positions, the
+    separator positions of each data record (one row per record), the
+    records' first bytes, their line numbers and which have fewer than
+    ``width`` fields (a line cut short: their missing fields are empty).
+    Records that do not have ``min_fields`` fields, or not all the same
+    number of at least ``width``, raise :class:`_Irregular`; a record longer
+    than :data:`MAX_RECORD` bytes is an ExportFormatError.  A last record the
+    file ends inside quotes of goes into ``notes`` as ``(line, reason)``.
 
     Blocks are read into two buffers in turn: the unfinished record at the
     end of a block is copied to the front of the buffer that does not hold
@@ -515,6 +533,10 @@ def _record_blocks(name: str, block_size: int, header_line: int, min_fields: int
             f.seek(0)
         while True:
             carry = len(rest)
+            if carry > MAX_RECORD:
+                raise ExportFormatError(f"{source}: line {records_before + 1} is longer than "
+                                        f"{MAX_RECORD:,} bytes (a file without line ends?); "
+                                        "refusing to read it")
             if len(buffers[spare]) < carry + block_size + _PAD + 1:     # one record longer than a block
                 buffers[spare] = np.empty(2 * (carry + block_size) + _PAD + 1, dtype=np.uint8)
             buf = buffers[spare]
@@ -529,16 +551,30 @@ def _record_blocks(name: str, block_size: int, header_line: int, min_fields: int
             buf[n:n + _PAD] = 0
             if scratch.shape[1] < n:
                 scratch = np.empty((2, len(buf)), dtype=bool)
-            used, records, block = _split_records(buf, n, scratch, records_before, header_line, min_fields)
+            used, records, block = _split_records(buf, n, scratch, records_before, header_line, min_fields,
+                                                  width)
             if block is not None:
                 yield block
                 spare = 1 - spare
             if final:
                 if used < n:
-                    raise _Irregular("unterminated quoted field at the end of the file")
+                    line = records_before + records + 1
+                    if line <= header_line or not _unterminated(buf[used:n].tobytes()):
+                        raise _Irregular("a quote the csv module reads otherwise")
+                    notes.append((line, UNTERMINATED))
                 return
             records_before += records
             rest = buf[used:n]
+
+
+def _unterminated(record: bytes) -> bool:
+    """Whether the csv module reads the end of a file as a record left inside quotes."""
+    try:
+        text = record.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    rows = list(csv_sheet(io.StringIO(text, newline=""), "").rows)
+    return len(rows) == 1 and isinstance(rows[0][1], Broken)
 
 
 def _separators(b: np.ndarray, scratch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -571,7 +607,7 @@ def _separators(b: np.ndarray, scratch: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 
 def _split_records(buf: np.ndarray, n: int, scratch: np.ndarray, records_before: int, header_line: int,
-                   min_fields: int) -> tuple[int, int, _Block | None]:
+                   min_fields: int, width: int) -> tuple[int, int, _Block | None]:
     """Split the complete records in ``buf[:n]``: (bytes used, records seen, their data records or None)."""
     b = buf[:n]
     seps, quotes = _separators(b, scratch)
@@ -590,15 +626,18 @@ def _split_records(buf: np.ndarray, n: int, scratch: np.ndarray, records_before:
         body = ends - starts - (b[np.maximum(ends - 1, 0)] == 13)   # bytes before CR LF
         blank = (body <= 0) | ((counts == n_fields) & (body == n_fields - 1))
         data = after_header & ~blank
-        if np.any(counts[data] != n_fields) or n_fields < min_fields:
+        short = data & (counts < width)           # cut short: skipped, unless blank or a total
+        n_fields = max(n_fields, width)
+        if np.any(counts[data & ~short] != n_fields) or n_fields < min_fields:
             raise _Irregular("rows with differing numbers of fields")
         if data.any():
             rows = np.flatnonzero(data)
             if len(rows) == len(ends) and np.all(counts == n_fields):
                 grid = seps.reshape(-1, n_fields)
-            else:
-                grid = seps[(newline_idx - counts + 1)[rows][:, None] + np.arange(n_fields)]
-            block = (buf[:n + _PAD], b, quotes, grid, starts[rows], lines[rows])
+            else:                                 # a short record's missing fields end at its newline
+                first = (newline_idx - counts + 1)[rows]
+                grid = seps[np.minimum(first[:, None] + np.arange(n_fields), newline_idx[rows][:, None])]
+            block = (buf[:n + _PAD], b, quotes, grid, starts[rows], lines[rows], short[rows])
     return int(ends[-1]) + 1, len(ends), block
 
 
@@ -609,7 +648,8 @@ def _cells(b: np.ndarray, quotes: np.ndarray, starts: np.ndarray, ends: np.ndarr
     As in the csv module, a cell is quoted when its first byte is a quote;
     text after its closing quote (``"abc"x``) is left to the csv module.
     """
-    s, e = starts.copy(), ends.copy()
+    e = ends.copy()
+    s = np.minimum(starts, e)        # a field missing from a short record: empty, at its newline
     quoted = np.flatnonzero((e - s >= 2) & (b[s] == _QUOTE))
     _trim(b, s, e, leading=False)
     escaped = np.zeros(len(s), dtype=bool)
@@ -766,8 +806,24 @@ def _is_utf8(data: bytes) -> bool:
 
 
 def _convert_block(padded: np.ndarray, b: np.ndarray, quotes: np.ndarray, grid: np.ndarray,
-                   starts: np.ndarray, lines: np.ndarray, acc: _Accumulator) -> None:
+                   starts: np.ndarray, lines: np.ndarray, short: np.ndarray, acc: _Accumulator) -> None:
     """Convert the KPI columns of the data records of one block and commit them."""
+    broken: dict[int, str] = {}
+    if short.any():                           # lines cut short: skipped unless blank or a total
+        records = _Records(b, starts, grid[:, -1])
+        keep = np.ones(len(lines), dtype=bool)
+        for i in np.flatnonzero(short).tolist():
+            cells = records.cells(i)
+            if all(is_blank(c) for c in cells):
+                keep[i] = False
+            elif not is_total_row(cells):
+                broken[i] = SHORT_ROW
+        if not keep.all():
+            grid, starts, lines, short = grid[keep], starts[keep], lines[keep], short[keep]
+            order = np.cumsum(keep) - 1
+            broken = {int(order[i]): why for i, why in broken.items()}
+        if not len(lines):
+            return
     if acc.first_line is None:
         acc.first_line = int(lines[0])
     columns: dict[str, tuple[Sequence, np.ndarray]] = {}
@@ -779,14 +835,17 @@ def _convert_block(padded: np.ndarray, b: np.ndarray, quotes: np.ndarray, grid: 
         if key == "order_id":
             vals, errors[key], id_keys = _ids(column, lines, header, acc)
         elif kind == "text":
-            vals, errors[key] = clean_texts(column.raws), {}
+            vals = clean_texts(column.raws)
+            long = {g for g, v in enumerate(vals) if v is not None and len(v) > MAX_TEXT}
+            errors[key] = column.errors([too_long(vals[g]) if g in long else None
+                                         for g in range(len(vals))]) if long else {}
         elif kind in _VECTORISED and column.matrix is not None:
             vals, errors[key] = _vectorised(column, acc, key, kind)
         else:
             vals, errs = acc.convert_uniques(key, kind, column.raws)
             errors[key] = column.errors(errs)
         columns[key] = (vals, column.inverse)
-    acc.commit(lines, columns, errors, id_keys)
+    acc.commit(lines, columns, errors, id_keys, broken)
 
 
 #: Parsers of the common forms of number and date cells, from bytes (see :func:`_vectorised`).
@@ -851,9 +910,11 @@ def _parse_csv(name: str, block_size: int) -> ImportResult:
     rest.close()  # type: ignore[attr-defined]  # closes the file
     rows = _OrderRows(hmap, header.name)
     min_fields = 1 + max(col for col, _, _ in hmap.columns.values())
-    for block in _prefetched(_record_blocks(name, block_size, header_line, min_fields)):
+    notes: list[tuple[int, str]] = []
+    for block in _prefetched(_record_blocks(name, block_size, header_line, min_fields, _width(hmap), notes,
+                                            header.name)):
         rows.add(*block)
-    return _orders_result(hmap, rows.out, rows.skipped, header.name)
+    return _orders_result(hmap, rows.out, rows.skipped + notes, header.name)
 
 
 class _OrderRows:
@@ -876,7 +937,7 @@ class _OrderRows:
         self.skipped: list[tuple[int, str]] = []
 
     def add(self, padded: np.ndarray, b: np.ndarray, quotes: np.ndarray, grid: np.ndarray,
-            starts: np.ndarray, lines: np.ndarray) -> None:
+            starts: np.ndarray, lines: np.ndarray, short: np.ndarray) -> None:
         """The data records of one block (see :func:`_record_blocks`), in order."""
         records = _Records(b, starts, grid[:, -1])
         if not records.utf8():
@@ -891,11 +952,13 @@ class _OrderRows:
         reasons: list[str | None] = [None] * len(lines)
         for i in np.flatnonzero(total).tolist():
             reasons[i] = "total row"
-        exact = {i: records.cells(i) for i in np.flatnonzero(blank_first).tolist()}
+        exact = {i: records.cells(i) for i in np.flatnonzero(blank_first | short).tolist()}
         dropped = {i for i, row in exact.items() if all(is_blank(c) for c in row)}
         for i, row in exact.items():
             if i not in dropped and is_total_row(row):
                 reasons[i] = "total row"
+            elif i not in dropped and short[i]:
+                reasons[i] = SHORT_ROW
         data = [i for i, reason in enumerate(reasons) if reason is None and i not in dropped]
         if self.first_line is None and data:
             self.first_line = int(lines[data[0]])

@@ -23,6 +23,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
+from ..package import PackageError, open_zip
 from .aliases import CONTENT_FIELDS, FOLLOWER_FIELDS, OVERVIEW_FIELDS, Field, HeaderMap, find_header
 from .clean import (CONVERTERS, ExportFormatError, ImportResult, Sheet, cell_location, clean_text, convert_rows,
                     open_table, parse_datetime, sheet_from_bytes, sheet_names, sniff)
@@ -210,6 +211,10 @@ _SPECS: dict[str, tuple[tuple[Field, ...], frozenset[str]]] = {
 
 Opener = Callable[[], Sheet]
 
+#: Bytes a Studio export zip may inflate to (its CSVs hold a few hundred rows each), besides
+#: the bounds every zip is held to (:mod:`xl_kpis.package`).
+MAX_UNZIPPED = 64 << 20
+
 
 def _members(path: str) -> list[tuple[str, Opener]]:
     """(file name, opener) of each table of the export, in name order."""
@@ -222,10 +227,12 @@ def _members(path: str) -> list[tuple[str, Opener]]:
     if kind == "csv":
         return [(os.path.basename(path), lambda: open_table(path))]
     try:
-        with zipfile.ZipFile(path) as z:
+        with open_zip(path, max_total=MAX_UNZIPPED) as z:
             infos = [i for i in z.infolist() if not i.is_dir() and i.filename.lower().endswith(".csv")
                      and not i.filename.startswith("__MACOSX/")]
             data = {os.path.basename(i.filename): z.read(i) for i in sorted(infos, key=lambda i: i.filename)}
+    except PackageError as e:
+        raise ExportFormatError(str(e)) from e
     except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as e:
         raise ExportFormatError(f"{os.path.basename(path)}: is a damaged zip file ({e})") from e
     return [(n, lambda n=n, b=b: sheet_from_bytes(b, n)) for n, b in data.items()]

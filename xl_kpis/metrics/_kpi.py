@@ -28,7 +28,8 @@ from typing import Any, Callable
 import numpy as np
 
 __all__ = ["Domain", "KpiSpec", "kpi", "safe_div", "as_float_array", "as_labels", "codes",
-           "dense", "n_distinct", "first_indices", "present", "check_same_length", "check_domain",
+           "dense", "n_distinct", "first_indices", "factorize", "present",
+           "check_same_length", "check_domain", "MAX_ROWS",
            "COUNT", "MONEY", "AMOUNT",
            "FRACTION", "NONNEG", "POSITIVE", "RATING", "LABELS", "REAL", "DATES", "MONTHS",
            "UNIT"]
@@ -115,8 +116,14 @@ def as_float_array(fname: str, arg: str, value: Any) -> np.ndarray:
                     f" (dtype {a.dtype})")
 
 
+#: Rows of a table result below its header: an Excel sheet has 1,048,576 rows.  A larger
+#: ``top_n`` (or layout ``rows``) is refused: it could only allocate without end.
+MAX_ROWS = 1_048_575
+
+
 def as_labels(fname: str, arg: str, values) -> np.ndarray:
-    """Identifiers as a 1-D array of str; blanks (None, "", NaN) become "".
+    """Identifiers as a 1-D array of str (an object array: a long label costs its own length,
+    never that length times the rows); blanks (None, "", NaN) become "".
 
     A numpy array of str is taken as it is (the fast path for large exports)
     and a numpy integer array is taken as integer codes of the ids, a negative
@@ -128,7 +135,7 @@ def as_labels(fname: str, arg: str, values) -> np.ndarray:
         return values.ravel()  # text as it is; integers are codes (negative = blank)
     a = np.asarray(values, dtype=object).ravel()
     if a.size > 1000 and set(map(type, a)) == {str}:
-        return a.astype(str)  # all text already (a large export column): one C-level pass
+        return a               # all text already (a large export column): taken as it is
     out = np.empty(a.shape, dtype=object)
     for i, v in enumerate(a):
         if v is None or (isinstance(v, float) and v != v):
@@ -142,16 +149,37 @@ def as_labels(fname: str, arg: str, values) -> np.ndarray:
     return out
 
 
+def factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(code of each element, the distinct values in the order they first appear) of a 1-D
+    array: equal values share a code, as in a dict.  Memory and time are linear in the
+    values (text is hashed, never copied into a fixed-width array)."""
+    if values.dtype.kind in "iu":
+        uniq, first, inv = np.unique(values, return_index=True, return_inverse=True)
+        order = np.argsort(first, kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(order.size)
+        return rank[inv.ravel()].astype(np.int64), uniq[order]
+    index: dict = {}
+    setdefault = index.setdefault
+    out = np.fromiter((setdefault(v, len(index)) for v in values.tolist()), dtype=np.int64,
+                      count=values.size)
+    uniq = np.empty(len(index), dtype=object)
+    uniq[:] = list(index)
+    return out, uniq
+
+
 def codes(labels: np.ndarray) -> np.ndarray:
-    """Integer codes of :func:`as_labels` output (-1 for blank): factorise once, then every
-    KPI over the same ids sorts integers instead of text."""
+    """Integer codes of :func:`as_labels` output (-1 for blank ""), in the order the labels
+    first appear: factorise once, then every KPI over the same ids works on integers
+    instead of text."""
     if labels.dtype.kind in "iu":
         return labels
-    uniq, inv = np.unique(labels, return_inverse=True)
-    inv = inv.ravel().astype(np.int64)
-    if uniq.size and uniq[0] == "":
-        inv -= 1  # "" sorts first: it becomes -1, the others keep their order
-    return inv
+    out, uniq = factorize(labels)
+    blank = np.flatnonzero(uniq == "")
+    if blank.size:                       # "" becomes -1, the codes after it move down one
+        k = int(blank[0])
+        out = np.where(out == k, -1, out - (out > k))
+    return out
 
 
 def dense(x: np.ndarray) -> bool:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._kpi import (COUNT, LABELS, MONEY, as_float_array, as_labels, check_domain,
-                   check_same_length, kpi, safe_div)
+from ._kpi import (COUNT, LABELS, MAX_ROWS, MONEY, as_float_array, as_labels, check_domain,
+                   check_same_length, factorize, kpi, safe_div)
 
 __all__ = ["top_products", "content_resonance"]
 
@@ -16,11 +16,10 @@ def _group(fname: str, arg: str, labels, n: int) -> tuple[np.ndarray, np.ndarray
     if keys.size != n:
         raise ValueError(f"{fname}: argument {arg!r} must have one entry per row,"
                          f" got {keys.size} for {n} rows")
-    uniq, first, inv = np.unique(keys.astype(str), return_index=True, return_inverse=True)
-    order = np.argsort(first, kind="stable")
-    rank = np.empty_like(order)
-    rank[order] = np.arange(order.size)
-    return uniq[order].astype(object), rank[inv.ravel()]
+    idx, uniq = factorize(keys)
+    names = np.empty(uniq.size, dtype=object)
+    names[:] = [str(u) for u in uniq.tolist()]
+    return names, idx
 
 
 def _column(fname: str, arg: str, values, dom) -> np.ndarray:
@@ -40,7 +39,8 @@ def top_products(products, amounts, n=5):
     amounts : array_like
         Revenue of each line, >= 0 (NaN counts as 0).
     n : int, optional
-        How many products to return (5 by default).
+        How many products to return (5 by default), at most
+        :data:`~xl_kpis.metrics._kpi.MAX_ROWS`.
 
     Returns
     -------
@@ -70,8 +70,9 @@ def top_products(products, amounts, n=5):
     (['tee', 'mug'], [30.0, 25.0], [0.5, 0.4166666666666667])
     """
     amt = _column("top_products", "amounts", amounts, MONEY)
-    if isinstance(n, (bool, np.bool_)) or not float(n).is_integer() or n < 1:
-        raise ValueError(f"top_products: argument 'n' must be a whole number >= 1, got {n!r}")
+    if isinstance(n, (bool, np.bool_)) or not float(n).is_integer() or not 1 <= n <= MAX_ROWS:
+        raise ValueError(f"top_products: argument 'n' must be a whole number from 1 to "
+                         f"{MAX_ROWS:,} (an Excel sheet's rows below a header), got {n!r}")
     names, idx = _group("top_products", "products", products, amt.size)
     totals = np.bincount(idx, weights=amt, minlength=names.size) if amt.size else np.zeros(0)
     order = np.argsort(-totals, kind="stable")[: int(n)]

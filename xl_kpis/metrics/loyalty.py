@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ._kpi import (COUNT, LABELS, MONEY, RATING, as_float_array, as_labels, check_domain,
-                   check_same_length, dense, first_indices, kpi, n_distinct, present, safe_div)
+                   check_same_length, codes, dense, first_indices, kpi, n_distinct, present,
+                   safe_div)
 
 __all__ = ["order_count", "order_revenue", "buyer_count", "repeat_purchase_rate",
            "average_rating", "positive_rating_share", "review_rate"]
@@ -21,13 +22,13 @@ def _buyer_order_lines(fname: str, customer_ids, order_ids) -> tuple[np.ndarray,
 
 
 def _codes(a: np.ndarray) -> np.ndarray:
-    """Dense integer codes of the distinct values of ``a``: dense codes stay as they are,
-    anything else is factorised."""
+    """Dense integer codes of the distinct values of ``a`` (non-blank labels, or codes): dense
+    codes stay as they are, text is factorised by hashing (never copied into a fixed-width
+    array), other integers (raw ids) by a sort."""
     if dense(a):
         return a
-    if a.dtype.kind == "O":
-        a = a.astype(str)
-    return np.unique(a, return_inverse=True)[1].ravel()
+    a = codes(a)
+    return a if dense(a) else np.unique(a, return_inverse=True)[1].ravel()
 
 
 @kpi(shape="aggregate", customer_ids=LABELS, order_ids=LABELS)
@@ -231,8 +232,8 @@ def order_count(order_ids):
     >>> order_count(["o1", "o1", "o2", None])
     2.0
     """
-    o = as_labels("order_count", "order_ids", order_ids)
-    return float(n_distinct(o[present(o)]))
+    o = codes(as_labels("order_count", "order_ids", order_ids))
+    return float(n_distinct(o[o >= 0]))
 
 
 @kpi(shape="aggregate", order_ids=LABELS, order_amounts=MONEY)
@@ -269,11 +270,11 @@ def order_revenue(order_ids, order_amounts):
     >>> order_revenue(["o1", "o1", "o2"], [30.0, 30.0, 12.5])
     42.5
     """
-    o = as_labels("order_revenue", "order_ids", order_ids)
+    o = codes(as_labels("order_revenue", "order_ids", order_ids))
     a = as_float_array("order_revenue", "order_amounts", order_amounts).ravel()
     check_same_length("order_revenue", order_ids=o, order_amounts=a)
     check_domain("order_revenue", "order_amounts", a, MONEY)
-    keep = present(o)
+    keep = o >= 0
     o, a = o[keep], a[keep]
     return float(np.nansum(a[first_indices(o)]))
 
@@ -309,4 +310,4 @@ def buyer_count(customer_ids, order_ids):
     2.0
     """
     c, _ = _buyer_order_lines("buyer_count", customer_ids, order_ids)
-    return float(n_distinct(c))
+    return float(n_distinct(codes(c)))
