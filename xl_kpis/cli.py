@@ -117,6 +117,8 @@ def refresh(book: Path, out: Path | None, progress: bool | None) -> None:
                f"({rows}).")
     for k in r.kept:
         click.echo(f"  kept: {k}")
+    if r.kept_more:
+        click.echo(f"  … and {r.kept_more:,} more formula cells kept")
 
 
 @main.command()

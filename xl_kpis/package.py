@@ -36,12 +36,14 @@ import numpy as np
 
 __all__ = ["PackageError", "MAX_MEMBERS", "MAX_TOTAL", "MAX_RATIO", "RATIO_FLOOR",
            "MIN_CELLS", "BYTES_PER_CELL", "BoundedZipFile", "open_zip", "check_members",
-           "check_cells", "cell_grid", "part_target", "read_xml", "worksheets"]
+           "check_cells", "check_no_dtd", "cell_grid", "part_target", "read_xml", "worksheets"]
 
 #: Members of a package.
 MAX_MEMBERS = 10_000
-#: Bytes of a whole package once inflated (its members' declared sizes).
-MAX_TOTAL = 1 << 30
+#: Bytes of a whole package once inflated (its members' declared sizes): a book of about
+#: 150,000 order lines.  What a command holds in memory is a small multiple of it (the
+#: README's "Hostile files" gives the measured bound).
+MAX_TOTAL = 256 << 20
 #: Inflated / compressed size of a member above :data:`RATIO_FLOOR` bytes, and of the whole
 #: package (real workbook parts compress 5 to 30 times; zip bombs 1000 times and more).
 MAX_RATIO = 100
@@ -89,8 +91,8 @@ def check_members(infos: Iterable[zipfile.ZipInfo], name: str = "the package",
         total += size
         packed += i.compress_size
         if total > max_total:
-            raise PackageError(f"{name}: inflates to more than {max_total >> 20:,} MiB "
-                               "(a zip bomb?)")
+            raise PackageError(f"{name}: inflates to more than {max_total >> 20:,} MiB, the "
+                               "most xl-kpis reads from one file (a zip bomb?)")
     if total > RATIO_FLOOR and total > MAX_RATIO * max(packed, 1):
         raise PackageError(f"{name}: inflates {total // max(packed, 1):,} times its size "
                            f"({total >> 20:,} MiB; a zip bomb?)")
@@ -403,15 +405,21 @@ _ROOT = re.compile(rb"<[A-Za-z_]")
 _DOCTYPE = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
 
 
-def check_cells(xml: bytes, name: str, part: str) -> None:
-    """Refuse a worksheet that declares a DTD (entities are never needed in a worksheet, and
-    an entity bomb would expand in a reader), or whose cells lie so far apart that the
-    grid python-calamine makes of them (:func:`cell_grid`) would hold more than
-    ``max(MIN_CELLS, len(xml) // BYTES_PER_CELL)`` cells."""
+def check_no_dtd(xml: bytes, name: str, part: str) -> None:
+    """Refuse an XML part that declares a DTD (entities are never needed in a workbook part,
+    and an entity bomb would expand in a reader that allows them)."""
     root = _ROOT.search(xml)
     if _DOCTYPE.search(xml, 0, root.start() if root else len(xml)):
         raise PackageError(f"{name}: {part} declares a DTD or entities (an XML entity "
                            "bomb?); refusing to read it")
+
+
+def check_cells(xml: bytes, name: str, part: str) -> None:
+    """Refuse a worksheet python-calamine is to read that declares a DTD
+    (:func:`check_no_dtd`), or whose cells lie so far apart that the grid calamine makes
+    of them (:func:`cell_grid`) would hold more than ``max(MIN_CELLS, len(xml) //
+    BYTES_PER_CELL)`` cells."""
+    check_no_dtd(xml, name, part)
     rows, cols = cell_grid(xml)
     limit = max(MIN_CELLS, len(xml) // BYTES_PER_CELL)
     if rows * cols > limit:

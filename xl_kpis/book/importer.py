@@ -160,8 +160,9 @@ class ImportReport:
                          f" ({self.refresh.changed:,} values changed).")
             kept = self.kept
             lines += [f"  kept: {k}" for k in kept[:max_kept]]
-            if len(kept) > max_kept:
-                lines.append(f"  … and {len(kept) - max_kept:,} more formula cells kept")
+            more = len(kept) + self.refresh.kept_more - max_kept
+            if more > 0:
+                lines.append(f"  … and {more:,} more formula cells kept")
         return lines
 
 

@@ -52,6 +52,10 @@ class Kept:
             f" (={self.formula})" if self.formula else "")
 
 
+#: Kept cells a :class:`RefreshResult` lists one by one.
+MAX_KEPT = 1000
+
+
 @dataclass
 class RefreshResult:
     """What a refresh did."""
@@ -61,6 +65,15 @@ class RefreshResult:
     changed: int = 0           # cells whose cached value changed
     rows: dict[str, int] = field(default_factory=dict)
     kept: list[Kept] = field(default_factory=list)
+    kept_more: int = 0         # cells kept beyond the first MAX_KEPT listed in ``kept``
+
+    def keep(self, kept: Kept) -> None:
+        """Record a kept cell (the first :data:`MAX_KEPT` are listed, the others counted: a
+        sheet of a million foreign formulas costs no list of a million objects)."""
+        if len(self.kept) < MAX_KEPT:
+            self.kept.append(kept)
+        else:
+            self.kept_more += 1
 
 
 _CELL_REF = re.compile(r"^'?(?P<sheet>[^'!]+)'?!\$?(?P<col>[A-Z]+)\$?(?P<row>\d+)$")
@@ -256,7 +269,7 @@ def _refresh(path: str | os.PathLike, out: str | os.PathLike | None,
             # formula cells
             inputs = pool.submit(read_inputs, path, inputs_read(), checked)
             try:
-                sheets = _checked_sheets(z, path, gates, _refresh_order(z, parts))
+                sheets = _checked_sheets(z, path, gates, *_refresh_order(z, parts))
             except BaseException as e:
                 for gate in gates.values():       # calamine waits for none in vain
                     if not gate.done():
@@ -294,27 +307,30 @@ def _refresh(path: str | os.PathLike, out: str | os.PathLike | None,
     return result
 
 
-def _refresh_order(z, parts: dict[str, str]) -> list[str]:
-    """The worksheet parts in the order :func:`read_inputs` wants them, then the others."""
+def _refresh_order(z, parts: dict[str, str]) -> tuple[list[str], set[str]]:
+    """The worksheet parts in the order :func:`read_inputs` wants them, then the others; and
+    those it reads."""
     tables_at = patch.table_sheets(z)
     every_table = sorted({p for ps in tables_at.values() for p in ps})
     names = patch.defined_names(z)
     sheets = {m["sheet"] for s in S.SETTINGS if (m := _CELL_REF.match(names.get(s.name, "")))}
     first = _read_order({t.name: tables_at.get(t.name, every_table) for t in S.TABLES},
                         [parts[s] for s in sorted(sheets) if s in parts])
-    return list(dict.fromkeys(first + list(parts.values())))
+    return list(dict.fromkeys(first + list(parts.values()))), set(first)
 
 
-def _checked_sheets(z, path: Path, gates: dict[str, Future], order: list[str]
+def _checked_sheets(z, path: Path, gates: dict[str, Future], order: list[str], read: set[str]
                     ) -> dict[str, patch.FormulaScan]:
-    """Inflate the worksheets in ``order``, check each (:func:`xl_kpis.package.check_cells`)
-    and open its gate, then find their formula cells."""
+    """Inflate the worksheets in ``order``, check each (those python-calamine ``read`` s:
+    :func:`xl_kpis.package.check_cells`; the others declare no DTD) and open its gate, then
+    find their formula cells."""
     xml = {}
     for part in order:
         try:
             data = patch.read_part(z, part)
             with patch._package_errors(path):
-                package.check_cells(data, path.name, part)
+                check = package.check_cells if part in read else package.check_no_dtd
+                check(data, path.name, part)
         except BaseException as e:
             gates[part].set_exception(e)
             raise
@@ -418,17 +434,17 @@ def _decider(sheet: str, expected: dict, cells: dict, table: tuple[int, int, dic
     def decide(ref: str, formula: str | None) -> Any:
         found = template(ref)
         if found is None:
-            result.kept.append(Kept(sheet, ref, formula, "not a template formula"))
+            result.keep(Kept(sheet, ref, formula, "not a template formula"))
             return patch.KEEP
         want, value = found
         if isinstance(want, _Stale):
-            result.kept.append(Kept(sheet, ref, formula, str(want)))
+            result.keep(Kept(sheet, ref, formula, str(want)))
             return patch.KEEP
         if formula is not None and _norm(formula) != want:
-            result.kept.append(Kept(sheet, ref, formula, "formula differs from the template's"))
+            result.keep(Kept(sheet, ref, formula, "formula differs from the template's"))
             return patch.KEEP
         if anchors.get(ref) is not None:
-            result.kept.append(Kept(sheet, ref, formula, anchors[ref]))
+            result.keep(Kept(sheet, ref, formula, anchors[ref]))
             return patch.KEEP
         result.formulas += 1
         return value
