@@ -512,6 +512,6 @@ def test_the_largest_top_n_is_an_excel_sheet_of_rows():
 def test_uncapped_a_huge_top_n_breaks_the_memory_limit():
     broke_a_limit(udf_child("TOP_PRODUCTS([['a']], [[1]], 1e8)", before="""
         import xl_kpis.cells, xl_kpis.metrics.content
-        xl_kpis.cells.MAX_ROWS = xl_kpis.metrics.content.MAX_ROWS = 10**12
+        xl_kpis.cells.SHEET_ROWS = xl_kpis.metrics.content.MAX_ROWS = 10**12
         xl_kpis.cells._STRICT = True
     """))
