@@ -274,6 +274,17 @@ def test_twenty_thousand_unclosed_inline_strings_refresh_in_linear_time(template
     assert r.code in (0, 1) and "Traceback" not in r.err, r.err[-2000:]
 
 
+def test_formulas_far_from_any_cell_start_refresh_in_linear_time(template, tmp_path):
+    """200,000 formula elements after one cell's start tag: finding each one's cell looked back
+    to that tag every time (quadratic: 20,000 took 7 s, these would take minutes)."""
+    kpis = zc.content(template, KPIS)
+    hostile = hostile_book(template, tmp_path, {KPIS: kpis.replace(
+        b"</sheetData>", b'<row r="2000"><c r="A2000">' + b"<f>1</f></c>" * 200_000
+        + b"</row></sheetData>")})
+    r = run("refresh", hostile)
+    assert r.code in (0, 1) and "Traceback" not in r.err, r.err[-2000:]
+
+
 def test_unclosed_shared_string_items_are_refused(template, tmp_path):
     sst = zc.content(template, "xl/sharedStrings.xml")
     head, _, tail = sst.partition(b"</sst>")

@@ -334,11 +334,15 @@ class FormulaScan:
         self.xml = xml
         cells = []
         append = cells.append
-        rfind, find = xml.rfind, xml.find
+        rfind = xml.rfind
         for m in _FORMULA_B.finditer(xml):
             (f_at, end), (_, f_end), _, (v_at, _) = m.regs
-            c_at = rfind(b"<c ", 0, f_at)
-            if c_at < 0 or xml[f_at - 1] != 62 or find(b"<", c_at + 1, f_at) >= 0:  # ">"
+            if xml[f_at - 1] != 62:       # ">": the <f> follows a start tag
+                continue
+            # that tag starts at the last "<" before it (back to the tag before: each byte
+            # is looked at for one <f> only, so the scan stays linear in the sheet)
+            c_at = rfind(b"<", 0, f_at - 1)
+            if c_at < 0 or xml[c_at:c_at + 3] != b"<c ":
                 continue                  # not the formula of a cell
             attrs = xml[c_at + 3:f_at - 1]
             if attrs.startswith(b'r="'):
