@@ -575,7 +575,7 @@ def _append_sheet(xml: bytes, table: _Table, rows: Sequence[Mapping[str, Any]], 
     last = max(table.last, new_end)
     below = _merge_below(slot.below, table, new_end)
     head = _decode(xml[:lo], table.sheet_part)
-    cols = re.search(r"<cols>.*?</cols>", head, re.S)
+    cols = re.search(r"<cols>(?:[^<]|<(?!/?cols>))*</cols>", head)   # linear, unclosed too
     style_row = slot.style_row
     new_rows, size = _rows_xml(table, rows, keys, slot.start_row,
                                _styles(style_row, cols.group(0) if cols else ""),
@@ -598,7 +598,9 @@ def _grow_table_part(xml: str, ref: str) -> str:
 
 
 #: A range with its sheet in a reference list (``'My sheet'!$A$1:$B$2``, ``(A!B1,A!C1)``).
-_AREA = re.compile(r"((?:'(?:[^']|'')+'|[^'!,()\s]+)!)"
+# (a sheet name starts the text or follows a separator, so each is tried once: a long run of
+# name characters costs its own length, never its length squared)
+_AREA = re.compile(r"(?<![^,(\s=])((?:'(?:[^']|'')+'|[^'!,()\s]+)!)"
                    r"(\$?[A-Z]{1,3}\$?\d+(?::\$?[A-Z]{1,3}\$?\d+)?)")
 
 
