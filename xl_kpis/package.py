@@ -225,7 +225,7 @@ def worksheets(z: zipfile.ZipFile) -> dict[str, str]:
 # --- the cell grid of a worksheet --------------------------------------------------------
 
 _CHUNK = 1 << 20
-_WIN = 16                      # bytes of a reference read (3 letters, 9 digits and a quote)
+_WIN = 13                      # bytes of a reference read (3 letters, 9 digits and a quote)
 _COLS = np.arange(_WIN)
 _DELIMS = np.zeros(256, dtype=bool)
 _DELIMS[[9, 10, 13, 32, 47, 62]] = True          # what may follow "<c" / "<row"
@@ -236,14 +236,9 @@ _NUMBER = re.compile(r"\d+")
 
 def _find2(c: np.ndarray, pat: bytes) -> np.ndarray:
     """Positions of the two bytes ``pat`` in ``c``, in order."""
-    v = int.from_bytes(pat, "little")
-    m = len(c) // 2 * 2
-    even = np.flatnonzero(c[:m].view("<u2") == v) * 2
-    m1 = (len(c) - 1) // 2 * 2
-    odd = np.flatnonzero(c[1:1 + m1].view("<u2") == v) * 2 + 1
-    out = np.concatenate((even, odd))
-    out.sort()
-    return out
+    m = c[:-1] == pat[0]
+    m &= c[1:] == pat[1]
+    return np.flatnonzero(m)
 
 
 def _number(w: np.ndarray, base: int, zero: int) -> int:
@@ -270,8 +265,12 @@ class _Grid:
         nlet = np.argmin((w - np.uint8(65)) < 26, axis=1)
         end = np.argmax(w == 34, axis=1)
         ndig = end - nlet
-        digits = np.count_nonzero(((w - np.uint8(48)) < 10) & (_COLS < end[:, None]), axis=1)
-        ok = (nlet >= 1) & (nlet <= 3) & (ndig >= 1) & (ndig <= 9) & (digits == ndig)
+        # the bytes from the letters to the quote are digits: as bit masks of the window
+        digits = np.packbits((w - np.uint8(48)) < 10, axis=1, bitorder="little").view("<u2")[:, 0]
+        below_end = np.left_shift(1, end, dtype=np.int64) - 1
+        below_letters = np.left_shift(1, nlet, dtype=np.int64) - 1
+        ok = (nlet >= 1) & (nlet <= 3) & (ndig >= 1) & (ndig <= 9)
+        ok &= (digits & below_end) == below_end - below_letters
         if ok.any():
             w, nlet, ndig = w[ok], nlet[ok], ndig[ok]
             k = int(nlet.max())
