@@ -139,7 +139,9 @@ def sheet(cells: str) -> bytes:
 def test_cell_grid(cells, grid):
     rows, cols = P.cell_grid(sheet(cells))
     assert rows >= grid[0] and cols >= grid[1]
-    assert (rows, cols) <= (grid[0] + 2, grid[1] + 2)     # a bound, and a close one
+    assert rows <= grid[0] + 2 and cols <= grid[1] + 2    # a bound, and a close one
+    fast = P.cell_grid(sheet(cells), exact=False)        # a quicker, looser bound
+    assert fast[0] >= rows and fast[1] >= cols
 
 
 @settings(max_examples=60, deadline=None)
@@ -155,7 +157,10 @@ def test_cell_grid_finds_the_furthest_cell(refs, chunk):
     old = P._CHUNK
     P._CHUNK = chunk
     try:
-        assert P.cell_grid(sheet(cells)) == (max(r for r, _ in refs), max(c for _, c in refs))
+        exact = (max(r for r, _ in refs), max(c for _, c in refs))
+        assert P.cell_grid(sheet(cells)) == exact
+        fast = P.cell_grid(sheet(cells), exact=False)
+        assert exact[0] <= fast[0] < 10 * exact[0] and exact[1] <= fast[1] < 26 * exact[1]
     finally:
         P._CHUNK = old
 

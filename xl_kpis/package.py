@@ -253,32 +253,52 @@ class _Grid:
     """What :func:`cell_grid` gathers: the furthest row and column addressed, and the tags
     to read one by one."""
 
-    def __init__(self) -> None:
+    def __init__(self, exact: bool) -> None:
+        self.exact = exact
         self.row = self.col = 0
         self.odd: list[int] = []           # offsets of tags in an unusual form
         self.rows: list[np.ndarray] = []   # offsets of the <row elements
 
     def cells(self, c: np.ndarray, at: np.ndarray) -> np.ndarray:
         """Read the references after ``<c r="`` at offsets ``at`` of ``c`` (letters,
-        digits, a quote); the mask of those read."""
+        digits, a quote); the mask of those read (the others are tags to read one by one).
+
+        Exactly (``self.exact``), or as a cheap upper bound: a reference of ``k``
+        letters led by ``L`` (1 to 26) is below column ``(L + 2) * 26**(k - 1)`` (the
+        letters after it add less than ``26**(k - 1) * 26/25``), one of ``d`` digits
+        led by ``D`` below row ``(D + 1) * 10**(d - 1)``.  The bound needs no
+        check that the bytes between are digits: python-calamine refuses the whole
+        sheet when a reference is anything but letters then digits.
+        """
         w = np.lib.stride_tricks.sliding_window_view(c, _WIN)[at]
-        nlet = np.argmin((w - np.uint8(65)) < 26, axis=1)
+        rows = np.arange(len(w))
+        low = w | np.uint8(32)                      # either case (calamine reads both)
+        nlet = np.argmin((low - np.uint8(97)) < 26, axis=1)
         end = np.argmax(w == 34, axis=1)
         ndig = end - nlet
-        # the bytes from the letters to the quote are digits: as bit masks of the window
-        digits = np.packbits((w - np.uint8(48)) < 10, axis=1, bitorder="little").view("<u2")[:, 0]
-        below_end = np.left_shift(1, end, dtype=np.int64) - 1
-        below_letters = np.left_shift(1, nlet, dtype=np.int64) - 1
         ok = (nlet >= 1) & (nlet <= 3) & (ndig >= 1) & (ndig <= 9)
-        ok &= (digits & below_end) == below_end - below_letters
-        if ok.any():
-            w, nlet, ndig = w[ok], nlet[ok], ndig[ok]
+        if self.exact:
+            digits = np.packbits((w - np.uint8(48)) < 10, axis=1,
+                                 bitorder="little").view("<u2")[:, 0]
+            below_end = np.left_shift(1, end, dtype=np.int64) - 1
+            below_letters = np.left_shift(1, nlet, dtype=np.int64) - 1
+            ok &= (digits & below_end) == below_end - below_letters
+            ok &= ((w[:, :3] - np.uint8(65)) < 26).sum(axis=1) >= nlet   # upper case
+        if not ok.any():
+            return ok
+        w, low, nlet, ndig, rows = w[ok], low[ok], nlet[ok], ndig[ok], rows[:int(ok.sum())]
+        if self.exact:
             k = int(nlet.max())
             self.col = max(self.col, _number(w[nlet == k, :k], 26, 64))
             k = int(ndig.max())
             sel = np.flatnonzero(ndig == k)
             self.row = max(self.row, _number(w[sel[:, None], nlet[sel][:, None] + _COLS[:k]],
                                              10, 48))
+        else:
+            lead = low[:, 0].astype(np.int64) - 96
+            self.col = max(self.col, int(((lead + 2) * 26 ** (nlet - 1)).max()))
+            lead = np.clip(w[rows, nlet].astype(np.int64) - 48, 0, 9)
+            self.row = max(self.row, int(((lead + 1) * 10 ** (ndig - 1)).max()))
         return ok
 
     def row_numbers(self, c: np.ndarray, at: np.ndarray) -> np.ndarray:
@@ -314,10 +334,11 @@ class _Grid:
         return is_row, row, col
 
 
-def cell_grid(xml: bytes) -> tuple[int, int]:
+def cell_grid(xml: bytes, exact: bool = True) -> tuple[int, int]:
     """(rows, columns) of a grid that holds every cell of a worksheet where python-calamine
     places it: from A1 to the furthest row and column addressed, plus the rows and cells
-    that carry no address of their own (each follows the one before it).
+    that carry no address of their own (each follows the one before it).  Not
+    ``exact``: a grid at least that large, found faster (see :meth:`_Grid.cells`).
 
     One pass over the XML with numpy; tags not in the form every writer uses
     (``<c r="B5"``), prefixed (``<x:c``) or escaped are read one by one, and
@@ -325,7 +346,7 @@ def cell_grid(xml: bytes) -> tuple[int, int]:
     """
     a = np.frombuffer(xml, np.uint8)
     n = len(a)
-    g = _Grid()
+    g = _Grid(exact)
     c = np.zeros(_CHUNK + _WIN + 8, np.uint8)
     for s in range(0, n, _CHUNK):
         m = min(len(c), n - s)
@@ -419,8 +440,10 @@ def check_cells(xml: bytes, name: str, part: str) -> None:
     of them (:func:`cell_grid`) would hold more than ``max(MIN_CELLS, len(xml) //
     BYTES_PER_CELL)`` cells."""
     check_no_dtd(xml, name, part)
-    rows, cols = cell_grid(xml)
     limit = max(MIN_CELLS, len(xml) // BYTES_PER_CELL)
+    rows, cols = cell_grid(xml, exact=False)     # a bound: usually enough to pass
+    if rows * cols > limit:
+        rows, cols = cell_grid(xml)
     if rows * cols > limit:
         raise PackageError(f"{name}: {part} spreads its cells over {rows:,} rows x {cols:,} "
                            f"columns, more than {limit:,} cells for {len(xml):,} bytes "
