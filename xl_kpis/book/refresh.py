@@ -107,8 +107,10 @@ def read_inputs(path: str | os.PathLike,
     python-calamine lays out every worksheet it reads as a dense grid, so each
     is checked first (:func:`xl_kpis.package.check_cells`): by
     ``checked(part)``, which returns once the worksheet part has passed (and
-    raises when it has not), or else here, before calamine reads anything.
-    Anything calamine cannot read is a BookFormatError.
+    raises when it has not), or else by a second thread here, which checks
+    the worksheets in the order calamine reads them while calamine reads
+    those already checked.  Anything calamine cannot read is a
+    BookFormatError.
     """
     patch.check_workbook_file(path)
     with patch.open_book(path) as z:
@@ -120,11 +122,14 @@ def read_inputs(path: str | os.PathLike,
         read = {t.name: tables_at.get(t.name, every_table) for t in S.TABLES}
         sheets = {m["sheet"] for m in settings_at.values() if m}
         read_order = _read_order(read, [parts[s] for s in sorted(sheets) if s in parts])
-        if checked is None:
-            for part in read_order:
-                with patch._package_errors(path):
-                    package.check_cells(patch.read_part(z, part), os.path.basename(path), part)
-            checked = lambda part: None  # noqa: E731
+    if checked is None:
+        gates = {part: Future() for part in read_order}
+        with ThreadPoolExecutor(1) as pool:
+            checking = pool.submit(_check_parts, Path(path), gates, read_order)
+            try:
+                return read_inputs(path, columns, lambda part: gates[part].result())
+            finally:
+                checking.result()   # done: every gate was opened or failed
     with _calamine_errors(path):
         wb = CalamineWorkbook.from_path(os.fspath(path), load_tables=True)
         missing = [t.name for t in S.TABLES if t.name not in wb.table_names]
@@ -317,6 +322,21 @@ def _refresh_order(z, parts: dict[str, str]) -> tuple[list[str], set[str]]:
     first = _read_order({t.name: tables_at.get(t.name, every_table) for t in S.TABLES},
                         [parts[s] for s in sorted(sheets) if s in parts])
     return list(dict.fromkeys(first + list(parts.values()))), set(first)
+
+
+def _check_parts(path: Path, gates: dict[str, Future], order: list[str]) -> None:
+    """Check the worksheets in ``order`` (:func:`xl_kpis.package.check_cells`), opening the
+    gate of each as it passes; a failure fails its gate and those after it."""
+    try:
+        with patch.open_book(path) as z:
+            for part in order:
+                with patch._package_errors(path):
+                    package.check_cells(patch.read_part(z, part), path.name, part)
+                gates[part].set_result(None)
+    except BaseException as e:
+        for gate in gates.values():
+            if not gate.done():
+                gate.set_exception(e)
 
 
 def _checked_sheets(z, path: Path, gates: dict[str, Future], order: list[str], read: set[str]
