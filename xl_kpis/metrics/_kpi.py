@@ -152,16 +152,22 @@ def as_labels(fname: str, arg: str, values) -> np.ndarray:
 def factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(code of each element, the distinct values in the order they first appear) of a 1-D
     array: equal values share a code, as in a dict.  Memory and time are linear in the
-    values (text is hashed, never copied into a fixed-width array)."""
+    values (text is hashed, never copied into a fixed-width array).  The codes are
+    ``np.intp``, which np.bincount takes everywhere (it is int32 on wasm32).
+
+    >>> codes, values = factorize(np.array(["b", "a", "b"], dtype=object))
+    >>> codes.tolist(), values.tolist()
+    ([0, 1, 0], ['b', 'a'])
+    """
     if values.dtype.kind in "iu":
         uniq, first, inv = np.unique(values, return_index=True, return_inverse=True)
         order = np.argsort(first, kind="stable")
         rank = np.empty_like(order)
         rank[order] = np.arange(order.size)
-        return rank[inv.ravel()].astype(np.int64), uniq[order]
+        return rank[inv.ravel()].astype(np.intp), uniq[order]
     index: dict = {}
     setdefault = index.setdefault
-    out = np.fromiter((setdefault(v, len(index)) for v in values.tolist()), dtype=np.int64,
+    out = np.fromiter((setdefault(v, len(index)) for v in values.tolist()), dtype=np.intp,
                       count=values.size)
     uniq = np.empty(len(index), dtype=object)
     uniq[:] = list(index)
