@@ -61,7 +61,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ._kpi import (DATES, FRACTION, LABELS, MONEY, MONTHS, NONNEG, UNIT, as_float_array,
-                   as_labels, check_domain, check_same_length, kpi, present)
+                   as_labels, check_domain, check_same_length, factorize, kpi, present)
 
 __all__ = ["predicted_clv", "customer_clv", "clv_parameters", "p_alive_buckets",
            "cohort_retention"]
@@ -289,7 +289,16 @@ def _customer_codes(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if c.dtype.kind in "iu":
         uniq, inv = np.unique(c, return_inverse=True)
         return uniq.astype(str).astype(object), inv.ravel()
-    uniq, inv = np.unique(c.astype(str) if c.dtype.kind == "O" else c, return_inverse=True)
+    if c.dtype.kind == "O":          # hashed, never a fixed-width copy of long labels
+        first, uniq = factorize(c)
+        labels = [str(u) for u in uniq.tolist()]
+        order = sorted(range(len(labels)), key=labels.__getitem__)
+        rank = np.empty(len(order), dtype=np.intp)
+        rank[order] = np.arange(len(order))
+        out = np.empty(len(order), dtype=object)
+        out[:] = [labels[i] for i in order]
+        return out, rank[first]
+    uniq, inv = np.unique(c, return_inverse=True)
     return uniq.astype(object), inv.ravel()
 
 
