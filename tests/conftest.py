@@ -36,6 +36,24 @@ def demo(tmp_path_factory):
     return p
 
 
+def small_tables(rows: int = 8) -> dict:
+    """The demo shop's tables cut to their first ``rows`` rows (a book pycel checks fast)."""
+    from xl_kpis.book import demo as demo_data
+
+    return {name: {k: list(v[:rows]) for k, v in cols.items()}
+            for name, cols in demo_data.tables(demo_data.SEED).items()}
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """The template filled with the first rows of the demo shop's tables (.xlsx)."""
+    from xl_kpis.book import build_workbook
+
+    p = tmp_path_factory.mktemp("small") / "small.xlsx"
+    build_workbook(p, tables=small_tables())
+    return p
+
+
 @pytest.fixture(scope="session")
 def dist(tmp_path_factory):
     """The release files, built once as a maintainer builds them: ``python -m build`` makes the

@@ -48,6 +48,7 @@ __all__ = [
     "lo_recompute", "lo_csv_sheets",
     "lo_display_problems", "lo_keeps_cached", "udf_names_in", "pdf_to_pngs",
     "pdf_page_texts", "render_pdf_page", "LO_PDF_ONE_PAGE_PER_SHEET", "calamine_read_all", "calamine_tables",
+    "chart_caches", "chart_cache_mismatches",
 ]
 
 #: Error values as Excel shows them (and as pycel and our UDFs return them).
@@ -369,6 +370,80 @@ def plant_cached_value(src: str | os.PathLike, dst: str | os.PathLike, address: 
                 data = xml.encode("utf-8") if info.filename == part else zin.read(info)
                 zout.writestr(info, data)
     return dst
+
+
+# --- charts: what a viewer that only reads the caches draws ------------------------
+
+_C = "{http://schemas.openxmlformats.org/drawingml/2006/chart}"
+
+
+def chart_caches(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Every data reference of every chart with its cache, read with ElementTree:
+    ``{"part", "ref", "kind", "count", "points": {index: text}}``."""
+    from xml.etree import ElementTree as ET
+
+    out = []
+    with zipfile.ZipFile(path) as z:
+        for name in sorted(n for n in z.namelist()
+                           if re.fullmatch(r"xl/charts/chart\d+\.xml", n)):
+            root = ET.fromstring(z.read(name))
+            for kind in ("numRef", "strRef"):
+                for ref in root.iter(f"{_C}{kind}"):
+                    cache = ref.find(f"{_C}numCache" if kind == "numRef" else f"{_C}strCache")
+                    count = None if cache is None else cache.find(f"{_C}ptCount")
+                    points = {} if cache is None else {
+                        int(pt.get("idx")): pt.findtext(f"{_C}v")
+                        for pt in cache.iter(f"{_C}pt")}
+                    out.append({"part": name, "ref": ref.findtext(f"{_C}f"), "kind": kind,
+                                "count": None if count is None else int(count.get("val")),
+                                "points": points})
+    return out
+
+
+def chart_cache_mismatches(path: str | os.PathLike) -> list[str]:
+    """How every chart's cache differs from the cells its reference names (the cached
+    values openpyxl reads): a wrong point count, a point for a blank cell or none for a
+    value, a number or a text that differs.  Empty when every cache shows the cells."""
+    from openpyxl.utils.cell import range_boundaries
+
+    cells = cell_values(path)
+    problems = []
+    for c in chart_caches(path):
+        if "!" not in (c["ref"] or ""):
+            continue              # a literal (LibreOffice writes a series name as "ROAS")
+        sheet, _, rng = c["ref"].rpartition("!")
+        sheet = sheet.strip("'").replace("''", "'")
+        c0, r0, c1, r1 = range_boundaries(rng.replace("$", ""))
+        addresses = [_address(sheet, f"{_col_letters(col)}{row}")
+                     for row in range(r0, r1 + 1) for col in range(c0, c1 + 1)]
+        where = f"{c['part']} {c['ref']}"
+        if c["count"] != len(addresses):
+            problems.append(f"{where}: {c['count']} points cached for {len(addresses)} cells")
+            continue
+        for i, a in enumerate(addresses):
+            v, cached = cells.get(a), c["points"].get(i)
+            blank = v is None or v == "" or (c["kind"] == "numRef" and
+                                             not isinstance(v, numbers.Real))
+            if blank or isinstance(v, bool):
+                if cached is not None:
+                    problems.append(f"{where}[{i}]: cached {cached!r}, {a} is {v!r}")
+            elif cached is None:
+                problems.append(f"{where}[{i}]: nothing cached, {a} is {v!r}")
+            elif isinstance(v, numbers.Real):
+                try:
+                    ok = math.isclose(float(cached), float(v), rel_tol=1e-9, abs_tol=1e-12)
+                except ValueError:
+                    ok = False
+                if not ok:
+                    problems.append(f"{where}[{i}]: cached {cached!r}, {a} is {v!r}")
+            elif cached != str(v):
+                problems.append(f"{where}[{i}]: cached {cached!r}, {a} is {v!r}")
+    return problems
+
+
+def _col_letters(col: int) -> str:
+    from openpyxl.utils import get_column_letter
+    return get_column_letter(col)
 
 
 # --- LibreOffice ---------------------------------------------------------------

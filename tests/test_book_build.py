@@ -158,10 +158,12 @@ def test_empty_template_evaluates():
     assert ev.rows == {t.name: 1 for t in S.TABLES}
     v = ev.values
     assert v["orders"] == "" and v["views"] == "" and v["roas"] == "#DIV/0!"
-    # top products keeps its size (header + 5 rows) so imports never have to move it
+    # top products has its fixed size (header + 5 rows); content resonance its header and the
+    # one blank row the template asks for (rows=1), so that its layout is there before data
     assert v["top_products"][0][0] == "Product" and len(v["top_products"]) == 6
     assert all(c == "" for row in v["top_products"][1:] for c in row)
-    assert v["content"] == ""
+    assert v["content"][0][0] == "Content type" and len(v["content"]) == 2
+    assert all(c == "" for c in v["content"][1])
     assert v["clv_example.0"] == 250
     assert ev.columns["Orders"]["Counted order"] == [""]
 

@@ -172,10 +172,33 @@ def test_plan_cells_do_not_overlap_and_keys_resolve():
     assert content.row > p.cell("top_products").row and content.row > max(kpi_rows) - 1
 
 
-def test_plan_leaves_room_for_array_results():
-    small = S.plan(shapes={"top_products": (3, 4), "content": (2, 7)})
-    large = S.plan(shapes={"top_products": (6, 4), "content": (8, 7)})
-    assert large.cell("content").row - small.cell("content").row == 3
+def test_no_cell_moves_when_an_array_result_changes_size():
+    """Only an array's own cells and the chart data that show it follow its size."""
+    small = S.plan(shapes={"top_products": (1, 1), "content": (1, 1)})
+    large = S.plan(shapes={"top_products": (6, 4), "content": (9, 7)})
+    assert {k: small.address(k) for k in small.keys} == {k: large.address(k)
+                                                           for k in large.keys}
+    assert set(small.cells) <= set(large.cells)
+    extra = set(large.cells) - set(small.cells)
+    block = S.layout()["dash.content"]
+    assert len(extra) == 2 * 7 and all(
+        c.sheet == "Dashboard" and c.row > block.row + 1 and c.col in (13, 14) for c in extra)
+    # nothing at all is below the growing chart data, in any column of the sheet's data
+    assert max(c.row for c in large.cells if c.sheet == "Dashboard") == block.row + 8
+    charts = {c.key: c for c in large.charts}
+    assert charts["content"].values[3] == block.row + 8
+    assert charts["top_products"].values == {c.key: c for c in small.charts}[
+        "top_products"].values
+
+
+def test_growing_tables_are_laid_out_last():
+    at = S.layout()
+    for a in S.ARRAYS:
+        if a.rows is None:
+            for key in (f"kpis.{a.key}", f"dash.{a.key}"):
+                g = at[key]
+                assert all(p.row < g.row for p in at.values()
+                           if p is not g and p.block.sheet == g.block.sheet), key
 
 
 def test_settings_are_defined_names_on_the_start_sheet():

@@ -8,7 +8,9 @@ Exit codes scripts can rely on:
 * 2 — wrong usage (click's own code);
 * 3 — the workbook is open in Excel or LibreOffice (its lock file exists), or
   another xl-kpis kept writing it for longer than ``$XL_KPIS_LOCK_WAIT`` seconds;
-* 4 — LibreOffice is missing or refused the extension (``xl-kpis libreoffice install``).
+* 4 — LibreOffice is missing or refused the extension (``xl-kpis libreoffice install``);
+* 5 — done, but some formula cells kept their cached values, which may be stale: formulas
+  of the seller's own, or template formulas the seller changed (each is listed).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 
 import click
 
-EXIT_BAD_FILE, EXIT_LOCKED, EXIT_LIBREOFFICE = 1, 3, 4
+EXIT_BAD_FILE, EXIT_LOCKED, EXIT_LIBREOFFICE, EXIT_KEPT = 1, 3, 4, 5
 
 
 class _Progress:
@@ -119,6 +121,8 @@ def refresh(book: Path, out: Path | None, progress: bool | None) -> None:
         click.echo(f"  kept: {k}")
     if r.kept_more:
         click.echo(f"  … and {r.kept_more:,} more formula cells kept")
+    if r.kept or r.kept_more:
+        raise SystemExit(EXIT_KEPT)
 
 
 @main.command()
@@ -215,6 +219,8 @@ def import_cmd(kind: str, src: Path, book: Path, year: int | None,
         _fail(f"{e.filename or src}: {e.strerror or e}", EXIT_BAD_FILE)
     for line in report.summary():
         click.echo(line)
+    if report.kept:
+        raise SystemExit(EXIT_KEPT)
 
 
 @main.group()

@@ -42,6 +42,7 @@ from typing import Any, BinaryIO, Callable, Iterable, Iterator, Mapping, Sequenc
 from xml.sax.saxutils import escape, unescape
 
 from . import files, schema as S
+from .charts import chart_parts
 from .formulas import a1, excel_serial
 from .patch import (NS, BookFormatError, ZipWriter, col_index, encode_value, open_book,
                     parse_xml, paused_gc, sheet_parts)
@@ -633,19 +634,7 @@ def _sheet_index(z: zipfile.ZipFile, sheet: str) -> int:
     return names.index(sheet)
 
 
-_CHART_TYPES = frozenset({"application/vnd.openxmlformats-officedocument.drawingml.chart+xml",
-                          "application/vnd.ms-office.chartex+xml"})
-_OVERRIDE = "{http://schemas.openxmlformats.org/package/2006/content-types}Override"
 _CHART_F = re.compile(rb"(<(?:[\w.-]+:)?f>)([^<]*)(</(?:[\w.-]+:)?f>)")
-
-
-def _chart_parts(z: zipfile.ZipFile) -> list[str]:
-    """The workbook's chart parts (as ``[Content_Types].xml`` lists them)."""
-    names = set(z.namelist())
-    types = parse_xml(z, "[Content_Types].xml")
-    parts = (o.get("PartName", "").lstrip("/") for o in types.iter(_OVERRIDE)
-             if o.get("ContentType") in _CHART_TYPES)
-    return [p for p in parts if p in names]
 
 
 def _grow_chart(xml: bytes, grown: Sequence[tuple[_Table, int]]) -> bytes:
@@ -785,7 +774,7 @@ def _append(book: Path, todo: Mapping[str, Sequence[Mapping[str, Any]]],
                 if grew != wb:
                     parts["xl/workbook.xml"] = grew.encode("utf-8")
         if grown:
-            for part in _chart_parts(z):
+            for part in chart_parts(z):
                 xml = z.read(part)
                 chart = _grow_chart(xml, grown)
                 if chart != xml:

@@ -69,6 +69,33 @@ class Evaluation:
     values: dict[str, Any]
     cells: dict[tuple[str, int, int], Any]
 
+    def value_at(self, sheet: str, row: int, col: int) -> Any:
+        """The value of a cell (0-based) a formula computes or a table holds.
+
+        Raises
+        ------
+        KeyError
+            The cell is neither a planned formula cell nor a table data cell.
+        """
+        if (sheet, row, col) in self.cells:
+            return self.cells[(sheet, row, col)]
+        for t in S.TABLES:
+            if t.sheet == sheet:
+                i = row - t.first_data_row
+                if 0 <= i < self.rows[t.name] and col < len(t.headers):
+                    return self.columns[t.name][t.headers[col]][i]
+        raise KeyError((sheet, row, col))
+
+    def chart_values(self, area: tuple[str, int, int, int, int]) -> list | None:
+        """The values of the cells of a chart range (``charts.Area``), None when one is
+        not known."""
+        sheet, r0, c0, r1, c1 = area
+        try:
+            return [self.value_at(sheet, r, c) for r in range(r0, r1 + 1)
+                    for c in range(c0, c1 + 1)]
+        except KeyError:
+            return None
+
     def by_address(self) -> dict[tuple[str, str], Any]:
         """``(sheet, "B7") -> cached value`` of every formula cell, tables included."""
         out = {(s, a1(r, c, False)): v for (s, r, c), v in self.cells.items()}
@@ -611,8 +638,9 @@ def write_workbook(path: str | Path, ev: Evaluation) -> Path:
     data = io.BytesIO()
     with files.write_errors(path):        # XlsxWriter's own temporary files
         _write_xlsx(data, path.suffix.lower() == ".xlsm", ev)
+    book = _with_chart_caches(data.getvalue(), ev)
     with files.writing(path), files.atomic_write(path) as f:
-        f.write(data.getbuffer())
+        f.write(book)
     return path
 
 
@@ -655,6 +683,30 @@ def _write_xlsx(file: BinaryIO, macro: bool, ev: Evaluation) -> None:
         if isinstance(e.args[0] if e.args else None, OSError):
             raise e.args[0] from e
         raise
+
+
+def _with_chart_caches(book: bytes, ev: Evaluation) -> bytes:
+    """The written book with every chart caching the values its cells show.
+
+    XlsxWriter caches a blank or an empty-text formula result as a point (0,
+    or ""), which a viewer that draws from the cache shows as a bar or a
+    label; :func:`charts.rewrite_chart` caches no point for it, as Excel does.
+    """
+    from .charts import chart_parts, rewrite_chart
+
+    with zipfile.ZipFile(io.BytesIO(book)) as z:
+        infos = z.infolist()
+        data = {i.filename: z.read(i) for i in infos}
+        new = {p: rewrite_chart(data[p], lambda area: None, ev.chart_values)
+               for p in chart_parts(z)}
+    if all(new[p] is data[p] for p in new):
+        return book
+    data.update(new)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        for info in infos:
+            z.writestr(info, data[info.filename], compress_type=info.compress_type)
+    return out.getvalue()
 
 
 def build_workbook(path: str | Path, demo: bool = False, seed: int | None = None,

@@ -40,21 +40,20 @@ NS = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
       "r": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
       "rel": "http://schemas.openxmlformats.org/package/2006/relationships"}
 
-ERRORS = frozenset({"#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A",
-                    "#GETTING_DATA", "#SPILL!", "#CALC!"})
+from ..cells import ERRORS
 
 # A formula cell as Excel, XlsxWriter and LibreOffice write it:
 #   <c r="K2" s="3" t="str"><f ...>FORMULA</f><v>VALUE</v></c>
 # (the <f> of a shared-formula child may be empty: <f t="shared" si="0"/>).
 _FORMULA_CELL = re.compile(
     r'<c (?P<attrs>[^>]*?)>(?P<f><f(?P<fattrs>[^>]*?)(?:/>|>(?P<formula>[^<]*)</f>))'
-    r'(?:<v>(?P<v>[^<]*)</v>|<v/>)?</c>')
+    r'(?:<v>(?P<v>[^<]*)</v>|<v\s*/>)?</c>')
 _ATTR = re.compile(r'(\w+)="([^"]*)"')
 # Any cell without a formula (the spilled cells of an array formula hold only a value).
 # (an inline string stops at the end of its cell: an unclosed <is> costs one cell's length,
 # so the scan stays linear in the part)
 _PLAIN_CELL = re.compile(
-    r'<c (?P<attrs>[^>]*?)(?:/>|>(?:<v>(?P<v>[^<]*)</v>|<v/>|'
+    r'<c (?P<attrs>[^>]*?)(?:/>|>(?:<v>(?P<v>[^<]*)</v>|<v\s*/>|'
     r'<is>(?P<is>(?:[^<]|<(?!/is>|/c>|c[\s/>]))*)</is>)?</c>)')
 _IS_TEXT = re.compile(r"<t[^>]*>([^<]*)</t>")
 
@@ -308,14 +307,15 @@ class ColumnValues:
 # several times faster than from every "<c " of a big sheet; the cell's start tag is
 # found backwards from there.
 _FORMULA_B = re.compile(
-    rb'(?P<f><f(?=[ />])[^>]*?(?:/>|>(?P<formula>[^<]*)</f>))(?:<v>(?P<v>[^<]*)</v>|<v/>)?</c>')
+    rb'(?P<f><f(?=[ />])[^>]*?(?:/>|>(?P<formula>[^<]*)</f>))(?:<v>(?P<v>[^<]*)</v>|<v\s*/>)?</c>')
 _REF_B = re.compile(rb'\br="([A-Z]+\d+)"')
 _DIGITS = b"0123456789"
 #: Bytes of a patched sheet handed on at a time (compressed while the next are patched).
 CHUNK = 1 << 20
 
 
-def _unescape_formula(raw: bytes) -> str:
+def unescape_formula(raw: bytes) -> str:
+    """The text of a formula as a worksheet's ``<f>`` holds it (bytes, XML-escaped)."""
     return unescape(raw.decode("utf-8"), {"&quot;": '"'})
 
 
@@ -399,7 +399,7 @@ def patch_cells(xml: bytes | FormulaScan, decide: Callable[[str, str | None], An
                     ok = accepted.get((letters, formula))
                     if ok is None:
                         ok = accepted[(letters, formula)] = bool(
-                            col.accepts(_unescape_formula(formula)))
+                            col.accepts(unescape_formula(formula)))
                 if ok:
                     enc = encoded[i]
                     answered += 1
@@ -408,7 +408,7 @@ def patch_cells(xml: bytes | FormulaScan, decide: Callable[[str, str | None], An
             if formula is not None:
                 text = texts.get(formula)
                 if text is None:
-                    text = texts[formula] = _unescape_formula(formula)
+                    text = texts[formula] = unescape_formula(formula)
             new = decide(f"{letters.decode()}{row}", text)
             if new is KEEP:
                 continue
@@ -532,6 +532,200 @@ def patch_plain(xml: bytes, plain: Mapping[str, Any], shared: Callable[[], list[
     return text.encode("utf-8")
 
 
+@dataclass(frozen=True)
+class CellEdit:
+    """A cell :func:`edit_cells` writes in full (where :func:`patch_cells` only changes
+    cached values).
+
+    ``formula`` (its text without ``=``) makes a formula cell caching ``value``;
+    without it the cell keeps the formula it has (``array`` then sets the
+    range of its array formula), or holds ``value`` as a constant if it has
+    none.  ``style`` (a ``cellXfs`` index) is used when the cell has no style
+    of its own.
+    """
+
+    value: Any = None
+    formula: str | None = None
+    array: str | None = None
+    style: str | None = None
+
+
+_ROW_EL = re.compile(rb"<row\b[^>]*?(?:/>|>.*?</row>)", re.S)
+_CELL_EL = re.compile(rb"<c\b([^>]*?)(?:/>|>(.*?)</c>)", re.S)
+_F_EL = re.compile(rb"<f\b[^>]*?(?:/>|>[^<]*</f>)")
+_ATTR_B = re.compile(rb'([\w:]+)="([^"]*)"')
+_CELL_REF = re.compile(r"([A-Z]+)(\d+)$")
+
+
+def _ref_rc(ref: str) -> tuple[int, int]:
+    """``"B7"`` -> (1-based row, 0-based column)."""
+    m = _CELL_REF.match(ref)
+    if m is None:
+        raise ValueError(f"not a cell reference: {ref!r}")
+    return int(m.group(2)), col_index(m.group(1))
+
+
+def cell_styles(xml: bytes) -> dict[str, str]:
+    """``ref -> style index`` of every cell of a worksheet that has a style (``s``)."""
+    out = {}
+    for m in _CELL_EL.finditer(xml):
+        attrs = dict(_ATTR_B.findall(m.group(1)))
+        if b"s" in attrs and b"r" in attrs:
+            out[attrs[b"r"].decode()] = attrs[b"s"].decode()
+    return out
+
+
+def cell_contents(xml: bytes) -> dict[str, bool]:
+    """``ref -> whether it holds a formula or a value`` of every cell of a worksheet."""
+    out = {}
+    for m in _CELL_EL.finditer(xml):
+        attrs = dict(_ATTR_B.findall(m.group(1)))
+        inner = m.group(2) or b""
+        if b"r" in attrs:
+            out[attrs[b"r"].decode()] = bool(re.search(rb"<f\b|<is>|<v>[^<]", inner))
+    return out
+
+
+def _cell_xml(ref: str, attrs: dict[bytes, bytes], f_el: bytes | None, edit: CellEdit | None
+              ) -> bytes | None:
+    """The XML of an edited cell (None: no cell)."""
+    style = attrs.get(b"s")
+    if edit is None:                      # cleared: only its style stays
+        return b'<c r="%s" s="%s"/>' % (ref.encode(), style) if style else None
+    if style is None and edit.style is not None:
+        style = edit.style.encode()
+    if edit.formula is not None:
+        f_el = b"<f>%s</f>" % escape(edit.formula).encode("utf-8")
+    elif f_el is not None and edit.array is not None:
+        f_el = re.sub(rb'\sref="[^"]*"', b' ref="%s"' % edit.array.encode(), f_el, count=1)
+    head = b'<c r="%s"' % ref.encode() + (b' s="%s"' % style if style else b"")
+    if f_el is None:                      # a constant: text as an inline string
+        if edit.value is None or edit.value == "":
+            return head + b"/>"
+        t, v = encode_value(edit.value)
+        if t == "str":
+            return head + b' t="inlineStr"><is><t xml:space="preserve">%s</t></is></c>' % (
+                v.encode("utf-8"))
+        return head + (b' t="%s"' % t.encode() if t else b"") + b"><v>%s</v></c>" % (
+            v.encode("utf-8"))
+    if b"cm" in attrs:                    # the dynamic-array metadata of an array formula
+        head += b' cm="%s"' % attrs[b"cm"]
+    t, v = encode_value(edit.value)
+    return head + (b' t="%s"' % t.encode() if t else b"") + b">%s<v>%s</v></c>" % (
+        f_el, v.encode("utf-8"))
+
+
+def _edit_row(row: bytes, number: int, edits: Mapping[int, tuple[str, CellEdit | None]]
+              ) -> bytes:
+    """A ``<row>`` element with its cells in ``edits`` (column -> (ref, edit)) rewritten."""
+    end = row.index(b">")
+    start_tag = row[:end + 1]
+    closed = start_tag.endswith(b"/>")
+    if closed:
+        start_tag = start_tag[:-2] + b">"
+    cells: dict[int, bytes] = {}
+    for m in (() if closed else _CELL_EL.finditer(row, end + 1)):
+        attrs = dict(_ATTR_B.findall(m.group(1)))
+        r = attrs.get(b"r")
+        if r is None:
+            raise BookFormatError(f"a cell of row {number} has no reference (unsupported"
+                                  " writer)")
+        col = _ref_rc(r.decode())[1]
+        if col in edits:
+            ref, edit = edits[col]
+            f = _F_EL.search(m.group(2) or b"")
+            new = _cell_xml(ref, attrs, f.group(0) if f else None, edit)
+            if new is not None:
+                cells[col] = new
+        else:
+            cells[col] = m.group(0)
+    for col, (ref, edit) in edits.items():
+        if col not in cells and edit is not None:
+            new = _cell_xml(ref, {}, None, edit)
+            if new is not None:
+                cells[col] = new
+    if cells and b"spans=" in start_tag:
+        start_tag = re.sub(rb'\sspans="[^"]*"', b' spans="%d:%d"' % (min(cells) + 1,
+                                                                    max(cells) + 1), start_tag)
+    if not cells:
+        return start_tag[:-1] + b"/>"
+    return start_tag + b"".join(cells[c] for c in sorted(cells)) + b"</row>"
+
+
+def edit_cells(xml: bytes, edits: Mapping[str, CellEdit | None]) -> bytes:
+    """A worksheet with the cells in ``edits`` written (:class:`CellEdit`) or cleared (None:
+    its value and formula go, its style stays).
+
+    Rows and cells are inserted in sheet order where they do not exist yet, a
+    row's ``spans`` and the sheet's ``<dimension>`` are kept right; every
+    other byte is copied.  For small sheets (the KPIs sheet, the Dashboard):
+    the rows of the sheet are scanned.
+    """
+    if not edits:
+        return xml
+    by_row: dict[int, dict[int, tuple[str, CellEdit | None]]] = {}
+    for ref, edit in edits.items():
+        row, col = _ref_rc(ref)
+        by_row.setdefault(row, {})[col] = (ref, edit)
+    lo = xml.find(b"<sheetData")
+    if lo < 0:
+        raise BookFormatError("a worksheet has no <sheetData> (unsupported writer)")
+    gt = xml.index(b">", lo)
+    if xml[gt - 1:gt] == b"/":                        # <sheetData/>: no rows at all
+        xml = xml[:gt - 1] + b"></sheetData>" + xml[gt + 1:]
+    lo = xml.index(b">", lo) + 1
+    hi = xml.index(b"</sheetData>", lo)
+    out, pos = [], lo
+    pending = sorted(by_row)
+    for m in _ROW_EL.finditer(xml, lo, hi):
+        r = _ROW_R_B.search(m.group(0), 0, m.group(0).index(b">"))
+        if r is None:
+            raise BookFormatError("a worksheet row has no row number (unsupported writer)")
+        number = int(r.group(1))
+        out.append(xml[pos:m.start()])
+        while pending and pending[0] < number:    # rows to create before this one
+            out.append(_edit_row(b'<row r="%d">' % pending[0], pending[0], by_row[pending[0]]))
+            pending.pop(0)
+        if pending and pending[0] == number:
+            out.append(_edit_row(m.group(0), number, by_row[number]))
+            pending.pop(0)
+        else:
+            out.append(m.group(0))
+        pos = m.end()
+    out.append(xml[pos:hi])
+    for number in pending:
+        out.append(_edit_row(b'<row r="%d">' % number, number, by_row[number]))
+    head = _grow_dimension(xml[:lo], [k for k, e in edits.items() if e is not None])
+    return head + b"".join(out) + xml[hi:]
+
+
+_ROW_R_B = re.compile(rb'\br="(\d+)"')
+_DIMENSION = re.compile(rb'(<dimension\b[^>]*?\bref=")([^"]*)(")')
+
+
+def _grow_dimension(head: bytes, refs: Sequence[str]) -> bytes:
+    """The part before sheetData with ``<dimension ref>`` covering ``refs`` too."""
+    m = _DIMENSION.search(head)
+    if m is None or not refs:
+        return head
+    first, _, last = m.group(2).decode().partition(":")
+    corners = [_ref_rc(x) for x in (first, last or first) if _CELL_REF.match(x)] + \
+        [_ref_rc(x) for x in refs]
+    r0, r1 = min(r for r, _ in corners), max(r for r, _ in corners)
+    c0, c1 = min(c for _, c in corners), max(c for _, c in corners)
+    ref = f"{_letters(c0)}{r0}:{_letters(c1)}{r1}".encode()
+    return head[:m.start(2)] + ref + head[m.end(2):]
+
+
+def _letters(col: int) -> str:
+    letters = ""
+    col += 1
+    while col:
+        col, rem = divmod(col - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
+
+
 def _set_type(attrs: str, t: str | None) -> str:
     attrs = re.sub(r'\s*\bt="[^"]*"', "", attrs)
     return attrs if t is None else f'{attrs} t="{t}"'
@@ -581,7 +775,9 @@ def patch_workbook(src: str | os.PathLike, dst: str | os.PathLike,
                    plain: Mapping[str, Mapping[str, Any]] | None = None,
                    columns: Mapping[str, Mapping[str, ColumnValues]] | None = None,
                    sheets: Mapping[str, bytes | FormulaScan] | None = None,
-                   counter: dict[str, int] | None = None) -> int:
+                   counter: dict[str, int] | None = None,
+                   edits: Mapping[str, Mapping[str, CellEdit | None]] | None = None,
+                   replace: Mapping[str, bytes] | None = None) -> int:
     """Copy ``src`` to ``dst`` with new cached values; the number of cells changed.
 
     ``values`` maps a sheet name to ``{ref: value}`` or to a callable
@@ -590,7 +786,9 @@ def patch_workbook(src: str | os.PathLike, dst: str | os.PathLike,
     ``columns`` maps a sheet to its table columns' :class:`ColumnValues`.
     ``sheets`` may hold worksheet XML already read (:func:`read_sheets`) or
     scanned (:class:`FormulaScan`);
-    ``counter`` receives the counts of :func:`patch_cells`.
+    ``counter`` receives the counts of :func:`patch_cells`; ``edits`` maps a
+    sheet to the cells :func:`edit_cells` writes in full (each counts as a
+    change); ``replace`` maps other zip members to their new content.
 
     Every zip member other than the patched worksheets keeps its content,
     compression and timestamp; a patched worksheet is compressed (fast level)
@@ -599,14 +797,16 @@ def patch_workbook(src: str | os.PathLike, dst: str | os.PathLike,
     itself is not rewritten).
     """
     plain, columns, sheets = plain or {}, columns or {}, sheets or {}
+    edits, replace = edits or {}, replace or {}
     counter = {} if counter is None else counter
     with _open(src) as z:
         parts = sheet_parts(z)
-        unknown = (set(values) | set(plain) | set(columns)) - set(parts)
+        unknown = (set(values) | set(plain) | set(columns) | set(edits)) - set(parts)
         if unknown:
             raise BookFormatError(f"{os.fspath(src)}: no sheet named {sorted(unknown)[0]!r}")
-        sheet_of = {parts[s]: s for s in set(values) | set(plain) | set(columns)
-                    if values.get(s) or plain.get(s) or columns.get(s)}
+        sheet_of = {parts[s]: s for s in set(values) | set(plain) | set(columns) | set(edits)
+                    if values.get(s) or plain.get(s) or columns.get(s) or edits.get(s)}
+        replaced = {name: data for name, data in replace.items() if z.read(name) != data}
         shared: list[SharedStrings] = []
 
         def shared_table() -> SharedStrings:
@@ -621,7 +821,7 @@ def patch_workbook(src: str | os.PathLike, dst: str | os.PathLike,
                 for info in z.infolist():
                     sheet = sheet_of.get(info.filename)
                     if sheet is None:
-                        w.copy(info, read_part(z, info))
+                        w.copy(info, replaced.get(info.filename) or read_part(z, info))
                         continue
                     xml = sheets.get(info.filename)
                     xml = read_part(z, info) if xml is None else xml
@@ -631,10 +831,13 @@ def patch_workbook(src: str | os.PathLike, dst: str | os.PathLike,
                     if plain.get(sheet):
                         chunks = [patch_plain(b"".join(chunks), plain[sheet], shared_table,
                                               counter)]
+                    if edits.get(sheet):
+                        chunks = [edit_cells(b"".join(chunks), edits[sheet])]
+                        counter["changed"] = counter.get("changed", 0) + len(edits[sheet])
                     size = len(xml.xml if isinstance(xml, FormulaScan) else xml)
                     w.stream(info, chunks, zip64=size > zipfile.ZIP64_LIMIT // 2,
                              level=1)     # fast: the XML is the same at any level
-            if not counter.get("changed"):
+            if not counter.get("changed") and not replaced:
                 if same_file:
                     target.cancel()       # nothing to change: the file is not rewritten
                 else:

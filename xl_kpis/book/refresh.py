@@ -29,13 +29,10 @@ from .. import package
 from ..cells import ERRORS, Text
 from . import files, patch
 from . import schema as S
-from .build import Evaluation, evaluate_book
+from .build import Evaluation, _as_grid, _shape, evaluate_book
+from .charts import Area, chart_parts, rewrite_chart
 from .files import BookLocked  # noqa: F401 - raised here, for callers
 from .formulas import Column, Ref, RenderContext, This, a1, render, walk
-
-
-#: What to do when an array result changed size (its range is fixed in the file).
-REBUILD = "lay the book out anew with `xl-kpis build NEW.xlsx --from BOOK`"
 
 
 @dataclass
@@ -112,6 +109,14 @@ def read_inputs(path: str | os.PathLike,
     those already checked.  Anything calamine cannot read is a
     BookFormatError.
     """
+    return _read_book(path, columns, checked)
+
+
+def _read_book(path: str | os.PathLike, columns: Collection[tuple[str, str]] | None = None,
+               checked: Callable[[str], None] | None = None,
+               rows: dict[str, int] | None = None) -> tuple[dict, dict]:
+    """:func:`read_inputs`; ``rows`` receives each table's number of data rows (its
+    trailing blank rows, such as the one an empty table keeps, left out)."""
     patch.check_workbook_file(path)
     with patch.open_book(path) as z:
         parts = patch.sheet_parts(z)
@@ -127,7 +132,7 @@ def read_inputs(path: str | os.PathLike,
         with ThreadPoolExecutor(1) as pool:
             checking = pool.submit(_check_parts, Path(path), gates, read_order)
             try:
-                return read_inputs(path, columns, lambda part: gates[part].result())
+                return _read_book(path, columns, lambda part: gates[part].result(), rows)
             finally:
                 checking.result()   # done: every gate was opened or failed
     with _calamine_errors(path):
@@ -145,6 +150,11 @@ def read_inputs(path: str | os.PathLike,
             inputs = {c.header: c.key for c in t.inputs}
             tables[t.name] = {inputs[h]: _column(data, i) for i, h in enumerate(tab.columns)
                               if h in inputs and (columns is None or (t.name, h) in columns)}
+            if rows is not None:
+                n = len(data)
+                while n and all(v == "" or v is None for v in data[n - 1]):
+                    n -= 1
+                rows[t.name] = n
         settings: dict[str, Any] = {}
         grids: dict[str, list] = {}
         for s in S.SETTINGS:
@@ -205,9 +215,22 @@ def _column(rows: list[list], i: int) -> list:
 
 
 @functools.lru_cache(maxsize=1)
+def _chart_inputs() -> frozenset[tuple[str, str]]:
+    """The input columns ``(table, header)`` a chart of the template plots (its category
+    names, its dates)."""
+    out = set()
+    for spec in S.plan().charts:
+        for sheet, _, col, _ in (spec.categories, spec.values):
+            for t in S.TABLES:
+                if t.sheet == sheet and isinstance(t.columns[col], S.Input):
+                    out.add((t.name, t.headers[col]))
+    return frozenset(out)
+
+
+@functools.lru_cache(maxsize=1)
 def inputs_read() -> frozenset[tuple[str, str]]:
-    """The input columns ``(table, header)`` that some formula of the template reads
-    (the others play no part in a refresh)."""
+    """The input columns ``(table, header)`` that some formula or chart of the template
+    reads (the others play no part in a refresh)."""
     exprs = [c.expr for c in S.plan().formulas()] + [a.expr for a in S.ARRAYS]
     out = {(n.table, n.header) for e in exprs for n in walk(e) if isinstance(n, Column)}
     for t in S.TABLES:
@@ -218,7 +241,7 @@ def inputs_read() -> frozenset[tuple[str, str]]:
                     out.update((t.name, h) for h in
                                t.headers[t.headers.index(n.header):t.headers.index(last) + 1])
     inputs = {(t.name, c.header) for t in S.TABLES for c in t.inputs}
-    return frozenset(out & inputs)
+    return frozenset(out & inputs) | _chart_inputs()
 
 
 def _array_cells(rng: str) -> list[str]:
@@ -258,8 +281,11 @@ def _refresh(path: str | os.PathLike, out: str | os.PathLike | None,
     say = progress or (lambda msg: None)
     patch.check_workbook_file(path)
     say("reading input tables")
+    rows: dict[str, int] = {}
     with patch.open_book(path) as z:
         parts = patch.sheet_parts(z)
+        workbook_xml = patch.read_part(z, "xl/workbook.xml")
+        charts = {part: patch.read_part(z, part) for part in chart_parts(z)}
         gates = {part: Future() for part in parts.values()}
 
         def checked(part: str) -> None:
@@ -272,7 +298,7 @@ def _refresh(path: str | os.PathLike, out: str | os.PathLike | None,
             # calamine reads the tables outside the GIL while this thread inflates the
             # worksheets (checking each before calamine reads it) and finds their
             # formula cells
-            inputs = pool.submit(read_inputs, path, inputs_read(), checked)
+            inputs = pool.submit(_read_book, path, inputs_read(), checked, rows)
             try:
                 sheets = _checked_sheets(z, path, gates, *_refresh_order(z, parts))
             except BaseException as e:
@@ -285,28 +311,36 @@ def _refresh(path: str | os.PathLike, out: str | os.PathLike | None,
             tables, settings = inputs.result()
     say("evaluating formulas")
     ev = evaluate_book(tables, settings)
-    cells = {(sh, a1(r, c, False)): v for (sh, r, c), v in ev.cells.items()}
-    expected = {(c.sheet, a1(c.row, c.col, False)): _norm(render(
-        c.expr, RenderContext(c.sheet, address=ev.plan.address))) for c in ev.plan.formulas()}
-    result = RefreshResult(path=out, rows=dict(ev.rows))
+    result = RefreshResult(path=out, rows=rows)
     say("patching cached values")
-    arrays = {s: patch.array_ranges(sheets[p].xml) for s, p in parts.items()}
-    for ref, why in _stale_dependents(ev, arrays).items():
-        expected[ref] = why  # a reason, never equal to a normalised formula: the cell is kept
-    deciders, plain, columns = {}, {}, {}
-    for sheet in parts:
-        anchors, spilled = _arrays(ev, sheet, arrays[sheet], cells, result)
+    book = _Book(ev, {s: sheets[p] for s, p in parts.items()}, result)
+    book.resize_arrays()
+    book.follow_layout()
+    book.keep_readers_of_own_formulas()
+    values, plain, columns = {}, {}, {}
+    for sheet, scan in book.scans.items():
         table = _table_columns(ev, sheet)
-        deciders[sheet] = _decider(sheet, expected, cells, table, anchors, result)
-        if spilled:
-            plain[sheet] = spilled
-        if table is not None:
+        if table is None:
+            values[sheet] = book.decisions(sheet)
+        else:
+            values[sheet] = _decider(sheet, table, result)
             first, n, cols = table
             columns[sheet] = {a1(0, c)[:-1]: patch.ColumnValues(
-                first + 1, values, functools.partial(_same_formula, want))
-                for c, (want, values) in cols.items()}
+                first + 1, values_, functools.partial(_same_formula, want))
+                for c, (want, values_) in cols.items()}
+        if book.spilled.get(sheet):
+            plain[sheet] = book.spilled[sheet]
+    replace = {}
+    for part, xml in charts.items():
+        new = rewrite_chart(xml, book.chart_range, book.chart_values)
+        if new != xml:
+            replace[part] = new
+    new_wb = _print_areas(workbook_xml, list(parts), book.old_plan, ev.plan)
+    if new_wb != workbook_xml:
+        replace["xl/workbook.xml"] = new_wb
     counter: dict[str, int] = {}
-    result.changed = patch.patch_workbook(path, out, deciders, plain, columns, sheets, counter)
+    result.changed = patch.patch_workbook(path, out, values, plain, columns, sheets, counter,
+                                          edits=book.edits, replace=replace)
     result.formulas += counter.get("columns", 0)
     say("done")
     return result
@@ -369,54 +403,274 @@ def _same_formula(want: str, formula: str) -> bool:
     return _norm(formula) == want
 
 
-class _Stale(str):
-    """In place of an expected formula: the template cell must keep its value (and why)."""
+def _stored(text: str) -> str:
+    """A rendered formula as the file stores it (no leading ``=``)."""
+    return text[1:] if text.startswith("=") else text
 
 
-def _stale_dependents(ev: Evaluation, arrays: dict[str, list[str]]) -> dict[tuple, _Stale]:
-    """Cells that read an array result whose size changed since the book was built.
+class _Book:
+    """The decisions of a refresh about the cells outside the tables.
 
-    The array itself cannot be resized in place (its spill range and the cells
-    laid out after it are fixed in the file), so it keeps its values; the
-    cells that read it keep theirs too, so the book stays consistent.
+    The template's cells are where the plan for the new array shapes puts
+    them (:func:`schema.plan`); the file holds them where the plan for the
+    shapes it holds put them.  The two plans differ only in the arrays whose
+    size changed and the chart data showing them (nothing else moves: see
+    :data:`schema.LAYOUT`), so those are rewritten cell by cell
+    (:attr:`edits`); every other formula cell gets its new cached value, or
+    keeps its value when its formula is not the template's (:attr:`result`
+    lists it).
     """
-    held = {(s, rng.partition(":")[0]): _range_shape(rng) for s, rngs in arrays.items()
-            for rng in rngs}
-    changed = set()
-    for c in ev.plan.formulas():
-        if c.array:
-            pos = (c.sheet, a1(c.row, c.col, False))
-            if held.get(pos) != _result_shape(ev, *pos):
-                changed.add(c.key)
-    out = {}
-    for c in ev.plan.formulas():
-        keys = {n.key for n in walk(c.expr) if isinstance(n, Ref)} & changed
-        if keys and not c.array:
-            out[(c.sheet, a1(c.row, c.col, False))] = _Stale(
-                f"reads the result of {sorted(keys)[0]}, whose size changed: {REBUILD}")
-    return out
+
+    def __init__(self, ev: Evaluation, scans: dict[str, patch.FormulaScan],
+                 result: RefreshResult) -> None:
+        self.ev, self.plan, self.scans, self.result = ev, ev.plan, scans, result
+        self.tables = {t.sheet for t in S.TABLES}
+        # the formula text of every formula cell outside the tables (None: a shared child)
+        self.texts: dict[str, dict[str, str | None]] = {
+            sheet: {f"{letters.decode()}{row}": None if f is None else
+                    patch.unescape_formula(f)
+                    for _, _, _, _, _, f, _, letters, row in scan.cells}
+            for sheet, scan in scans.items() if sheet not in self.tables}
+        self.arrays = {sheet: {rng.partition(":")[0]: rng for rng in patch.array_ranges(
+            scan.xml)} for sheet, scan in scans.items() if sheet not in self.tables}
+        self.cells = {(sh, a1(r, c, False)): v for (sh, r, c), v in ev.cells.items()}
+        self.expected: dict[tuple[str, str], str] = {
+            (c.sheet, a1(c.row, c.col, False)): _norm(render(
+                c.expr, RenderContext(c.sheet, address=self.plan.address)))
+            for c in self.plan.formulas()}
+        self.old_plan = self.plan
+        self.edits: dict[str, dict[str, patch.CellEdit | None]] = {}
+        self.spilled: dict[str, dict[str, Any]] = {}
+        self.handled: set[tuple[str, str]] = set()     # written by an edit
+        self.stale: dict[tuple[str, str], str] = {}     # kept, and why
+        self._styles: dict[str, dict[str, str]] = {}
+
+    # --- helpers
+
+    def text(self, sheet: str, ref: str) -> str | None:
+        return self.texts.get(sheet, {}).get(ref)
+
+    def is_template(self, sheet: str, ref: str, plan: S.Plan | None = None) -> bool:
+        """Whether the file holds the template's formula at ``ref`` (by ``plan``)."""
+        text = self.text(sheet, ref)
+        if text is None:
+            return False
+        if plan is None or plan is self.plan:
+            want = self.expected.get((sheet, ref))
+        else:
+            cell = next((c for c in plan.formulas() if c.sheet == sheet
+                         and a1(c.row, c.col, False) == ref), None)
+            want = None if cell is None else _norm(render(
+                cell.expr, RenderContext(sheet, address=plan.address)))
+        return want is not None and _norm(text) == want
+
+    def styles(self, sheet: str) -> dict[str, str]:
+        if sheet not in self._styles:
+            self._styles[sheet] = patch.cell_styles(self.scans[sheet].xml)
+        return self._styles[sheet]
+
+    def style_above(self, sheet: str, row: int, col: int, stop: int) -> str | None:
+        """The style of the nearest styled cell above (0-based ``row``) down to row ``stop``."""
+        styles = self.styles(sheet)
+        for r in range(row, stop - 1, -1):
+            s = styles.get(a1(r, col, False))
+            if s is not None:
+                return s
+        return None
+
+    def edit(self, sheet: str, ref: str, edit: patch.CellEdit | None) -> None:
+        self.edits.setdefault(sheet, {})[ref] = edit
+        self.handled.add((sheet, ref))
+        if edit is not None and (edit.formula is not None or edit.array is not None):
+            self.result.formulas += 1
+
+    # --- the steps
+
+    def resize_arrays(self) -> None:
+        """Array results whose size changed: the array formula's range, its cells.
+
+        Also sets :attr:`old_plan`, the plan for the shapes the file holds."""
+        held_shapes = {}
+        for c in self.plan.formulas():
+            if not c.array:
+                continue
+            ref = a1(c.row, c.col, False)
+            rng = self.arrays.get(c.sheet, {}).get(ref)
+            if rng is None or not self.is_template(c.sheet, ref):
+                continue              # not the template's array: its cells are the decider's
+            grid = _as_grid(self.ev.values[c.key])
+            shape, held = (len(grid), max(len(r) for r in grid)), _range_shape(rng)
+            if shape == held:
+                self.spilled.setdefault(c.sheet, {}).update(
+                    (ref_, self.cells[(c.sheet, ref_)]) for ref_ in _array_cells(rng)[1:])
+                continue
+            held_shapes[c.key] = held
+            self._resize(c, rng, grid)
+        if held_shapes:
+            shapes = {a.key: _shape(self.ev.values[a.key]) for a in S.ARRAYS}
+            self.old_plan = S.plan(self.ev.rows, {**shapes, **held_shapes})
+
+    def _resize(self, c: S.Cell, old: str, grid: list[list]) -> None:
+        n_rows, n_cols = len(grid), max(len(r) for r in grid)
+        new = a1(c.row, c.col, False) + (
+            f":{a1(c.row + n_rows - 1, c.col + n_cols - 1, False)}" if (n_rows, n_cols) != (1, 1)
+            else "")
+        old_cells = set(_array_cells(old))
+        for i in range(n_rows):
+            for j in range(n_cols):
+                ref = a1(c.row + i, c.col + j, False)
+                v = grid[i][j] if j < len(grid[i]) else ""
+                if i == j == 0:
+                    self.edit(c.sheet, ref, patch.CellEdit(v, array=new))
+                    continue
+                # a new cell is styled as its row's kind: the header's cell, or the body
+                # cell above it (the anchor's when there is none)
+                style = (self.style_above(c.sheet, c.row, c.col + j, c.row) if i == 0 else
+                         self.style_above(c.sheet, c.row + i - 1, c.col + j, c.row + 1)
+                         or self.style_above(c.sheet, c.row, c.col + j, c.row))
+                self.edit(c.sheet, ref, patch.CellEdit(
+                    "" if v is None else v,
+                    style=style or self.styles(c.sheet).get(a1(c.row, c.col, False))))
+        for ref in old_cells - {a1(c.row + i, c.col + j, False) for i in range(n_rows)
+                                for j in range(n_cols)}:
+            self.edit(c.sheet, ref, None)
+
+    def follow_layout(self) -> None:
+        """The formula cells the new plan adds (chart data of a grown array) are written,
+        those it drops are cleared (when they still hold the template's formula)."""
+        if self.old_plan is self.plan:
+            return
+        new = {(c.sheet, a1(c.row, c.col, False)): c for c in self.plan.formulas()
+               if not c.array}
+        old = {(c.sheet, a1(c.row, c.col, False)): c for c in self.old_plan.formulas()
+               if not c.array}
+        for (sheet, ref) in old.keys() - new.keys():
+            if self.is_template(sheet, ref, self.old_plan):
+                self.edit(sheet, ref, None)
+        for (sheet, ref) in sorted(new.keys() - old.keys(), key=_row_order):
+            if sheet not in self.scans or self.text(sheet, ref) is not None:
+                continue              # a formula is there: decided as any other
+            if patch.cell_contents(self.scans[sheet].xml).get(ref):
+                self.stale[(sheet, ref)] = "holds data of yours where the chart data grows"
+                self.result.keep(Kept(sheet, ref, None, self.stale[(sheet, ref)]))
+                continue
+            c = new[(sheet, ref)]
+            text = render(c.expr, RenderContext(sheet, address=self.plan.address))
+            style = self.style_above(sheet, c.row - 1, c.col, 0)
+            self.edit(sheet, ref, patch.CellEdit(self.cells[(sheet, ref)], formula=_stored(text),
+                                                 style=style))
+
+    def keep_readers_of_own_formulas(self) -> None:
+        """A template cell reading a planned cell whose formula the seller changed keeps
+        its value too (what it would show depends on the seller's formula)."""
+        changed = {}
+        for c in self.plan.formulas():
+            ref = a1(c.row, c.col, False)
+            if c.key is not None and self.text(c.sheet, ref) is not None and \
+                    not self.is_template(c.sheet, ref):
+                changed[c.key] = _label(c.key)
+        while changed:
+            more = {}
+            for c in self.plan.formulas():
+                pos = (c.sheet, a1(c.row, c.col, False))
+                reads = sorted({n.key for n in walk(c.expr) if isinstance(n, Ref)} & set(changed))
+                if reads and pos not in self.stale and c.key not in changed:
+                    self.stale[pos] = f"reads {changed[reads[0]]}, whose formula is your own"
+                    if c.key is not None:
+                        more[c.key] = _label(c.key)
+            changed = more
+
+    def decisions(self, sheet: str) -> dict[str, Any]:
+        """``ref -> new cached value`` of the formula cells of a sheet outside the tables (a
+        cell not listed keeps its value)."""
+        out: dict[str, Any] = {}
+        for ref, text in self.texts[sheet].items():
+            pos = (sheet, ref)
+            if pos in self.handled:
+                continue
+            want = self.expected.get(pos)
+            if want is None:
+                self.result.keep(Kept(sheet, ref, text, OWN))
+            elif pos in self.stale:
+                self.result.keep(Kept(sheet, ref, text, self.stale[pos]))
+            elif text is not None and _norm(text) != want:
+                self.result.keep(Kept(sheet, ref, text, CHANGED))
+            else:
+                self.result.formulas += 1
+                out[ref] = self.cells[pos]
+        return out
+
+    # --- charts
+
+    def chart_range(self, area: Area) -> Area | None:
+        """Where a chart range of the plan now ends (its sheet, column and first row are
+        the plan's)."""
+        sheet, r0, c0, r1, c1 = area
+        if c0 != c1:
+            return None
+        for spec in self.plan.charts:
+            for s, first, col, last in (spec.categories, spec.values):
+                if (s, first, col) == (sheet, r0, c0):
+                    return s, first, col, last, col
+        return None
+
+    def chart_values(self, area: Area) -> list | None:
+        """The values of a chart range's cells after the refresh, when all are known (not
+        an input column the refresh did not read, not a cell that keeps its value)."""
+        sheet, r0, c0, r1, c1 = area
+        for t in S.TABLES:
+            if t.sheet == sheet:
+                if any(c >= len(t.columns) or (isinstance(t.columns[c], S.Input) and
+                                               (t.name, t.headers[c]) not in inputs_read())
+                       for c in range(c0, c1 + 1)):
+                    return None
+                return self.ev.chart_values(area)
+        for r in range(r0, r1 + 1):
+            for c in range(c0, c1 + 1):
+                ref = a1(r, c, False)
+                if (sheet, ref) in self.stale or (
+                        (sheet, ref) not in self.handled and self.text(sheet, ref) is not None
+                        and not self.is_template(sheet, ref)):
+                    return None
+        return self.ev.chart_values(area)
 
 
-def _arrays(ev: Evaluation, sheet: str, ranges: list[str], values: dict,
-            result: RefreshResult) -> tuple[dict[str, str | None], dict[str, Any]]:
-    """Array anchors of a sheet (``ref -> None`` when the result no longer fits) and the
-    values of their spilled cells."""
-    anchors: dict[str, str | None] = {}
-    spilled: dict[str, Any] = {}
-    for rng in ranges:
-        ref = rng.partition(":")[0]
-        shape, held = _result_shape(ev, sheet, ref), _range_shape(rng)
-        if shape is not None and shape != held:
-            anchors[ref] = (f"array result is now {shape[0]}x{shape[1]}, {rng} holds "
-                            f"{held[0]}x{held[1]}: {REBUILD}")
+def _row_order(pos: tuple[str, str]) -> tuple[str, int, int]:
+    r, c = _split(pos[1])
+    return pos[0], r, c
+
+
+#: Why a formula cell keeps its cached value (what the seller reads).
+OWN = "a formula of your own, not the template's: its value was not recomputed"
+CHANGED = "you changed the template's formula here: its value was not recomputed"
+
+
+def _label(key: str) -> str:
+    """What the seller calls a planned cell: a KPI's or an array's title, a rating ..."""
+    if key in S.KPIS:
+        return f"the KPI '{S.KPIS[key].label}'"
+    if key in S.ARRAY:
+        return f"the table '{S.ARRAY[key].title}'"
+    return f"the cell of '{key}'"
+
+
+def _print_areas(xml: bytes, sheets: list[str], old: S.Plan, new: S.Plan) -> bytes:
+    """``workbook.xml`` with the print area of each planned sheet ending where the new plan
+    ends it, when it ends where the old plan did (a seller's own print area stays)."""
+    for sheet, last in new.print_rows.items():
+        before = old.print_rows.get(sheet)
+        if before is None or before == last or sheet not in sheets:
             continue
-        cells = _array_cells(rng)
-        if any((sheet, c) not in values for c in cells):
-            anchors[ref] = f"array result no longer fits {rng}: {REBUILD}"
-            continue
-        anchors[ref] = None
-        spilled.update({c: values[(sheet, c)] for c in cells[1:]})
-    return anchors, spilled
+        index = sheets.index(sheet)
+
+        def sub(m: re.Match, before=before, last=last) -> bytes:
+            return m.group(1) + (b"%d" % (last + 1)) + m.group(3) if int(m.group(2)) == \
+                before + 1 else m.group(0)
+
+        pattern = (rb'(<definedName name="_xlnm\.Print_Area" localSheetId="%d">[^<]*?\$[A-Z]+\$)'
+                   rb'(\d+)(</definedName>)') % index
+        xml = re.sub(pattern, sub, xml)
+    return xml
 
 
 def _table_columns(ev: Evaluation, sheet: str) -> tuple[int, int, dict] | None:
@@ -432,42 +686,24 @@ def _table_columns(ev: Evaluation, sheet: str) -> tuple[int, int, dict] | None:
 _REF = re.compile(r"([A-Z]+)(\d+)$")
 
 
-def _decider(sheet: str, expected: dict, cells: dict, table: tuple[int, int, dict] | None,
-             anchors: dict[str, str | None], result: RefreshResult
+def _decider(sheet: str, table: tuple[int, int, dict], result: RefreshResult
              ) -> Callable[[str, str | None], Any]:
-    """The per-cell decision of a sheet: the new value, or KEEP (recorded in ``result``)."""
-
-    def template(ref: str) -> tuple[str, Any] | None:
-        """The template's (normalised formula, value) at ``ref``, if any."""
-        want = expected.get((sheet, ref))
-        if want is not None:
-            return want, cells[(sheet, ref)]
-        if table is not None:
-            first, n, cols = table
-            m = _REF.match(ref)
-            row, col = int(m.group(2)) - 1 - first, patch.col_index(m.group(1))
-            if col in cols and 0 <= row < n:
-                text, values = cols[col]
-                return text, values[row]
-        return None
+    """The per-cell decision of a table's sheet: the new value of a cell of a calculated
+    column the :class:`patch.ColumnValues` did not answer, or KEEP (recorded in ``result``)."""
+    first, n, cols = table
 
     def decide(ref: str, formula: str | None) -> Any:
-        found = template(ref)
-        if found is None:
-            result.keep(Kept(sheet, ref, formula, "not a template formula"))
+        m = _REF.match(ref)
+        row, col = int(m.group(2)) - 1 - first, patch.col_index(m.group(1))
+        if col not in cols or not 0 <= row < n:
+            result.keep(Kept(sheet, ref, formula, OWN))
             return patch.KEEP
-        want, value = found
-        if isinstance(want, _Stale):
-            result.keep(Kept(sheet, ref, formula, str(want)))
-            return patch.KEEP
+        want, values = cols[col]
         if formula is not None and _norm(formula) != want:
-            result.keep(Kept(sheet, ref, formula, "formula differs from the template's"))
-            return patch.KEEP
-        if anchors.get(ref) is not None:
-            result.keep(Kept(sheet, ref, formula, anchors[ref]))
+            result.keep(Kept(sheet, ref, formula, CHANGED))
             return patch.KEEP
         result.formulas += 1
-        return value
+        return values[row]
 
     return decide
 
@@ -477,14 +713,3 @@ def _range_shape(rng: str) -> tuple[int, int]:
     r0, c0 = _split(first)
     r1, c1 = _split(last or first)
     return r1 - r0 + 1, c1 - c0 + 1
-
-
-def _result_shape(ev: Evaluation, sheet: str, ref: str) -> tuple[int, int] | None:
-    r, c = _split(ref)
-    for cell in ev.plan.formulas():
-        if cell.array and cell.sheet == sheet and (cell.row, cell.col) == (r, c):
-            v = ev.values.get(cell.key)
-            if isinstance(v, list):
-                return len(v), max((len(x) for x in v), default=0)
-            return 1, 1
-    return None

@@ -12,6 +12,9 @@ workbook is declared here, once:
 * :data:`KPI_SECTIONS`, :data:`ARRAYS` — the shop-level KPIs of the KPIs sheet.
 * :data:`BENCHMARKS`, :data:`CLV_EXAMPLES` — the Benchmarks sheet.
 * :data:`TILES` — the Dashboard's headline numbers.
+* :data:`LAYOUT` — the blocks of the KPIs sheet and the Dashboard's chart
+  data, placed relative to each other (an array whose size follows its data
+  has nothing below it).
 * :func:`plan` — where every cell outside the tables goes (its value or
   formula and its style) and the Dashboard's charts, given the table sizes
   and the array result shapes.
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any, Iterator, Mapping, Sequence
 
+from .layout import Block, Placed, place
 from .formulas import (NATIVE_FUNCTIONS, NATIVE_OPERATORS, Call, Column, F, Lit, Name, Node,
                        Op, Ref, RenderContext, This, render)
 
@@ -36,7 +40,7 @@ __all__ = [
     "SETTINGS", "SETTING", "Kpi", "KPI_SECTIONS", "KPIS", "ArrayBlock", "ARRAYS", "ARRAY",
     "Benchmark", "BENCHMARKS", "BENCHMARK", "rating", "ClvExample", "CLV_EXAMPLES", "TILES",
     "ChartSpec", "SHEETS", "CONFIG_SHEET", "CONFIG", "WIDTHS", "Cell", "Plan", "plan",
-    "rows_to_columns", "empty_tables", "all_formulas",
+    "rows_to_columns", "empty_tables", "all_formulas", "LAYOUT", "layout", "DASH_ARRAYS",
 ]
 
 # --- number formats ------------------------------------------------------------------
@@ -658,13 +662,24 @@ KPIS: dict[str, Kpi] = {k.key: k for _, rows in KPI_SECTIONS for k in rows}
 
 @dataclass(frozen=True)
 class ArrayBlock:
-    """A KPI returning a table, written as a dynamic array formula under a title."""
+    """A KPI returning a table, written as a dynamic array formula under a title.
+
+    ``rows`` is the number of rows of its result (header included) when that
+    is fixed (``TOP_PRODUCTS`` pads to ``top_n``), None when it follows the
+    data (``CONTENT_RESONANCE``: one row per content type): such a table is
+    laid out with nothing below it, so it can grow and shrink in place.
+    """
 
     key: str
     title: str
     help: str
     expr: Node
     fmts: tuple[str | None, ...]
+    rows: int | None = None
+
+    @property
+    def cols(self) -> int:
+        return len(self.fmts)
 
 
 ARRAYS: tuple[ArrayBlock, ...] = (
@@ -672,12 +687,13 @@ ARRAYS: tuple[ArrayBlock, ...] = (
                "The five best-selling products (cancelled lines left out), with their"
                " share of revenue.",
                F.TOP_PRODUCTS(_c("Orders", "Product"), _c("Orders", "Counted sales"), 5),
-               (None, FMT["money"], FMT["percent1"], FMT["percent1"])),
+               (None, FMT["money"], FMT["percent1"], FMT["percent1"]), rows=6),
+    # rows=1: with no videos yet the table still shows its header and one blank row
     ArrayBlock("content", "Content resonance: which content sells",
                "Videos grouped by content type, best-selling type first.",
                F.CONTENT_RESONANCE(_c("Videos", "Content type"), _c("Videos", "Views"),
                                    _c("Videos", "Engagements"), _c("Videos", "Orders"),
-                                   _c("Videos", "Revenue")),
+                                   _c("Videos", "Revenue"), 1),
                (None, FMT["int"], FMT["int"], FMT["percent"], FMT["int"], FMT["money"],
                 FMT["money"])),
 )
@@ -998,12 +1014,12 @@ KPI_HEADERS = ((0, "KPI"), (1, "Value"), (2, "Unit"), (3, "Rating"), (4, "How to
 KPI_NOTE_SPAN, KPI_FORMULA_COL = 2, 7
 
 
-def _kpis(p: Plan, shapes: Mapping[str, tuple[int, int]]) -> None:
+def _kpis(p: Plan, at: Mapping[str, Placed], shapes: Mapping[str, tuple[int, int]]) -> None:
     s = KPIS_SHEET
     _heading(p, s, "Shop KPIs",
              "Every KPI of the whole shop, computed live from the input sheets. Rating:"
              " against the Benchmarks sheet.")
-    r = 3
+    r = at["kpis"].row
     for i, h in KPI_HEADERS:
         p.add(_text(s, r, i, h, "header", span=KPI_NOTE_SPAN if i == 4 else 0))
     for title, rows in KPI_SECTIONS:
@@ -1019,14 +1035,12 @@ def _kpis(p: Plan, shapes: Mapping[str, tuple[int, int]]) -> None:
             if k.benchmark:
                 p.add(Cell(s, r, 3, expr=Ref(f"rating.{k.benchmark}"), style="rating"))
     for a in ARRAYS:
-        r += 2
+        r = at[f"kpis.{a.key}"].row
         p.add(_text(s, r, 0, a.title, "section"),
               _text(s, r + 1, 0, a.help, "note", span=KPI_FORMULA_COL - 1),
-              Cell(s, r + 1, KPI_FORMULA_COL, value=FormulaText(a.key), style="formula"))
-        r += 2
-        p.add(Cell(s, r, 0, expr=a.expr, key=a.key, style="value", array=True))
-        r += max(shapes.get(a.key, (1, 1))[0], 1) - 1
-    p.print_rows[s] = r
+              Cell(s, r + 1, KPI_FORMULA_COL, value=FormulaText(a.key), style="formula"),
+              Cell(s, r + 2, 0, expr=a.expr, key=a.key, style="value", array=True))
+    p.print_rows[s] = max(x.last_row for x in at.values() if x.block.sheet == s)
 
 
 CLV_HEADERS = ("Example", "AOV", "Repeat sales (per period)", "Retention (periods)",
@@ -1099,10 +1113,59 @@ def _benchmarks(p: Plan) -> None:
 
 
 DASH_DATA_COL = 13
+#: The Dashboard's chart-data blocks that show an array result: (array key, title,
+#: column of the array shown beside its first column, number format).
+DASH_ARRAYS: tuple[tuple[str, str, int, str], ...] = (
+    ("top_products", "Top products", 1, FMT["money"]),
+    ("content", "Revenue by content type", 5, FMT["money"]),
+)
 
 
-def _dashboard(p: Plan, rows: Mapping[str, int], shapes: Mapping[str, tuple[int, int]]
-               ) -> None:
+def _array_rows(key: str, shapes: Mapping[str, tuple[int, int]]) -> int:
+    """Rows of an array result: its fixed size, else its shape (header + 1 row if unknown)."""
+    a = ARRAY[key]
+    return a.rows if a.rows is not None else max(shapes.get(key, (2, a.cols))[0], 1)
+
+
+def _data_rows(key: str, shapes: Mapping[str, tuple[int, int]]) -> int:
+    """Rows of a chart-data block below its header: one per data row of the array (at
+    least one, so that a chart always has a range)."""
+    return max(_array_rows(key, shapes) - 1, 1)
+
+
+def _layout_blocks() -> tuple[Block, ...]:
+    kpi_rows = 1 + sum(1 + len(rows) for _, rows in KPI_SECTIONS)
+    width = KPI_FORMULA_COL + 1
+    blocks = [Block("kpis", KPIS_SHEET, kpi_rows, width, row=3)]
+    for a in ARRAYS:
+        blocks.append(Block(f"kpis.{a.key}", KPIS_SHEET, None if a.rows is None else 2 + a.rows,
+                            width, below=blocks[-1].key))
+    blocks.append(Block("dash.funnel", DASH, 5, 2, row=3, col=DASH_DATA_COL))
+    for key, *_ in DASH_ARRAYS:
+        a = ARRAY[key]
+        blocks.append(Block(f"dash.{key}", DASH, None if a.rows is None else a.rows, 2,
+                            below=blocks[-1].key))
+    return tuple(blocks)
+
+
+#: The blocks of the KPIs sheet and of the Dashboard's chart data, placed relative to each
+#: other (:func:`xl_kpis.book.layout.place`): the KPI rows, then the array results, a
+#: table whose size follows its data last, so that it grows with nothing below it.
+LAYOUT: tuple[Block, ...] = _layout_blocks()
+
+
+def layout(shapes: Mapping[str, tuple[int, int]] | None = None) -> dict[str, Placed]:
+    """The coordinates of the :data:`LAYOUT` blocks for array results of these shapes."""
+    shapes = shapes or {}
+    heights = {}
+    for a in ARRAYS:
+        heights[f"kpis.{a.key}"] = 2 + _array_rows(a.key, shapes)
+        heights[f"dash.{a.key}"] = 1 + _data_rows(a.key, shapes)
+    return place(LAYOUT, heights)
+
+
+def _dashboard(p: Plan, at: Mapping[str, Placed], rows: Mapping[str, int],
+               shapes: Mapping[str, tuple[int, int]]) -> None:
     s = DASH
     _heading(p, s, "Dashboard",
              "The shop at a glance. Charts read the tables, the KPIs sheet and the chart"
@@ -1111,7 +1174,7 @@ def _dashboard(p: Plan, rows: Mapping[str, int], shapes: Mapping[str, tuple[int,
         p.add(_text(s, 3, i, label, "tile_label"),
               Cell(s, 4, i, expr=Ref(kpi), style="tile_value", fmt=KPIS[kpi].fmt))
     c = DASH_DATA_COL
-    r = 3
+    r = at["dash.funnel"].row
     p.add(_text(s, r, c, "Chart data (formulas: don't edit)", "section"))
     # the ads funnel
     r += 1
@@ -1123,18 +1186,16 @@ def _dashboard(p: Plan, rows: Mapping[str, int], shapes: Mapping[str, tuple[int,
               Cell(s, r, c + 1, expr=_sum("Campaigns", h), style="value", fmt=FMT["int"]))
     # blocks referencing the array results (so they show in any viewer)
     blocks = {}
-    for key, title, value_col, fmt in (("content", "Revenue by content type", 5,
-                                        FMT["money"]),
-                                       ("top_products", "Top products", 1, FMT["money"])):
-        r += 2
+    for key, title, value_col, fmt in DASH_ARRAYS:
+        r = at[f"dash.{key}"].row
         p.add(_text(s, r, c, title, "header"), _text(s, r, c + 1, "Revenue", "header"))
-        n = max(shapes.get(key, (1, 1))[0] - 1, 1)
+        n = _data_rows(key, shapes)
         blocks[key] = (r + 1, r + n)
         for i in range(n):
             r += 1
             p.add(Cell(s, r, c, expr=Ref(key, 1 + i, 0), style="label"),
                   Cell(s, r, c + 1, expr=Ref(key, 1 + i, value_col), style="value", fmt=fmt))
-    p.print_rows[s] = max(r, 56)
+    p.print_rows[s] = max(max(x.last_row for x in at.values() if x.block.sheet == s), 56)
 
     def table_range(table: str, header: str) -> tuple[str, int, int, int]:
         t = TABLE[table]
@@ -1173,7 +1234,8 @@ def plan(rows: Mapping[str, int] | None = None,
         Data rows per table (for the chart ranges over table columns).
     shapes : mapping, optional
         ``(rows, cols)`` of each array result (:data:`ARRAYS`), which decide
-        how far the blocks below and the chart data extend.
+        how far the array and the chart data that show it extend; no other
+        cell moves with them (:data:`LAYOUT`).
 
     Returns
     -------
@@ -1182,13 +1244,14 @@ def plan(rows: Mapping[str, int] | None = None,
         styles) and the chart specifications.
     """
     rows, shapes = rows or {}, shapes or {}
+    at = layout(shapes)
     p = Plan()
     _start(p)
     for t in TABLES:
         _table_sheet(p, t)
-    _kpis(p, shapes)
+    _kpis(p, at, shapes)
     _benchmarks(p)
-    _dashboard(p, rows, shapes)
+    _dashboard(p, at, rows, shapes)
     p.cells = [_with_formula_text(p, c) for c in p.cells]
     return p
 
