@@ -80,3 +80,41 @@ def type_cells(book, sheet: str, values: dict) -> None:
         for info in z.infolist():
             out.writestr(info, data[info.filename])
     tmp.replace(book)
+
+
+def add_table_column(book, table: str, header: str, values: list) -> str:
+    """Add a column at the right of a table, as Excel does when a seller types a header
+    beside it: the table part gets the column and a wider ``ref``, the sheet gets the
+    header and the values (text as shared strings).  Returns the column's letters."""
+    import re
+
+    from xl_kpis.book import patch
+    from xl_kpis.book.formulas import a1
+
+    data = parts(book)
+    with zipfile.ZipFile(book) as z:
+        sheet = table
+        part = patch.sheet_parts(z)[sheet]
+    name = next(n for n, x in data.items() if n.startswith("xl/tables/")
+                and re.search(rb'displayName="%s"' % table.encode(), x))
+    xml = data[name].decode()
+    ref = re.search(r'\bref="([A-Z]+)(\d+):([A-Z]+)(\d+)"', xml)
+    last_col = patch.col_index(ref.group(3)) + 1
+    letters = a1(0, last_col)[:-1]
+    first_row = int(ref.group(2))
+    new_ref = f"{ref.group(1)}{ref.group(2)}:{letters}{ref.group(4)}"
+    xml = re.sub(r'\bref="[A-Z]+\d+:[A-Z]+\d+"', f'ref="{new_ref}"', xml)
+    count = int(re.search(r'<tableColumns count="(\d+)"', xml).group(1))
+    ids = [int(i) for i in re.findall(r'<tableColumn id="(\d+)"', xml)]
+    xml = xml.replace(f'<tableColumns count="{count}"', f'<tableColumns count="{count + 1}"')
+    xml = xml.replace("</tableColumns>", f'<tableColumn id="{max(ids) + 1}" name="{header}"/>'
+                                         "</tableColumns>")
+    data[name] = xml.encode()
+    with zipfile.ZipFile(book, "w", zipfile.ZIP_DEFLATED) as out:
+        for n, b in data.items():
+            out.writestr(n, b)
+    cells = {f"{letters}{first_row}": header}
+    cells.update({f"{letters}{first_row + 1 + i}": v for i, v in enumerate(values)
+                  if v is not None})
+    type_cells(book, sheet, cells)
+    return letters

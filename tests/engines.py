@@ -48,7 +48,7 @@ __all__ = [
     "lo_recompute", "lo_csv_sheets",
     "lo_display_problems", "lo_keeps_cached", "udf_names_in", "pdf_to_pngs",
     "pdf_page_texts", "render_pdf_page", "LO_PDF_ONE_PAGE_PER_SHEET", "calamine_read_all", "calamine_tables",
-    "chart_caches", "chart_cache_mismatches",
+    "chart_caches", "chart_cache_mismatches", "openxml_audit",
 ]
 
 #: Error values as Excel shows them (and as pycel and our UDFs return them).
@@ -75,6 +75,7 @@ _TOOLS = {
     "pycel": "pip install pycel==1.0b30 (the project's [test] extra)",
     "python_calamine": "pip install python-calamine",
     "uno": "LibreOffice's Python bridge (Debian package python3-uno; scripts/setup.sh installs it)",
+    "openxml_audit": "pip install openxml-audit==0.8.0 (the project's [test] extra)",
 }
 
 
@@ -100,7 +101,7 @@ def require_tool(name: str) -> None:
             return
         except LibreOfficeError as exc:
             reason = f"{exc}; install: {_TOOLS[name]}"
-    elif name in ("pycel", "python_calamine"):
+    elif name in ("pycel", "python_calamine", "openxml_audit"):
         try:
             importlib.import_module(name)
             return
@@ -444,6 +445,28 @@ def chart_cache_mismatches(path: str | os.PathLike) -> list[str]:
 def _col_letters(col: int) -> str:
     from openpyxl.utils import get_column_letter
     return get_column_letter(col)
+
+
+# --- openxml-audit: the file as Excel 365 reads it ---------------------------------
+
+def openxml_audit(path: str | os.PathLike, fmt: str = "microsoft365") -> list[str]:
+    """The errors ``openxml-audit -f microsoft365`` finds in a workbook (schema and
+    semantic rules of the Open XML SDK): empty when Excel should open it cleanly."""
+    import json
+    import sys
+
+    require_tool("openxml_audit")
+    exe = Path(sys.executable).with_name("openxml-audit")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "openxml_audit"]
+    proc = subprocess.run(cmd + ["-f", fmt, "-o", "json", "-m", "0", str(path)],
+                          capture_output=True, text=True, timeout=900)
+    try:
+        report = json.loads(proc.stdout)
+    except json.JSONDecodeError as e:
+        raise RuntimeError(f"openxml-audit gave no report: {proc.stdout[-500:]}"
+                           f"{proc.stderr[-500:]}") from e
+    return [f"{e.get('part_uri')} {e.get('path')}: {e.get('description')}"
+            for f in report for e in f.get("errors", [])]
 
 
 # --- LibreOffice ---------------------------------------------------------------

@@ -337,3 +337,21 @@ def test_cached_value_forms_and_shared_formulas(small, tmp_path):
     fresh = values(small)
     assert all(close(got[("Campaigns", f"{col}{row}")], fresh[("Campaigns", f"{col}{row}")])
                for row in range(first, last + 1))
+
+
+def test_settings_and_benchmark_limits_the_seller_edits_are_read(small, tmp_path):
+    """The gross margin on the Start sheet and a limit on the Benchmarks sheet, typed by the
+    seller: refresh computes with them (pycel, reading the same cells, agrees)."""
+    require_tool("pycel")
+    book = copy(small, tmp_path / "edited.xlsx")
+    margin = S.plan().cell("setting.Margin")
+    weak = S.input_cells()["bench.ctr.weak"]
+    type_cells(book, "Start", {a1(margin.row, margin.col): 0.61})
+    type_cells(book, "Benchmarks", {a1(weak.row, weak.col): 0.9})
+    assert mismatches(recompute_all(book)) != {}          # stale until refreshed
+    r = refresh(book)
+    assert r.changed > 0 and r.kept == []
+    assert mismatches(recompute_all(book)) == {}
+    got = values(book)
+    rating = S.plan().cell("rating.ctr")
+    assert got[("Benchmarks", a1(rating.row, rating.col, False))] == "weak"

@@ -68,7 +68,7 @@ def build(out: Path, demo: bool, seed: int | None, source: Path | None, force: b
     if source is not None and (demo or (out.exists() and out.samefile(source))):
         raise click.BadParameter("--from goes without --demo, into another file",
                                  param_hint="--from")
-    tables = settings = None
+    r = ev = None
     try:
         files.make_folder(out)
         with files.writing(out, reading=[source] if source is not None else []):
@@ -76,18 +76,30 @@ def build(out: Path, demo: bool, seed: int | None, source: Path | None, force: b
                 raise click.UsageError(f"{out} exists; pass --force to replace it "
                                        "(or choose another name)")
             if source is not None:
-                from xl_kpis.book.refresh import read_inputs
+                from xl_kpis.book.rebuild import build_from
 
-                tables, settings = read_inputs(source)
-            ev = build_workbook(out, demo=demo, seed=seed, tables=tables, settings=settings)
+                r = build_from(source, out)
+            else:
+                ev = build_workbook(out, demo=demo, seed=seed)
     except files.BookLocked as e:
         _fail(str(e), EXIT_LOCKED)
     except (BookFormatError, PackageError, files.BookWriteError) as e:
         _fail(str(e), EXIT_BAD_FILE)
+    if r is not None:
+        rows = ", ".join(f"{n} {name}" for name, n in r.rows.items())
+        click.echo(f"Wrote {out} (the data of {source.name}: {rows}; its settings and"
+                   " Benchmarks limits).")
+        for table, headers in r.extra_columns.items():
+            click.echo(f"  your columns in {table}: {', '.join(headers)}")
+        if r.copied.sheets:
+            click.echo(f"  your sheets, copied as they are: {', '.join(r.copied.sheets)}")
+        for what in r.copied.left_out:
+            click.echo(f"  not copied: {what}")
+        for where in r.not_carried:
+            click.echo(f"  not carried (a cell of your own on a template sheet): {where}")
+        return
     rows = ", ".join(f"{n} {name}" for name, n in ev.rows.items())
-    what = ("demo data: " + rows if demo else f"data of {source.name}: " + rows if source
-            else "empty template")
-    click.echo(f"Wrote {out} ({what}).")
+    click.echo(f"Wrote {out} ({'demo data: ' + rows if demo else 'empty template'}).")
 
 
 @main.command()

@@ -47,7 +47,7 @@ from .formulas import a1, excel_serial
 from .patch import (NS, BookFormatError, ZipWriter, col_index, encode_value, open_book,
                     parse_xml, paused_gc, sheet_parts)
 
-__all__ = ["Appended", "append_rows", "VALIDATION_MARGIN"]
+__all__ = ["Appended", "append_rows", "table_layouts", "VALIDATION_MARGIN"]
 
 #: A data validation that must grow reaches this many rows below the new last row
 #: (as the builder leaves room below a table).
@@ -179,6 +179,21 @@ def _columns(spec: S.Table, root, c0: int) -> list[_Column]:
             own = tc.findtext("m:calculatedColumnFormula", None, NS)
             columns.append(_Column(c0 + j, None, None, own.lstrip("=") if own else None))
     return columns
+
+
+def table_layouts(z: zipfile.ZipFile) -> dict[str, tuple[str, int, dict[str, int]]]:
+    """Where each table of the workbook is: ``name -> (sheet, first data row (0-based),
+    header -> 0-based sheet column)``, as its table part says (a column the seller
+    inserted moves the ones after it)."""
+    out = {}
+    for sheet, _, part in _table_parts(z):
+        root = parse_xml(z, part)
+        name = root.get("displayName") or root.get("name") or ""
+        c0, r0, _, _ = _range(root.get("ref", "A1"))
+        first = r0 + (0 if root.get("headerRowCount") == "0" else 1)
+        headers = [tc.get("name", "") for tc in root.findall("m:tableColumns/m:tableColumn", NS)]
+        out[name] = (sheet, first - 1, {h: c0 + j for j, h in enumerate(headers)})
+    return out
 
 
 def _find_table(z: zipfile.ZipFile, name: str) -> _Table:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Mapping, Sequence
@@ -22,7 +22,7 @@ from typing import Any, BinaryIO, Mapping, Sequence
 from . import files, schema as S
 from .formulas import Evaluator, RenderContext, a1, excel_serial, render
 
-__all__ = ["Evaluation", "evaluate_book", "normalise_tables", "build_workbook",
+__all__ = ["Evaluation", "ExtraColumn", "evaluate_book", "normalise_tables", "build_workbook",
            "write_workbook", "vba_project_path", "CREATED", "CALC_ID"]
 
 #: The fixed creation time written into the file (the build is reproducible).
@@ -174,7 +174,11 @@ def evaluate_book(tables: Mapping[str, Mapping[str, Sequence[Any]]],
         columns (see :data:`schema.TABLES`; :func:`schema.rows_to_columns`
         turns importer rows into this).  Missing tables or keys are blank.
     settings : mapping, optional
-        ``defined name -> value`` overriding :data:`schema.SETTINGS` defaults.
+        ``defined name -> value`` overriding :data:`schema.SETTINGS` defaults,
+        and ``key -> value`` of the other input cells outside the tables
+        (:func:`schema.input_cells`: the Benchmarks limits, the CLV examples),
+        overriding the template's values.  The plan of the evaluation holds
+        these values, so a book written from it shows what it computed with.
 
     Returns
     -------
@@ -189,10 +193,13 @@ def evaluate_book(tables: Mapping[str, Mapping[str, Sequence[Any]]],
     """
     columns, rows = normalise_tables(tables)
     names = {s.name: s.default for s in S.SETTINGS}
-    unknown = set(settings or {}) - set(names)
+    settings = dict(settings or {})
+    given = {k: settings.pop(k) for k in list(settings) if k in S.input_cells()}
+    unknown = set(settings) - set(names)
     if unknown:
         raise KeyError(f"no such setting: {sorted(unknown)}")
-    names.update(settings or {})
+    names.update(settings)
+    given.update({f"setting.{n}": v for n, v in names.items()})
 
     state: dict[str, Any] = {}
     constants: dict[str, Any] = {}
@@ -228,12 +235,12 @@ def evaluate_book(tables: Mapping[str, Mapping[str, Sequence[Any]]],
         formulas[a.key] = S.Cell(S.KPIS_SHEET, 0, 0, expr=a.expr, key=a.key, array=True)
         shapes[a.key] = _shape(value_of(a.key))
     plan = S.plan(rows, shapes)
+    plan.cells = [replace(c, value=given[c.key]) if c.key in given and c.expr is None else c
+                  for c in plan.cells]
     for c in plan.cells:
         if c.key is not None:
             (formulas if c.expr is not None else constants)[c.key] = c
     constants = {k: c.value for k, c in constants.items()}
-    for s in S.SETTINGS:
-        constants[f"setting.{s.name}"] = names[s.name]
 
     cells: dict[tuple[str, int, int], Any] = {}
     for c in plan.formulas():
@@ -387,7 +394,18 @@ def _page_setup(ws, last_row: int, last_col: int, repeat_row: int | None = None,
         ws.repeat_rows(repeat_row)
 
 
-def _write_table(ws, fmts: _Formats, t: S.Table, ev: Evaluation) -> None:
+@dataclass(frozen=True)
+class ExtraColumn:
+    """A column a seller added to a table: its header, its values (the cached values
+    of its formula, if it has one) and its calculated-column formula (or None)."""
+
+    header: str
+    values: Sequence[Any]
+    formula: str | None = None
+
+
+def _write_table(ws, fmts: _Formats, t: S.Table, ev: Evaluation,
+                 extra: Sequence[ExtraColumn] = ()) -> None:
     n = ev.rows[t.name]
     hr, first = t.header_row, t.first_data_row
     columns = []
@@ -401,8 +419,19 @@ def _write_table(ws, fmts: _Formats, t: S.Table, ev: Evaluation) -> None:
             spec["format"] = fmts("computed", c.fmt)
             spec["formula"] = t.formula(c.header)
         columns.append(spec)
-    ws.add_table(hr, 0, hr + n, len(t.columns) - 1,
+    for x in extra:
+        columns.append({"header": x.header, "header_format": fmts("table_header"),
+                        **({"formula": "=" + x.formula} if x.formula else {})})
+    ws.add_table(hr, 0, hr + n, len(columns) - 1,
                  {"name": t.name, "style": "Table Style Medium 2", "columns": columns})
+    for k, x in enumerate(extra):
+        j = len(t.columns) + k
+        ws.set_column(j, j, max(12, _header_width_of(x.header)))
+        for i, v in enumerate(list(x.values)[:n]):
+            if x.formula:
+                ws.write_formula(first + i, j, "=" + x.formula, None, _cached(v))
+            else:
+                _write_value(ws, first + i, j, v, None)
     data = ev.columns[t.name]
     for j, c in enumerate(t.columns):
         ws.set_column(j, j, c.col_width)
@@ -421,8 +450,12 @@ def _write_table(ws, fmts: _Formats, t: S.Table, ev: Evaluation) -> None:
                 ws.write_formula(first + i, j, formula, fmt, _cached(v))
     ws.set_row(hr, 32)
     ws.freeze_panes(first, 1)
-    _page_setup(ws, hr + n, len(t.columns) - 1, repeat_row=hr,
-                width=sum(c.col_width for c in t.columns))
+    _page_setup(ws, hr + n, len(columns) - 1, repeat_row=hr,
+                width=sum(c.col_width for c in t.columns) + 12 * len(extra))
+
+
+def _header_width_of(header: str) -> float:
+    return max((len(w) for w in header.split()), default=0) + 2.5
 
 
 def _write_cells(ws, fmts: _Formats, cells: Sequence[S.Cell], ev: Evaluation) -> None:
@@ -601,7 +634,8 @@ def extract_vba_project(dest: Path | None = None) -> Path:
     return dest
 
 
-def write_workbook(path: str | Path, ev: Evaluation) -> Path:
+def write_workbook(path: str | Path, ev: Evaluation,
+                   extra_columns: Mapping[str, Sequence[ExtraColumn]] | None = None) -> Path:
     """Write an evaluated template to ``path`` (``.xlsx`` or ``.xlsm``).
 
     Parameters
@@ -611,6 +645,9 @@ def write_workbook(path: str | Path, ev: Evaluation) -> Path:
         xlwings VBA project and adds the ``xlwings.conf`` sheet.
     ev : Evaluation
         From :func:`evaluate_book`.
+    extra_columns : mapping, optional
+        ``table -> columns`` a seller added to the tables (written after the
+        template's columns, as they were).
 
     Returns
     -------
@@ -637,14 +674,15 @@ def write_workbook(path: str | Path, ev: Evaluation) -> Path:
     files.make_folder(path)
     data = io.BytesIO()
     with files.write_errors(path):        # XlsxWriter's own temporary files
-        _write_xlsx(data, path.suffix.lower() == ".xlsm", ev)
+        _write_xlsx(data, path.suffix.lower() == ".xlsm", ev, extra_columns or {})
     book = _with_chart_caches(data.getvalue(), ev)
     with files.writing(path), files.atomic_write(path) as f:
         f.write(book)
     return path
 
 
-def _write_xlsx(file: BinaryIO, macro: bool, ev: Evaluation) -> None:
+def _write_xlsx(file: BinaryIO, macro: bool, ev: Evaluation,
+                extra_columns: Mapping[str, Sequence[ExtraColumn]]) -> None:
     """The workbook written by XlsxWriter into a binary file (in memory: a failure to
     write the book then never meets XlsxWriter's half-closed zip)."""
     import xlsxwriter
@@ -669,7 +707,7 @@ def _write_xlsx(file: BinaryIO, macro: bool, ev: Evaluation) -> None:
     for t in S.TABLES:
         _write_cells(sheets[t.sheet], fmts, [c for c in ev.plan.cells if c.sheet == t.sheet],
                      ev)
-        _write_table(sheets[t.sheet], fmts, t, ev)
+        _write_table(sheets[t.sheet], fmts, t, ev, extra_columns.get(t.name, ()))
     for name in (S.START, S.KPIS_SHEET, S.BENCH_SHEET, S.DASH):
         _write_sheet(wb, sheets[name], fmts, name, ev)
     for spec in ev.plan.charts:
@@ -711,7 +749,9 @@ def _with_chart_caches(book: bytes, ev: Evaluation) -> bytes:
 
 def build_workbook(path: str | Path, demo: bool = False, seed: int | None = None,
                    tables: Mapping[str, Mapping[str, Sequence[Any]]] | None = None,
-                   settings: Mapping[str, Any] | None = None) -> Evaluation:
+                   settings: Mapping[str, Any] | None = None,
+                   extra_columns: Mapping[str, Sequence[ExtraColumn]] | None = None
+                   ) -> Evaluation:
     """Build the template workbook.
 
     Parameters
@@ -725,7 +765,10 @@ def build_workbook(path: str | Path, demo: bool = False, seed: int | None = None
     tables : mapping, optional
         Input columns to write instead (``table -> key -> values``).
     settings : mapping, optional
-        Settings overriding the defaults (``Margin``, ``RefundRate`` ...).
+        Settings overriding the defaults (``Margin``, ``RefundRate`` ...), and
+        other input cells (:func:`schema.input_cells`).
+    extra_columns : mapping, optional
+        Columns a seller added to the tables (see :func:`write_workbook`).
 
     Returns
     -------
@@ -739,5 +782,5 @@ def build_workbook(path: str | Path, demo: bool = False, seed: int | None = None
         else:
             tables = {}
     ev = evaluate_book(tables, settings)
-    write_workbook(path, ev)
+    write_workbook(path, ev, extra_columns)
     return ev

@@ -557,7 +557,7 @@ _ATTR_B = re.compile(rb'([\w:]+)="([^"]*)"')
 _CELL_REF = re.compile(r"([A-Z]+)(\d+)$")
 
 
-def _ref_rc(ref: str) -> tuple[int, int]:
+def ref_rc(ref: str) -> tuple[int, int]:
     """``"B7"`` -> (1-based row, 0-based column)."""
     m = _CELL_REF.match(ref)
     if m is None:
@@ -630,7 +630,7 @@ def _edit_row(row: bytes, number: int, edits: Mapping[int, tuple[str, CellEdit |
         if r is None:
             raise BookFormatError(f"a cell of row {number} has no reference (unsupported"
                                   " writer)")
-        col = _ref_rc(r.decode())[1]
+        col = ref_rc(r.decode())[1]
         if col in edits:
             ref, edit = edits[col]
             f = _F_EL.search(m.group(2) or b"")
@@ -665,7 +665,7 @@ def edit_cells(xml: bytes, edits: Mapping[str, CellEdit | None]) -> bytes:
         return xml
     by_row: dict[int, dict[int, tuple[str, CellEdit | None]]] = {}
     for ref, edit in edits.items():
-        row, col = _ref_rc(ref)
+        row, col = ref_rc(ref)
         by_row.setdefault(row, {})[col] = (ref, edit)
     lo = xml.find(b"<sheetData")
     if lo < 0:
@@ -709,8 +709,8 @@ def _grow_dimension(head: bytes, refs: Sequence[str]) -> bytes:
     if m is None or not refs:
         return head
     first, _, last = m.group(2).decode().partition(":")
-    corners = [_ref_rc(x) for x in (first, last or first) if _CELL_REF.match(x)] + \
-        [_ref_rc(x) for x in refs]
+    corners = [ref_rc(x) for x in (first, last or first) if _CELL_REF.match(x)] + \
+        [ref_rc(x) for x in refs]
     r0, r1 = min(r for r, _ in corners), max(r for r, _ in corners)
     c0, c1 = min(c for _, c in corners), max(c for _, c in corners)
     ref = f"{_letters(c0)}{r0}:{_letters(c1)}{r1}".encode()

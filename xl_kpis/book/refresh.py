@@ -30,6 +30,7 @@ from ..cells import ERRORS, Text
 from . import files, patch
 from . import schema as S
 from .build import Evaluation, _as_grid, _shape, evaluate_book
+from .append import table_layouts
 from .charts import Area, chart_parts, rewrite_chart
 from .files import BookLocked  # noqa: F401 - raised here, for callers
 from .formulas import Column, Ref, RenderContext, This, a1, render, walk
@@ -98,8 +99,12 @@ def read_inputs(path: str | os.PathLike,
                 checked: Callable[[str], None] | None = None) -> tuple[dict, dict]:
     """The input tables (``table -> key -> values``) and the settings of a workbook.
 
-    ``columns`` limits the tables to these ``(table, header)`` input columns
-    (the others are left out, as if blank).
+    The settings are ``defined name -> value`` of the Start sheet's settings
+    and ``key -> value`` of the other input cells outside the tables
+    (:func:`schema.input_cells`: Benchmarks limits, CLV examples), as
+    :func:`~xl_kpis.book.build.evaluate_book` takes them.  ``columns`` limits
+    the tables to these ``(table, header)`` input columns (the others are
+    left out, as if blank).
 
     python-calamine lays out every worksheet it reads as a dense grid, so each
     is checked first (:func:`xl_kpis.package.check_cells`): by
@@ -109,14 +114,15 @@ def read_inputs(path: str | os.PathLike,
     those already checked.  Anything calamine cannot read is a
     BookFormatError.
     """
-    return _read_book(path, columns, checked)
+    return read_book(path, columns, checked=checked)
 
 
-def _read_book(path: str | os.PathLike, columns: Collection[tuple[str, str]] | None = None,
-               checked: Callable[[str], None] | None = None,
-               rows: dict[str, int] | None = None) -> tuple[dict, dict]:
-    """:func:`read_inputs`; ``rows`` receives each table's number of data rows (its
-    trailing blank rows, such as the one an empty table keeps, left out)."""
+def read_book(path: str | os.PathLike, columns: Collection[tuple[str, str]] | None = None,
+              rows: dict[str, int] | None = None,
+              checked: Callable[[str], None] | None = None) -> tuple[dict, dict]:
+    """:func:`read_inputs`, and the input cells outside the tables; ``rows`` receives
+    each table's number of data rows (its trailing blank rows, such as the one an empty
+    table keeps, left out)."""
     patch.check_workbook_file(path)
     with patch.open_book(path) as z:
         parts = patch.sheet_parts(z)
@@ -126,13 +132,14 @@ def _read_book(path: str | os.PathLike, columns: Collection[tuple[str, str]] | N
         every_table = sorted({p for ps in tables_at.values() for p in ps})
         read = {t.name: tables_at.get(t.name, every_table) for t in S.TABLES}
         sheets = {m["sheet"] for m in settings_at.values() if m}
+        sheets |= {sheet for sheet, _, _, _ in _input_cells().values()}
         read_order = _read_order(read, [parts[s] for s in sorted(sheets) if s in parts])
     if checked is None:
         gates = {part: Future() for part in read_order}
         with ThreadPoolExecutor(1) as pool:
             checking = pool.submit(_check_parts, Path(path), gates, read_order)
             try:
-                return _read_book(path, columns, lambda part: gates[part].result(), rows)
+                return read_book(path, columns, rows, lambda part: gates[part].result())
             finally:
                 checking.result()   # done: every gate was opened or failed
     with _calamine_errors(path):
@@ -157,22 +164,35 @@ def _read_book(path: str | os.PathLike, columns: Collection[tuple[str, str]] | N
                 rows[t.name] = n
         settings: dict[str, Any] = {}
         grids: dict[str, list] = {}
+
+        def grid(sheet: str) -> list:
+            if sheet not in grids:
+                if sheet in parts and sheet in wb.sheet_names:
+                    checked(parts[sheet])
+                    grids[sheet] = wb.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
+                else:
+                    grids[sheet] = []
+            return grids[sheet]
+
+        def at(sheet: str, r: int, c: int) -> Any:
+            g = grid(sheet)
+            return g[r][c] if r < len(g) and c < len(g[r]) else ""
+
         for s in S.SETTINGS:
             m = settings_at[s.name]
             if not m:
                 continue
-            if m["sheet"] not in grids:
-                if m["sheet"] not in parts:
-                    raise patch.BookFormatError(f"{os.fspath(path)}: the setting {s.name} refers"
-                                                f" to sheet {m['sheet']!r}, which is missing")
-                checked(parts[m["sheet"]])
-                grids[m["sheet"]] = wb.get_sheet_by_name(m["sheet"]).to_python(
-                    skip_empty_area=False)
-            grid = grids[m["sheet"]]
-            r, c = int(m["row"]) - 1, patch.col_index(m["col"])
-            v = grid[r][c] if r < len(grid) and c < len(grid[r]) else ""
-            settings[s.name] = v if isinstance(v, (int, float)) and not isinstance(v, bool) \
-                else s.default
+            if m["sheet"] not in parts:
+                raise patch.BookFormatError(f"{os.fspath(path)}: the setting {s.name} refers"
+                                            f" to sheet {m['sheet']!r}, which is missing")
+            v = at(m["sheet"], int(m["row"]) - 1, patch.col_index(m["col"]))
+            settings[s.name] = v if _is_number(v) else s.default
+        # the other input cells outside the tables (Benchmarks limits ...), where the
+        # template puts them when the row still has the template's label
+        for key, (sheet, r, c, label) in _input_cells().items():
+            v = at(sheet, r, c)
+            if at(sheet, r, 0) == label and _is_number(v):
+                settings[key] = v
     return tables, settings
 
 
@@ -202,6 +222,20 @@ def _calamine_errors(path: str | os.PathLike):
 def _one_line(e: BaseException) -> str:
     text = " ".join(str(e).split())
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+@functools.lru_cache(maxsize=1)
+def _input_cells() -> dict[str, tuple[str, int, int, str]]:
+    """``key -> (sheet, row, col, label of the row)`` of :func:`schema.input_cells`."""
+    p = S.plan()
+    labels = {(c.sheet, c.row): c.value for c in p.cells if c.col == 0 and isinstance(c.value,
+                                                                                       str)}
+    return {k: (c.sheet, c.row, c.col, labels.get((c.sheet, c.row), ""))
+            for k, c in S.input_cells().items()}
 
 
 def _column(rows: list[list], i: int) -> list:
@@ -286,6 +320,7 @@ def _refresh(path: str | os.PathLike, out: str | os.PathLike | None,
         parts = patch.sheet_parts(z)
         workbook_xml = patch.read_part(z, "xl/workbook.xml")
         charts = {part: patch.read_part(z, part) for part in chart_parts(z)}
+        layouts = table_layouts(z)
         gates = {part: Future() for part in parts.values()}
 
         def checked(part: str) -> None:
@@ -298,7 +333,7 @@ def _refresh(path: str | os.PathLike, out: str | os.PathLike | None,
             # calamine reads the tables outside the GIL while this thread inflates the
             # worksheets (checking each before calamine reads it) and finds their
             # formula cells
-            inputs = pool.submit(_read_book, path, inputs_read(), checked, rows)
+            inputs = pool.submit(read_book, path, inputs_read(), rows, checked)
             try:
                 sheets = _checked_sheets(z, path, gates, *_refresh_order(z, parts))
             except BaseException as e:
@@ -313,13 +348,13 @@ def _refresh(path: str | os.PathLike, out: str | os.PathLike | None,
     ev = evaluate_book(tables, settings)
     result = RefreshResult(path=out, rows=rows)
     say("patching cached values")
-    book = _Book(ev, {s: sheets[p] for s, p in parts.items()}, result)
+    book = _Book(ev, {s: sheets[p] for s, p in parts.items()}, result, layouts)
     book.resize_arrays()
     book.follow_layout()
     book.keep_readers_of_own_formulas()
     values, plain, columns = {}, {}, {}
     for sheet, scan in book.scans.items():
-        table = _table_columns(ev, sheet)
+        table = _table_columns(ev, sheet, layouts)
         if table is None:
             values[sheet] = book.decisions(sheet)
         else:
@@ -353,6 +388,7 @@ def _refresh_order(z, parts: dict[str, str]) -> tuple[list[str], set[str]]:
     every_table = sorted({p for ps in tables_at.values() for p in ps})
     names = patch.defined_names(z)
     sheets = {m["sheet"] for s in S.SETTINGS if (m := _CELL_REF.match(names.get(s.name, "")))}
+    sheets |= {sheet for sheet, _, _, _ in _input_cells().values()}
     first = _read_order({t.name: tables_at.get(t.name, every_table) for t in S.TABLES},
                         [parts[s] for s in sorted(sheets) if s in parts])
     return list(dict.fromkeys(first + list(parts.values()))), set(first)
@@ -422,8 +458,9 @@ class _Book:
     """
 
     def __init__(self, ev: Evaluation, scans: dict[str, patch.FormulaScan],
-                 result: RefreshResult) -> None:
+                 result: RefreshResult, layouts: dict[str, tuple[str, int, dict]]) -> None:
         self.ev, self.plan, self.scans, self.result = ev, ev.plan, scans, result
+        self.layouts = layouts
         self.tables = {t.sheet for t in S.TABLES}
         # the formula text of every formula cell outside the tables (None: a shared child)
         self.texts: dict[str, dict[str, str | None]] = {
@@ -620,11 +657,20 @@ class _Book:
         sheet, r0, c0, r1, c1 = area
         for t in S.TABLES:
             if t.sheet == sheet:
-                if any(c >= len(t.columns) or (isinstance(t.columns[c], S.Input) and
-                                               (t.name, t.headers[c]) not in inputs_read())
-                       for c in range(c0, c1 + 1)):
-                    return None
-                return self.ev.chart_values(area)
+                _, first, where = self.layouts.get(t.name, (sheet, t.first_data_row, {
+                    h: t.col(h) for h in t.headers}))
+                header = {c: h for h, c in where.items()}
+                out = []
+                for c in range(c0, c1 + 1):
+                    h = header.get(c)
+                    if h not in t.headers or (isinstance(t.columns[t.col(h)], S.Input)
+                                              and (t.name, h) not in inputs_read()):
+                        return None       # not a template column, or one not read
+                    for r in range(r0, r1 + 1):
+                        if not 0 <= r - first < self.ev.rows[t.name]:
+                            return None
+                        out.append(self.ev.columns[t.name][h][r - first])
+                return out
         for r in range(r0, r1 + 1):
             for c in range(c0, c1 + 1):
                 ref = a1(r, c, False)
@@ -673,13 +719,18 @@ def _print_areas(xml: bytes, sheets: list[str], old: S.Plan, new: S.Plan) -> byt
     return xml
 
 
-def _table_columns(ev: Evaluation, sheet: str) -> tuple[int, int, dict] | None:
-    """(first data row, rows, ``col -> (normalised formula, values)``) of the table on a sheet."""
+def _table_columns(ev: Evaluation, sheet: str, layouts: dict[str, tuple[str, int, dict]]
+                   ) -> tuple[int, int, dict] | None:
+    """(first data row, rows, ``col -> (normalised formula, values)``) of the table on a
+    sheet, its columns where the table part puts them."""
     for t in S.TABLES:
         if t.sheet == sheet:
-            cols = {t.col(c.header): (_norm(t.formula(c.header)), ev.columns[t.name][c.header])
-                    for c in t.computed}
-            return t.first_data_row, ev.rows[t.name], cols
+            _, first, where = layouts.get(t.name, (sheet, t.first_data_row, {
+                h: t.col(h) for h in t.headers}))
+            cols = {where[c.header]: (_norm(t.formula(c.header)),
+                                      ev.columns[t.name][c.header])
+                    for c in t.computed if c.header in where}
+            return first, ev.rows[t.name], cols
     return None
 
 

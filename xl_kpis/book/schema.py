@@ -26,6 +26,7 @@ their cached values both come from the tree.  Only the UDFs of
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any, Iterator, Mapping, Sequence
@@ -40,7 +41,7 @@ __all__ = [
     "SETTINGS", "SETTING", "Kpi", "KPI_SECTIONS", "KPIS", "ArrayBlock", "ARRAYS", "ARRAY",
     "Benchmark", "BENCHMARKS", "BENCHMARK", "rating", "ClvExample", "CLV_EXAMPLES", "TILES",
     "ChartSpec", "SHEETS", "CONFIG_SHEET", "CONFIG", "WIDTHS", "Cell", "Plan", "plan",
-    "rows_to_columns", "empty_tables", "all_formulas", "LAYOUT", "layout", "DASH_ARRAYS",
+    "rows_to_columns", "empty_tables", "all_formulas", "input_cells", "LAYOUT", "layout", "DASH_ARRAYS",
 ]
 
 # --- number formats ------------------------------------------------------------------
@@ -1262,6 +1263,15 @@ def _with_formula_text(p: Plan, c: Cell) -> Cell:
     target = p.cell(c.value.key)
     text = render(target.expr, RenderContext(target.sheet, address=p.address))
     return replace(c, value=text)
+
+
+@functools.lru_cache(maxsize=1)
+def input_cells() -> dict[str, Cell]:
+    """The input cells outside the tables other than the settings: ``key -> planned cell``
+    (the Benchmarks limits, the CLV examples' inputs), which the seller may edit."""
+    return {c.key: c for c in plan().cells
+            if c.key is not None and c.expr is None and c.style == "input"
+            and not c.key.startswith("setting.")}
 
 
 def all_formulas(p: Plan | None = None) -> Iterator[tuple[str, Node]]:
