@@ -118,3 +118,32 @@ def add_table_column(book, table: str, header: str, values: list) -> str:
                   if v is not None})
     type_cells(book, sheet, cells)
     return letters
+
+
+def sheet_kpis(book) -> dict:
+    """The KPIs sheet's cached values (read with openpyxl), by KPI key; a blank or an error
+    as None, as ``xl-kpis report --json`` gives them."""
+    from openpyxl import load_workbook
+
+    from xl_kpis.book import schema as S
+    from xl_kpis.book.formulas import a1
+
+    ws = load_workbook(book, data_only=True)[S.KPIS_SHEET]
+    out = {}
+    plan = S.plan()
+    for key in S.KPIS:
+        c = plan.cell(key)
+        v = ws[a1(c.row, c.col)].value
+        out[key] = float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) \
+            else None
+    return out
+
+
+def kpi_differences(report: dict, sheet: dict, rel: float = 1e-12) -> set:
+    """The KPI keys whose report value is not the sheet's (None for None, numbers within
+    ``rel``)."""
+    import math
+
+    return {k for k in sheet if (report.get(k) is None) != (sheet[k] is None) or (
+        sheet[k] is not None and not math.isclose(report[k], sheet[k], rel_tol=rel,
+                                                  abs_tol=1e-12))}

@@ -48,7 +48,7 @@ __all__ = [
     "lo_recompute", "lo_csv_sheets",
     "lo_display_problems", "lo_keeps_cached", "udf_names_in", "pdf_to_pngs",
     "pdf_page_texts", "render_pdf_page", "LO_PDF_ONE_PAGE_PER_SHEET", "calamine_read_all", "calamine_tables",
-    "chart_caches", "chart_cache_mismatches", "openxml_audit",
+    "chart_caches", "chart_cache_mismatches", "openxml_audit", "pdf_words",
 ]
 
 #: Error values as Excel shows them (and as pycel and our UDFs return them).
@@ -724,6 +724,22 @@ def pdf_page_texts(pdf: str | os.PathLike, timeout: int = 120) -> list[str]:
                           check=True, capture_output=True, text=True)
     pages = proc.stdout.split("\f")
     return pages[:-1] if pages and not pages[-1].strip() else pages
+
+
+def pdf_words(pdf: str | os.PathLike, page: int, timeout: int = 120
+              ) -> list[tuple[str, float, float, float, float]]:
+    """The words of one page (1-based) of ``pdf`` with their boxes, as ``pdftotext -bbox``
+    finds them: ``(word, x_min, y_min, x_max, y_max)`` in points from the top left."""
+    proc = subprocess.run(["timeout", str(timeout), "pdftotext", "-bbox", "-f", str(page),
+                           "-l", str(page), str(pdf), "-"],
+                          check=True, capture_output=True, text=True)
+    out = []
+    for m in re.finditer(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" '
+                         r'yMax="([\d.]+)">([^<]*)</word>', proc.stdout):
+        text = (m.group(5).replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">")
+                .replace("&quot;", '"').replace("&apos;", "'"))
+        out.append((text, *map(float, m.group(1, 2, 3, 4))))
+    return out
 
 
 # --- python-calamine ---------------------------------------------------------------

@@ -198,3 +198,14 @@ def test_edit_cells_resizes_an_array_formula():
     assert patch.array_ranges(shrunk) == ["A1:B1"]
     assert b'<row r="2" spans="1:2"><c r="A2" s="3"/><c r="B2" s="3"/></row>' in shrunk
     assert b'<row r="3"><c r="A3" s="3"/><c r="B3" s="3"/></row>' in shrunk
+
+
+def test_every_excel_error_is_written_as_an_error():
+    """The package has one list of Excel's error values (cells.ERRORS): a cached #FIELD! or
+    #SPILL! is an error cell (t="e"), not the text "#FIELD!"."""
+    from xl_kpis import cells
+
+    assert patch.ERRORS is cells.ERRORS and len(cells.ERRORS) == 16
+    for e in ("#FIELD!", "#SPILL!", "#DIV/0!", "#BUSY!"):
+        assert patch.encode_value(e)[0] == "e" and patch.encode_value_b(e)[0] == b"e"
+    assert patch.encode_value("#FIELD") == ("str", "#FIELD")

@@ -74,3 +74,31 @@ def test_domains_and_parameters_must_match():
 def test_float64_arrays_are_not_copied_on_the_way_in():
     a = np.arange(5, dtype=float)
     assert _kpi.as_float_array("f", "a", a) is a
+
+
+# --- identifiers: one normalisation whatever the size --------------------------------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from xl_kpis.metrics import buyer_count  # noqa: E402
+
+_SPACE = "".join(chr(i) for i in range(0x3001) if chr(i).isspace())
+_TEXT = st.text(alphabet=st.sampled_from("ab1" + _SPACE), max_size=4)
+
+
+@settings(max_examples=60, deadline=None)
+@given(texts=st.lists(_TEXT, min_size=1, max_size=12), repeat=st.sampled_from([1, 200]))
+def test_text_ids_are_stripped_whatever_the_size(texts, repeat):
+    """Lists and numpy arrays of text, small or past the vectorised path (> 1,000 values):
+    every id is the text stripped of white space, as str.strip does."""
+    column = texts * repeat
+    want = [t.strip() for t in column]
+    assert list(_kpi.as_labels("f", "ids", column)) == want
+    assert list(_kpi.as_labels("f", "ids", np.array(column, dtype=str))) == want
+
+
+def test_buyer_count_does_not_change_past_the_vectorised_size():
+    # " ann" and "ann " are one buyer (ids are compared stripped), in 3 lines and in 3,000
+    buyers, orders = [" ann", "ann ", "bob"], ["1", "2", "3"]
+    assert buyer_count(buyers, orders) == 2
+    assert buyer_count(buyers * 1000, [f"{o}-{i}" for i in range(1000) for o in orders]) == 2

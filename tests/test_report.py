@@ -1,4 +1,5 @@
-"""Shop-level KPIs: the order rules of the report, on small hand-checked data."""
+"""Shop-level KPIs: the KPIs sheet's rows, on small hand-checked data, and the report of a
+book compared with its KPIs sheet."""
 
 import csv
 import json
@@ -6,10 +7,14 @@ import math
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from bookfiles import kpi_differences, sheet_kpis
+from xl_kpis.book import schema as S
 from xl_kpis.imports import read_order_columns
 from xl_kpis.imports.synth import write_order_export
-from xl_kpis.report import FIELDS, clv_model_report, format_clv_model, format_table, shop_kpis
+from xl_kpis.report import (FIELDS, book_kpis, clv_model_report, format_clv_model, format_table,
+                            format_value, shop_kpis)
 
 DATA = Path(__file__).parent / "data" / "exports"
 
@@ -18,7 +23,7 @@ DATA = Path(__file__).parent / "data" / "exports"
 ORDERS = {
     "order_id": ["576000000000000001", "576000000000000001", "576000000000000002",
                  "576000000000000003", "576000000000000004", "576000000000000005"],
-    "status": ["Shipped", "Shipped", "Cancelled", "Delivered", "Completed", " canceled\t"],
+    "status": ["Shipped", "Shipped", "Cancelled", "Delivered", "Completed", "canceled"],
     "buyer": ["ann", "ann", "bob", "ann", "cy", "cy"],
     "order_amount": [30.10, 30.10, 99.00, 10.05, 5.00, 7.00],
 }
@@ -29,36 +34,47 @@ VIDEOS = {"views": [1000, 3000], "likes": [50, 100], "comments": [5, 15], "share
 BRAND = {"followers_start": [1000, 1100], "followers_end": [1100, 1250]}
 
 
+def test_the_fields_are_the_kpis_sheet_rows():
+    assert [key for key, _, _, _ in FIELDS] == list(S.KPIS)
+    labels = {key: label for key, label, _, _ in FIELDS}
+    # the definition of follower growth is in its name: per month, not first to last
+    assert labels["followers"] == "Follower growth per month"
+
+
 def test_order_rules():
     k = shop_kpis(orders=ORDERS)
-    # cancelled orders 2 and 5 are out; order 1 counts once: 30.10 + 10.05 + 5.00
+    # cancelled orders 2 and 5 are out (the sheet compares the status as Excel's "=" does:
+    # any case); order 1 counts once: 30.10 + 10.05 + 5.00
     assert k["orders"] == 3
     assert k["revenue"] == pytest.approx(45.15, abs=1e-9)
     assert k["aov"] == pytest.approx(15.05, abs=1e-9)
     # ann (orders 1 and 3) and cy (order 4); bob's only order was cancelled
     assert k["buyers"] == 2
-    assert k["repeat_purchase_rate"] == 0.5
+    assert k["rpr"] == 0.5
 
 
 def test_ad_rules_pool_the_campaigns():
     k = shop_kpis(ads=ADS)
-    assert k["spend"] == 30.0 and k["ad_revenue"] == 90.0
+    assert k["ad_cost"] == 30.0 and k["ad_revenue"] == 90.0
     assert k["ctr"] == pytest.approx(40 / 3000)      # Σ clicks / Σ impressions
     assert k["roas"] == 3.0                          # Σ revenue / Σ spend
-    assert k["conversion_rate"] == 5 / 40            # Σ conversions / Σ clicks
+    assert k["cvr"] == 5 / 40                        # Σ conversions / Σ clicks
     assert k["cpc"] == 0.75 and k["cpm"] == 10.0
+    # the gross margin of the book's settings: ROI = (90 x 0.5 - 30) / 30
+    assert shop_kpis(ads=ADS, settings={"Margin": 0.5})["roi"] == pytest.approx(0.5)
 
 
 def test_content_and_brand():
     k = shop_kpis(videos=VIDEOS, brand=BRAND)
-    assert k["engagement_rate"] == pytest.approx(195 / 4000)   # (150+20+25) / 4000, no saves
-    assert k["completion_rate"] == pytest.approx(1300 / 4000)
-    assert k["follower_growth_rate"] == pytest.approx(0.25)    # 1000 -> 1250
+    assert k["er"] == pytest.approx(195 / 4000)        # (150+20+25) / 4000, no saves
+    assert k["completion"] == pytest.approx(1300 / 4000)
+    # per month, weighted by followers: (1100 + 1250 - 1000 - 1100) / (1000 + 1100)
+    assert k["followers"] == pytest.approx(250 / 2100)
 
 
 def test_undefined_values_are_none_and_json_serialisable():
     k = shop_kpis()
-    assert set(k) == {key for key, _, _ in FIELDS}
+    assert set(k) == {key for key, _, _, _ in FIELDS} | {"predicted_clv"}
     assert k["roas"] is None and k["orders"] is None
     json.dumps(k)
     assert "—" in format_table(k)
@@ -67,6 +83,38 @@ def test_undefined_values_are_none_and_json_serialisable():
 def test_every_value_is_finite_or_none():
     k = shop_kpis(ORDERS, ADS, VIDEOS, BRAND)
     assert all(v is None or math.isfinite(v) for v in k.values())
+
+
+def test_values_are_shown_in_the_sheet_s_number_formats():
+    assert format_value(1234.5, S.FMT["money"]) == "1,234.50"
+    assert format_value(0.01234, S.FMT["percent"]) == "1.23%"
+    assert format_value(2.5, S.FMT["ratio"]) == "2.50x"
+    assert format_value(3.26, S.FMT["months"]) == "3.3 mo"
+    assert format_value(1200, S.FMT["int"]) == "1,200"
+    assert format_value(None, S.FMT["int"]) == "—"
+
+
+# --- the report of a book is its KPIs sheet ---------------------------------------------
+
+def test_report_json_is_the_kpis_sheet(demo, template, tmp_path):
+    from bookfiles import copy
+    from xl_kpis.book.importer import import_export
+    from xl_kpis.cli import main
+
+    book = copy(template, tmp_path / "imported.xlsx")
+    import_export("orders", DATA / "orders_us.csv", book)
+    import_export("ads", DATA / "ads_campaign_usd.csv", book)
+    for b in (demo, book):
+        r = CliRunner().invoke(main, ["report", str(b), "--json"])
+        assert r.exit_code == 0, r.output
+        report = json.loads(r.output)
+        assert list(report) == list(S.KPIS) + ["predicted_clv", "clv_model"]
+        assert kpi_differences(report, sheet_kpis(b)) == set()
+        assert report == book_kpis(b)
+    assert sum(v is not None for v in sheet_kpis(book).values()) > 15
+    # the check can fail: a sheet value planted in a copy
+    planted = dict(sheet_kpis(demo), roas=9.99)
+    assert kpi_differences(book_kpis(demo), planted) == {"roas"}
 
 
 # --------------------------------------------------------------------------- straight from an export
@@ -87,7 +135,7 @@ def _export_kpis_by_hand(path):
     revenue = sum(amount.values())
     return {"orders": len(amount), "buyers": len(orders_of), "revenue": revenue,
             "aov": revenue / len(amount),
-            "repeat_purchase_rate": sum(len(o) >= 2 for o in orders_of.values()) / len(orders_of)}
+            "rpr": sum(len(o) >= 2 for o in orders_of.values()) / len(orders_of)}
 
 
 @pytest.mark.parametrize("lines, blank_buyers", [(3000, False), (3000, True), (400, True)])
@@ -111,14 +159,14 @@ def test_export_columns_give_the_kpis_of_their_lines(tmp_path, lines, blank_buye
     expected = _export_kpis_by_hand(path)
     for key, value in expected.items():
         assert kpis[key] == pytest.approx(value, rel=1e-12), key
-    assert kpis["orders"] > 100 and 0 < kpis["repeat_purchase_rate"] < 1
+    assert kpis["orders"] > 100 and 0 < kpis["rpr"] < 1
 
 
 def test_export_kpis_known_values():
     cols = read_order_columns(DATA / "orders_us.csv")
     k = shop_kpis(cols)
     # order ...123 (2 lines, 40.05 once) and ...124 (21.44) by jane.doe; bob_88's ...1239 was cancelled
-    assert (k["orders"], k["buyers"], k["revenue"], k["repeat_purchase_rate"]) == (2, 1, 61.49, 1.0)
+    assert (k["orders"], k["buyers"], k["revenue"], k["rpr"]) == (2, 1, pytest.approx(61.49), 1.0)
     assert k["aov"] == pytest.approx(30.745)
 
 

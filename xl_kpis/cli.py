@@ -40,6 +40,14 @@ def _fail(message: str, code: int) -> None:
     raise SystemExit(code)
 
 
+def _must_exist(*paths: Path | None) -> None:
+    """A missing input file (a book or an export) is a bad input file: exit 1, as for a
+    book or an export that cannot be read."""
+    for p in paths:
+        if p is not None and not p.exists():
+            _fail(f"{p}: no such file", EXIT_BAD_FILE)
+
+
 @click.group()
 @click.version_option(package_name="xl-kpis")
 def main() -> None:
@@ -50,7 +58,7 @@ def main() -> None:
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--demo", is_flag=True, help="Fill the tables with a synthetic demo shop.")
 @click.option("--seed", type=int, default=None, help="Seed of the demo data.")
-@click.option("--from", "source", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+@click.option("--from", "source", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Fill the tables and settings with those of this book "
               "(a fresh layout for an existing book's data; the source is not changed).")
 @click.option("--force", is_flag=True, help="Replace OUT if it exists (never done without it).")
@@ -68,6 +76,7 @@ def build(out: Path, demo: bool, seed: int | None, source: Path | None, force: b
     if source is not None and (demo or (out.exists() and out.samefile(source))):
         raise click.BadParameter("--from goes without --demo, into another file",
                                  param_hint="--from")
+    _must_exist(source)
     r = ev = None
     try:
         files.make_folder(out)
@@ -139,9 +148,9 @@ def refresh(book: Path, out: Path | None, progress: bool | None) -> None:
 
 @main.command()
 @click.argument("book", type=click.Path(dir_okay=False, path_type=Path), required=False)
-@click.option("--orders", "orders_file", type=click.Path(dir_okay=False, exists=True,
-              path_type=Path), help="A TikTok Shop order export (instead of a BOOK).")
-@click.option("--ads", "ads_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+@click.option("--orders", "orders_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="A TikTok Shop order export (instead of a BOOK).")
+@click.option("--ads", "ads_file", type=click.Path(dir_okay=False, path_type=Path),
               help="A TikTok Ads Manager report (with --orders).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (rates as fractions).")
 @click.option("--clv", "with_clv", is_flag=True,
@@ -150,7 +159,9 @@ def report(book: Path | None, orders_file: Path | None, ads_file: Path | None,
            as_json: bool, with_clv: bool) -> None:
     """Print the shop's KPIs from BOOK, or straight from export files (--orders/--ads).
 
-    The predicted CLV (BG/NBD + Gamma-Gamma, 12 months) and its fitted parameters come with
+    The KPIs are the rows of the KPIs sheet, computed as the sheet computes them
+    (JSON: keyed by the row's key, rates as fractions, null when blank).  The
+    predicted CLV (BG/NBD + Gamma-Gamma, 12 months) and its fitted parameters come with
     a BOOK report, and with an export's when --clv is given (it reads two more columns and
     fits the models: about twice the time of the other KPIs on a large export).
     """
@@ -160,14 +171,11 @@ def report(book: Path | None, orders_file: Path | None, ads_file: Path | None,
 
     if (book is None) == (orders_file is None and ads_file is None):
         raise click.UsageError("give either BOOK or --orders/--ads export files")
+    _must_exist(book, orders_file, ads_file)
     try:
         if book is not None:
-            from xl_kpis.book.refresh import read_inputs
-
-            tables, settings = read_inputs(book)
-            clv = rep.clv_model_report(tables.get("Orders"), settings.get("Margin", 1.0))
-            kpis = rep.shop_kpis(tables.get("Orders"), tables.get("Campaigns"),
-                                 tables.get("Videos"), tables.get("Brand"), clv=clv)
+            kpis = rep.book_kpis(book)
+            clv = kpis.pop("clv_model")
         else:
             from xl_kpis.imports import ExportFormatError, parse_ads, read_order_columns
             from xl_kpis.imports.orders import KPI_KEYS
@@ -178,9 +186,7 @@ def report(book: Path | None, orders_file: Path | None, ads_file: Path | None,
                 ads = None
                 if ads_file:
                     rows = parse_ads(ads_file).rows
-                    ads = {k: [r.get(k) for r in rows] for k in
-                           ("cost", "impressions", "clicks", "conversions", "revenue",
-                            "video_views", "views_p100", "likes", "comments", "shares")}
+                    ads = {k: [r.get(k) for r in rows] for k in {k for r in rows for k in r}}
             except ExportFormatError as e:
                 _fail(str(e), EXIT_BAD_FILE)
             clv = rep.clv_model_report(orders) if with_clv else rep.clv_not_asked()
@@ -195,7 +201,7 @@ def report(book: Path | None, orders_file: Path | None, ads_file: Path | None,
 
 @main.command("import")
 @click.argument("kind", type=click.Choice(["ads", "orders", "studio"]))
-@click.argument("src", type=click.Path(exists=True, path_type=Path))
+@click.argument("src", type=click.Path(path_type=Path))
 @click.option("--into", "book", required=True,
               type=click.Path(dir_okay=False, path_type=Path),
               help="The xl-kpis workbook to import into (changed in place).")
@@ -221,6 +227,7 @@ def import_cmd(kind: str, src: Path, book: Path, year: int | None,
 
     if year is not None and kind != "studio":
         raise click.BadParameter("only Studio exports lack the year", param_hint="--year")
+    _must_exist(src, book)
     try:
         report = import_export(kind, src, book, year=year, progress=_Progress(progress))
     except files.BookLocked as e:

@@ -1,175 +1,139 @@
-"""Shop-level KPIs from column data (a workbook's tables or export files).
+"""The shop's KPIs as the KPIs sheet defines them, from a book's tables or from export files.
 
-Input: columns keyed by the canonical keys of the template's tables
-(``order_id``, ``status``, ``buyer``, ``order_amount`` for orders; ``cost``,
-``impressions``, ``clicks``, ``conversions``, ``revenue`` ... for campaigns).
-Every figure is computed by the KPI functions of :mod:`xl_kpis.metrics`; this
-module only decides which rows count:
+Every KPI is a row of the KPIs sheet (:data:`xl_kpis.book.schema.KPIS`): its key,
+its label (which names its definition: "Follower growth per month", "Conversion
+rate" of clicks …), its unit and its formula.  :func:`shop_kpis` evaluates those
+rows with the same evaluator that computes the sheet
+(:func:`xl_kpis.book.build.evaluate_kpis`), so there is one definition of each
+KPI: ``xl-kpis report BOOK`` prints exactly what the refreshed KPIs sheet shows,
+and ``xl-kpis report --orders EXPORT`` what the sheet would show with those rows
+in the Orders table.
 
-* a cancelled order (status ``Canceled``/``Cancelled``, any case) does not count;
-* an order is a distinct Order ID, its amount is its Order Amount taken once
-  (an export repeats it on every SKU line);
-* revenue = Σ order amounts, AOV = revenue / orders;
-* buyers = distinct Buyer Username; repeat purchase rate = buyers with ≥ 2
-  orders / buyers;
-* ad KPIs pool the campaigns: CTR = Σ clicks / Σ impressions, ROAS = Σ ad
-  revenue / Σ spend, conversion rate = Σ conversions / Σ clicks;
-* engagement rate = (likes + comments + shares) / views, TikTok's definition (saves
-  left out, as on the KPIs sheet), and completion rate pool the videos; without videos
-  the ads' video metrics are used;
-* follower growth runs from the first period's start to the last period's end;
-* the predicted CLV (BG/NBD + Gamma-Gamma, :mod:`xl_kpis.metrics.predictive`) is
-  fitted on the lines that count (not cancelled, with an order id), each line's
-  SKU subtotal summed per buyer and day (the template's ``Counted sales``),
-  over 12 months with a 1 % monthly discount, times the book's gross margin
-  (a revenue CLV from an export, which has no margin).  :func:`clv_model_report`
-  gives the fitted parameters, or why the data cannot support the models.
+An export carries only some of the input columns (an order export has no
+ratings, an ads report no videos): a KPI whose inputs are missing is blank, as
+on a sheet whose columns are blank.  Rates are fractions; a blank KPI, or one
+the sheet shows as an error (``#DIV/0!`` with no data yet), is ``None`` (JSON
+``null``).
 
-Rates are fractions; an undefined figure is ``None`` (JSON ``null``).
+Besides the sheet's rows, a report gives the predicted CLV (BG/NBD +
+Gamma-Gamma, :mod:`xl_kpis.metrics.predictive`), fitted on the lines the
+Orders table counts (its ``Counted order`` and ``Counted sales`` columns: not
+cancelled, with an order id), each line's SKU subtotal summed per buyer and
+day, over 12 months with a 1 % monthly discount, times the book's gross margin
+(a revenue CLV from an export, which has no margin).
+:func:`clv_model_report` gives the fitted parameters, or why the data cannot
+support the models.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Mapping
+import os
+import re
+from typing import Any, Mapping
 
-import numpy as np
+from .book import schema as S
 
-from . import metrics as m
-from .metrics._kpi import as_labels, codes
+__all__ = ["FIELDS", "shop_kpis", "book_kpis", "format_value", "format_table",
+           "clv_model_report", "clv_not_asked", "format_clv_model"]
 
-CANCELLED = frozenset({"canceled", "cancelled"})
+#: The KPI rows of the KPIs sheet in sheet order: ``(key, label, unit, number format)``.
+FIELDS: tuple[tuple[str, str, str, str], ...] = tuple(
+    (k.key, k.label, k.unit, k.fmt) for k in S.KPIS.values())
 
-#: Keys of :func:`shop_kpis`, in display order, with their labels and formats.
-FIELDS: tuple[tuple[str, str, str], ...] = (
-    ("spend", "Ad spend", "money"),
-    ("impressions", "Impressions", "int"),
-    ("clicks", "Clicks", "int"),
-    ("conversions", "Conversions", "int"),
-    ("ad_revenue", "Ad revenue", "money"),
-    ("ctr", "CTR", "pct"),
-    ("cpc", "CPC", "money"),
-    ("cpm", "CPM", "money"),
-    ("roas", "ROAS", "x"),
-    ("conversion_rate", "Conversion rate (per click)", "pct"),
-    ("orders", "Orders", "int"),
-    ("buyers", "Buyers", "int"),
-    ("revenue", "Revenue", "money"),
-    ("aov", "AOV", "money"),
-    ("repeat_purchase_rate", "Repeat purchase rate", "pct"),
-    ("predicted_clv", "Predicted CLV, 12 months (mean per buyer)", "money"),
-    ("engagement_rate", "Engagement rate (by views)", "pct"),
-    ("completion_rate", "Completion rate", "pct"),
-    ("follower_growth_rate", "Follower growth (first to last period)", "pct"),
-)
+#: The report's row besides the sheet's: ``(key, label, unit, number format)``.
+PREDICTED_CLV = ("predicted_clv", "Predicted CLV, 12 months (mean per buyer)", "currency",
+                 "#,##0.00")
 
-Columns = Mapping[str, "np.ndarray | list"]
+Columns = Mapping[str, Any]
 
 
-def _num(cols: Columns | None, key: str) -> np.ndarray:
-    """A numeric column with blanks as NaN (empty when the table or column is missing)."""
-    if not cols or key not in cols:
-        return np.zeros(0)
-    v = cols[key]
-    if isinstance(v, np.ndarray) and v.dtype.kind == "f":
-        return v
-    a = np.asarray(v, dtype=object).ravel()      # never a fixed-width array of long text
-    return np.array([np.nan if x is None or x == "" else x for x in a.tolist()], dtype=float)
+def _column(values: Any) -> list:
+    """A column as a list of cell values (numpy arrays from an export reader included)."""
+    if hasattr(values, "tolist"):
+        return values.tolist()
+    return list(values)
 
 
-def _sum(cols: Columns | None, key: str) -> float:
-    return float(np.nansum(_num(cols, key)))
+def _number(v: Any) -> float | None:
+    """A KPI cell's value as JSON: a finite number, else None (blank, error text)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    x = float(v)
+    return x if math.isfinite(x) else None
 
 
-def _clean(x: float) -> float | None:
-    return x if isinstance(x, float) and math.isfinite(x) else (
-        float(x) if isinstance(x, (int, np.integer)) else None)
+def _tables(orders: Columns | None, ads: Columns | None, videos: Columns | None,
+            brand: Columns | None) -> dict[str, dict[str, list]]:
+    tables = {}
+    for name, cols in (("Orders", orders), ("Campaigns", ads), ("Videos", videos),
+                       ("Brand", brand)):
+        if cols:
+            known = set(S.TABLE[name].keys)
+            tables[name] = {k: _column(v) for k, v in cols.items() if k in known}
+    return tables
 
 
-def label_codes(orders: Columns, key: str) -> np.ndarray:
-    """``codes(as_labels(...))`` of an id column: integer codes in the order of the ids, -1 for blank.
+def shop_kpis(orders: Columns | None = None, ads: Columns | None = None,
+              videos: Columns | None = None, brand: Columns | None = None,
+              settings: Mapping[str, Any] | None = None,
+              clv: dict | None = None) -> dict[str, float | None]:
+    """Every KPI of the KPIs sheet from input columns: ``key -> value or None``, then
+    ``predicted_clv``.
 
-    A column read from an export comes factorised (``categories`` of
-    :class:`~xl_kpis.imports.OrderColumns`: distinct ``str``, sorted for
-    ids, code -1 for None), so only its distinct values are looked at.
+    Parameters
+    ----------
+    orders, ads, videos, brand : mapping, optional
+        The columns of the Orders, Campaigns, Videos and Brand tables, keyed by
+        the tables' canonical keys (``order_id``, ``status``, ``cost`` …; see
+        :data:`xl_kpis.book.schema.TABLES`).  Missing tables and columns are blank.
+    settings : mapping, optional
+        The book's settings (gross margin …), as :func:`xl_kpis.book.build.evaluate_book`
+        takes them; the template's defaults otherwise.
+    clv : dict, optional
+        :func:`clv_model_report`'s result (computed here, as a revenue CLV, when not
+        given).
     """
-    given = getattr(orders, "categories", {}).get(key)
-    if given is None:
-        return codes(as_labels("report", key, orders[key]))
-    line_codes, values = given
-    if len(line_codes) > 1000 and line_codes.min(initial=0) >= 0:
-        return line_codes            # as_labels takes a large column of text as it is
-    # as_labels strips the text of any other column, and None is blank ("", the label added last)
-    labels = np.empty(len(values) + 1, dtype=object)
-    labels[:] = [v.strip() for v in values.tolist()] + [""]
-    return codes(labels)[line_codes]
+    from .book.build import evaluate_kpis
 
-
-def _lower_stripped(status) -> np.ndarray:
-    """Statuses as compared with :data:`CANCELLED` (an object array: a long status costs its
-    own length only)."""
-    out = np.empty(len(status), dtype=object)
-    out[:] = ["" if v is None else str(v).strip().lower() for v in np.asarray(status, dtype=object)
-              .ravel().tolist()]
+    values = evaluate_kpis(_tables(orders, ads, videos, brand), settings)
+    out = {key: _number(values[key]) for key, _, _, _ in FIELDS}
+    out["predicted_clv"] = (clv if clv is not None else clv_model_report(orders))["predicted_clv"]
     return out
 
 
-def cancelled(orders: Columns) -> np.ndarray | None:
-    """Mask of the cancelled order lines (status Canceled/Cancelled, any case); None without status."""
-    given = getattr(orders, "categories", {}).get("status")
-    if given is not None:
-        line_codes, values = given
-        is_cancelled = np.isin(_lower_stripped(values), list(CANCELLED))
-        return np.append(is_cancelled, False)[line_codes]      # code -1: a blank status
-    status = orders.get("status")
-    return None if status is None else np.isin(_lower_stripped(status), list(CANCELLED))
+def book_kpis(path: str | os.PathLike) -> dict[str, Any]:
+    """The report of a book, as ``xl-kpis report BOOK --json`` prints it: the KPIs of its
+    tables and settings (what its KPIs sheet shows once refreshed), the predicted CLV
+    with the book's gross margin, and the CLV model (``clv_model``:
+    :func:`clv_model_report`)."""
+    from .book.refresh import read_inputs
+
+    tables, settings = read_inputs(path)
+    clv = clv_model_report(tables.get("Orders"), settings.get("Margin", 1.0))
+    kpis = shop_kpis(tables.get("Orders"), tables.get("Campaigns"), tables.get("Videos"),
+                     tables.get("Brand"), settings=settings, clv=clv)
+    return {**kpis, "clv_model": clv}
 
 
-def order_kpis(orders: Columns) -> dict[str, float | None]:
-    """Orders, buyers, revenue, AOV and repeat purchase rate from order lines."""
-    ids = label_codes(orders, "order_id")          # factorised once for the five KPIs
-    lines_out = cancelled(orders)
-    if lines_out is not None:
-        ids = np.where(lines_out, -1, ids)
-    buyers = label_codes(orders, "buyer")
-    revenue = m.order_revenue(ids, _num(orders, "order_amount"))
-    if len(buyers) == len(ids):
-        # the counts depend only on the distinct (buyer, order) pairs: leave out the lines without
-        # an order and those repeating the line before (the other SKU lines of an order)
-        pair = ids >= 0
-        pair[1:] &= (ids[1:] != ids[:-1]) | (buyers[1:] != buyers[:-1])
-        ids, buyers = ids[pair], buyers[pair]
-    n_orders = m.order_count(ids)
-    return {
-        "orders": n_orders,
-        "buyers": m.buyer_count(buyers, ids),
-        "revenue": round(revenue, 2),
-        "aov": m.aov(revenue, n_orders),
-        "repeat_purchase_rate": m.repeat_purchase_rate(buyers, ids),
-    }
-
-
-#: The predicted CLV's horizon and monthly discount rate (the template's too).
+#: The predicted CLV's horizon and monthly discount rate.
 CLV_MONTHS, CLV_DISCOUNT = 12, 0.01
 #: The columns of an order export the CLV model reads besides those of the order KPIs.
 CLV_ORDER_KEYS = ("created", "sku_subtotal")
 
 
-def counted_lines(orders: Columns) -> np.ndarray:
-    """Mask of the order lines that count: not cancelled, with an order id."""
-    keep = label_codes(orders, "order_id") >= 0
-    lines_out = cancelled(orders)
-    return keep if lines_out is None else keep & ~lines_out
-
-
 def clv_model_report(orders: Columns | None, margin: float = 1.0) -> dict:
     """The predicted CLV and the fitted BG/NBD and Gamma-Gamma parameters of order lines.
+
+    The lines are those the Orders table counts (its ``Counted order`` column,
+    evaluated as the sheet evaluates it), the amounts its ``Counted sales``.
 
     Returns ``{"predicted_clv": ..., "margin": ..., "months": 12, "discount": 0.01,
     "parameters": {...}}``; without the buyer, created and SKU subtotal columns, or
     when the data cannot support the models, ``predicted_clv`` is None and
     ``"error"`` says why.
     """
+    from .book.build import evaluate_kpis
     from .metrics import predictive as P
 
     out: dict = {"predicted_clv": None, "margin": margin, "months": CLV_MONTHS,
@@ -179,13 +143,16 @@ def clv_model_report(orders: Columns | None, margin: float = 1.0) -> dict:
         out["error"] = "no order lines with a buyer, a created time and a SKU subtotal"
         return out
     try:        # (a value outside its column's domain, typed into a book: no model)
-        keep = counted_lines(orders)
-        buyers = label_codes(orders, "buyer")[keep]
-        created = orders["created"]
-        created = created[keep] if isinstance(created, np.ndarray) else \
-            [v for v, k in zip(created, keep) if k]
-        amounts = _num(orders, "sku_subtotal")[keep]
-        model = P.clv_model(buyers, created, amounts)
+        counted = ("Orders", "Counted order")
+        sales = ("Orders", "Counted sales")
+        cols = evaluate_kpis(_tables(orders, None, None, None), columns=[counted, sales])
+        created = _column(orders["created"])
+        keep = [i for i, v in enumerate(cols[counted][:len(created)])
+                if v is not None and v != ""]
+        buyers = _column(orders["buyer"])
+        amounts = [cols[sales][i] for i in keep]
+        amounts = [float("nan") if v is None or v == "" else v for v in amounts]
+        model = P.clv_model([buyers[i] for i in keep], [created[i] for i in keep], amounts)
         table = P.model_clv(model, CLV_MONTHS, margin, CLV_DISCOUNT)
     except (ValueError, TypeError) as e:
         out["error"] = str(e)
@@ -201,88 +168,28 @@ def clv_not_asked() -> dict:
             "discount": CLV_DISCOUNT, "error": "not computed (report --orders ... --clv fits it)"}
 
 
-def ad_kpis(ads: Columns) -> dict[str, float | None]:
-    """Pooled ad KPIs from campaign rows."""
-    spend, imp, clk = _sum(ads, "cost"), _sum(ads, "impressions"), _sum(ads, "clicks")
-    conv, rev = _sum(ads, "conversions"), _sum(ads, "revenue")
-    return {
-        "spend": round(spend, 2), "impressions": imp, "clicks": clk, "conversions": conv,
-        "ad_revenue": round(rev, 2), "ctr": m.ctr(clk, imp), "cpc": m.cpc(spend, clk),
-        "cpm": m.cpm(spend, imp), "roas": m.roas(rev, spend),
-        "conversion_rate": m.conversion_rate(conv, clk),
-    }
+_QUOTED = re.compile(r'"([^"]*)"')
 
 
-def content_kpis(videos: Columns | None, ads: Columns | None) -> dict[str, float | None]:
-    """Engagement and completion rates pooled over the videos (or the ads' video metrics)."""
-    if videos and len(_num(videos, "views")):
-        src, completed = videos, "completed_views"
-        views = _sum(videos, "views")
-    else:
-        src, completed = ads, "views_p100"
-        views = _sum(ads, "video_views")
-    return {
-        "engagement_rate": m.engagement_rate(_sum(src, "likes"), _sum(src, "comments"),
-                                             _sum(src, "shares"), views),
-        "completion_rate": m.completion_rate(_sum(src, completed), views),
-    }
-
-
-def brand_kpis(brand: Columns | None) -> dict[str, float | None]:
-    """Follower growth from the first period's start to the last period's end."""
-    start, end = _num(brand, "followers_start"), _num(brand, "followers_end")
-    start, end = start[~np.isnan(start)], end[~np.isnan(end)]
-    if not (start.size and end.size):
-        return {"follower_growth_rate": None}
-    return {"follower_growth_rate": m.follower_growth_rate(start[0], end[-1])}
-
-
-def shop_kpis(orders: Columns | None = None, ads: Columns | None = None,
-              videos: Columns | None = None, brand: Columns | None = None,
-              clv: dict | None = None) -> dict:
-    """Every shop-level KPI the report shows, as a flat dict (None when undefined).
-
-    ``clv`` is :func:`clv_model_report`'s result (computed here, as a revenue
-    CLV, when not given).
-    """
-    out: dict = {}
-    out.update(_or_undefined(ad_kpis, ads or {}))
-    if orders and len(orders.get("order_id", ())):
-        out.update(_or_undefined(order_kpis, orders))
-    out["predicted_clv"] = (clv if clv is not None else clv_model_report(orders))["predicted_clv"]
-    out.update(_or_undefined(content_kpis, videos, ads))
-    out.update(_or_undefined(brand_kpis, brand))
-    return {k: _clean(out.get(k)) for k, _, _ in FIELDS}
-
-
-def _or_undefined(group, *columns) -> dict:
-    """A group of KPIs, or none of them (undefined, as ``#NUM!``/``#VALUE!`` on the KPIs
-    sheet) when its columns hold values outside their domain: a negative amount typed
-    into a book, text in a number column."""
-    try:
-        return group(*columns)
-    except (ValueError, TypeError):
-        return {}
-
-
-def format_value(value: float | None, kind: str) -> str:
-    """A KPI as a person reads it."""
+def format_value(value: float | None, fmt: str) -> str:
+    """A KPI as the sheet's number format shows it (``#,##0.00``, ``0.00%``, ``0.00"x"``)."""
     if value is None:
         return "—"
-    if kind == "money":
-        return f"{value:,.2f}"
-    if kind == "int":
-        return f"{value:,.0f}"
-    if kind == "pct":
-        return f"{value:.2%}"
-    return f"{value:.2f}x"
+    suffix = "".join(_QUOTED.findall(fmt))
+    core = _QUOTED.sub("", fmt)
+    decimals = len(core.split(".", 1)[1].rstrip("%")) if "." in core else 0
+    if core.endswith("%"):
+        return f"{value * 100:,.{decimals}f}%{suffix}"
+    return f"{value:{',' if ',' in core else ''}.{decimals}f}{suffix}"
 
 
-def format_table(kpis: dict) -> str:
-    """The KPIs as an aligned two-column text table."""
-    width = max(len(label) for _, label, _ in FIELDS)
-    return "\n".join(f"{label:<{width}}  {format_value(kpis.get(key), kind):>14}"
-                     for key, label, kind in FIELDS)
+def format_table(kpis: Mapping[str, float | None]) -> str:
+    """The KPIs as an aligned text table: label, value, unit (the predicted CLV last, when
+    the report has it)."""
+    rows = FIELDS + ((PREDICTED_CLV,) if "predicted_clv" in kpis else ())
+    width = max(len(label) for _, label, _, _ in rows)
+    return "\n".join(f"{label:<{width}}  {format_value(kpis.get(key), fmt):>14}  {unit}"
+                     for key, label, unit, fmt in rows)
 
 
 def format_clv_model(clv: dict) -> str:

@@ -22,7 +22,7 @@ from typing import Any, BinaryIO, Mapping, Sequence
 from . import files, schema as S
 from .formulas import Evaluator, RenderContext, a1, excel_serial, render
 
-__all__ = ["Evaluation", "ExtraColumn", "evaluate_book", "normalise_tables", "build_workbook",
+__all__ = ["Evaluation", "ExtraColumn", "evaluate_book", "evaluate_kpis", "normalise_tables", "build_workbook",
            "write_workbook", "vba_project_path", "CREATED", "CALC_ID"]
 
 #: The fixed creation time written into the file (the build is reproducible).
@@ -191,6 +191,26 @@ def evaluate_book(tables: Mapping[str, Mapping[str, Sequence[Any]]],
     computed column, with whole columns); native functions by the small
     evaluator of :mod:`xl_kpis.book.formulas`.
     """
+    return _evaluate(tables, settings, kpis_only=False)
+
+
+def evaluate_kpis(tables: Mapping[str, Mapping[str, Sequence[Any]]],
+                  settings: Mapping[str, Any] | None = None,
+                  columns: Sequence[tuple[str, str]] = ()) -> dict[Any, Any]:
+    """The value of each KPI row of the KPIs sheet (:data:`schema.KPIS`), as
+    :func:`evaluate_book` computes it for the book, but evaluating only what they read
+    (no array result, no Dashboard, no computed column no KPI reads).
+
+    Each ``(table, header)`` of ``columns`` (a computed column, such as the
+    Orders table's ``Counted sales``) adds that column's values, keyed by the
+    tuple."""
+    return _evaluate(tables, settings, kpis_only=True, also=columns)
+
+
+def _evaluate(tables: Mapping[str, Mapping[str, Sequence[Any]]],
+              settings: Mapping[str, Any] | None, kpis_only: bool,
+              also: Sequence[tuple[str, str]] = ()) -> Any:
+    """:func:`evaluate_book`, or only the KPI rows (:func:`evaluate_kpis`)."""
     columns, rows = normalise_tables(tables)
     names = {s.name: s.default for s in S.SETTINGS}
     settings = dict(settings or {})
@@ -223,12 +243,28 @@ def evaluate_book(tables: Mapping[str, Mapping[str, Sequence[Any]]],
             return v[row][col] if row < len(v) and col < len(v[row]) else None
         return v if row == col == 0 else None
 
-    ev = Evaluator(lambda table, header: columns[table][header], names.__getitem__, cell,
+    computed = {(t.name, c.header): c for t in S.TABLES for c in t.computed}
+
+    def column(table: str, header: str) -> list:
+        """A column's values; a computed column is evaluated when first asked for."""
+        values = columns[table].get(header)
+        if values is None:
+            c = computed[(table, header)]
+            values = columns[table][header] = ev.column(c.expr, table, rows[table])
+        return values
+
+    ev = Evaluator(column, names.__getitem__, cell,
                    headers={t.name: t.headers for t in S.TABLES})
+    if kpis_only:
+        for k in S.KPIS.values():
+            formulas[k.key] = S.Cell(S.KPIS_SHEET, 0, 0, expr=k.expr, key=k.key)
+        out: dict[Any, Any] = {k: value_of(k) for k in S.KPIS}
+        out.update({(t, h): column(t, h) for t, h in also})
+        return out
 
     for t in S.TABLES:
         for c in t.computed:
-            columns[t.name][c.header] = ev.column(c.expr, t.name, rows[t.name])
+            column(t.name, c.header)
 
     shapes = {}
     for a in S.ARRAYS:

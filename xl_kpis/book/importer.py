@@ -174,6 +174,14 @@ def _lines_note(lines: Sequence[int | None]) -> str:
     return f" (line{'s' if len(known) > 1 else ''} {shown})"
 
 
+def _header(table: str, key: str) -> str:
+    """What the seller calls a column: its header in the table, else the key in words."""
+    try:
+        return S.TABLE[table].header_of(key)
+    except KeyError:
+        return key.replace("_", " ")
+
+
 def _table_lines(t: TableReport, max_reasons: int) -> list[str]:
     cats = ", ".join(f"{n:,} {c}" for c, n in t.categories().most_common())
     lines = [f"Imported {t.read:,} {_NOUNS.get(t.table, 'rows')} into {t.table}: "
@@ -185,7 +193,8 @@ def _table_lines(t: TableReport, max_reasons: int) -> list[str]:
         rest = sum(len(w) for _, w in reasons[max_reasons:])
         lines.append(f"  - … {len(reasons) - max_reasons:,} more reasons ({rest:,} rows)")
     if t.dropped:
-        lines.append(f"  not imported (no column in {t.table}): {', '.join(t.dropped)}")
+        named = [_header(t.table, k) for k in t.dropped]
+        lines.append(f"  not imported (no column in {t.table}): {', '.join(named)}")
     if t.unmapped:
         more = f" … ({len(t.unmapped)} in all)" if len(t.unmapped) > 6 else ""
         lines.append(f"  export columns not used: {', '.join(t.unmapped[:6])}{more}")

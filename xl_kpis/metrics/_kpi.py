@@ -125,17 +125,23 @@ def as_labels(fname: str, arg: str, values) -> np.ndarray:
     """Identifiers as a 1-D array of str (an object array: a long label costs its own length,
     never that length times the rows); blanks (None, "", NaN) become "".
 
-    A numpy array of str is taken as it is (the fast path for large exports)
-    and a numpy integer array is taken as integer codes of the ids, a negative
-    code meaning blank (see :func:`codes`); anything else is normalised
-    element by element, so that ``1001.0``, ``1001`` and ``"1001"`` are the
-    same id.
+    Text is stripped of surrounding white space, whatever the size of the
+    column and whether it comes as a list or a numpy array of str; a numpy integer array is taken
+    as integer codes of the ids, a negative code meaning blank (see
+    :func:`codes`); anything else is normalised element by element, so that
+    ``1001.0``, ``1001`` and ``"1001"`` are the same id.
     """
-    if isinstance(values, np.ndarray) and values.dtype.kind in "USiu":
-        return values.ravel()  # text as it is; integers are codes (negative = blank)
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iu":
+        return values.ravel()  # integers are codes (negative = blank)
+    if isinstance(values, np.ndarray) and values.dtype.kind in "US":
+        return np.char.strip(values.ravel().astype(str))    # text, stripped as below
     a = np.asarray(values, dtype=object).ravel()
-    if a.size > 1000 and set(map(type, a)) == {str}:
-        return a               # all text already (a large export column): taken as it is
+    if a.size and set(map(type, a)) == {str}:
+        # all text (a large export column): each stripped as the loop below strips it,
+        # kept as an object array (no fixed-width copy; an unstripped text is the same object)
+        out = np.empty(a.shape, dtype=object)
+        out[:] = list(map(str.strip, a))
+        return out
     out = np.empty(a.shape, dtype=object)
     for i, v in enumerate(a):
         if v is None or (isinstance(v, float) and v != v):
