@@ -481,6 +481,7 @@ class _Book:
         self.handled: set[tuple[str, str]] = set()     # written by an edit
         self.stale: dict[tuple[str, str], str] = {}     # kept, and why
         self._styles: dict[str, dict[str, str]] = {}
+        self._contents: dict[str, dict[str, bool]] = {}
 
     # --- helpers
 
@@ -514,6 +515,11 @@ class _Book:
             if s is not None:
                 return s
         return None
+
+    def contents(self, sheet: str) -> dict[str, bool]:
+        if sheet not in self._contents:
+            self._contents[sheet] = patch.cell_contents(self.scans[sheet].xml)
+        return self._contents[sheet]
 
     def edit(self, sheet: str, ref: str, edit: patch.CellEdit | None) -> None:
         self.edits.setdefault(sheet, {})[ref] = edit
@@ -587,7 +593,7 @@ class _Book:
         for (sheet, ref) in sorted(new.keys() - old.keys(), key=_row_order):
             if sheet not in self.scans or self.text(sheet, ref) is not None:
                 continue              # a formula is there: decided as any other
-            if patch.cell_contents(self.scans[sheet].xml).get(ref):
+            if self.contents(sheet).get(ref):
                 self.stale[(sheet, ref)] = "holds data of yours where the chart data grows"
                 self.result.keep(Kept(sheet, ref, None, self.stale[(sheet, ref)]))
                 continue
