@@ -22,7 +22,7 @@ from typing import Any, BinaryIO, Mapping, Sequence
 from . import files, schema as S
 from .formulas import Evaluator, RenderContext, a1, excel_serial, render
 
-__all__ = ["Evaluation", "ExtraColumn", "evaluate_book", "evaluate_kpis", "normalise_tables", "build_workbook",
+__all__ = ["Evaluation", "ExtraColumn", "evaluate_book", "evaluate_kpis", "workbook_bytes", "normalise_tables", "build_workbook",
            "write_workbook", "vba_project_path", "CREATED", "CALC_ID"]
 
 #: The fixed creation time written into the file (the build is reproducible).
@@ -708,13 +708,20 @@ def write_workbook(path: str | Path, ev: Evaluation,
     if path.suffix.lower() not in (".xlsx", ".xlsm"):
         raise ValueError(f"the workbook must be .xlsx or .xlsm, not {path.name!r}")
     files.make_folder(path)
-    data = io.BytesIO()
     with files.write_errors(path):        # XlsxWriter's own temporary files
-        _write_xlsx(data, path.suffix.lower() == ".xlsm", ev, extra_columns or {})
-    book = _with_chart_caches(data.getvalue(), ev)
+        book = workbook_bytes(ev, path.suffix.lower() == ".xlsm", extra_columns)
     with files.writing(path), files.atomic_write(path) as f:
         f.write(book)
     return path
+
+
+def workbook_bytes(ev: Evaluation, macro: bool = False,
+                   extra_columns: Mapping[str, Sequence[ExtraColumn]] | None = None) -> bytes:
+    """The ``.xlsx`` (``macro``: ``.xlsm``) file of an evaluated template, in memory (what
+    :func:`write_workbook` writes)."""
+    data = io.BytesIO()
+    _write_xlsx(data, macro, ev, extra_columns or {})
+    return _with_chart_caches(data.getvalue(), ev)
 
 
 def _write_xlsx(file: BinaryIO, macro: bool, ev: Evaluation,

@@ -19,6 +19,7 @@ listed in :attr:`Rebuilt.not_carried`.  ``BOOK`` is only read.
 
 from __future__ import annotations
 
+import io
 import os
 import zipfile
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from python_calamine import CalamineError, CalamineWorkbook
 
 from . import files, patch
 from . import schema as S
-from .build import Evaluation, ExtraColumn, build_workbook
+from .build import Evaluation, ExtraColumn, evaluate_book, workbook_bytes
 from .refresh import read_book
 from .sheets import Copied, copy_sheets
 
@@ -131,10 +132,11 @@ def build_from(source: str | os.PathLike, out: str | os.PathLike) -> Rebuilt:
     tables, settings = read_book(source, rows=rows)
     extras = extra_columns(source)
     own = own_sheets(source)
-    with files.scratch(out, "build") as tmp:   # the fresh template, before the own sheets
-        ev = build_workbook(tmp, tables=tables, settings=settings, extra_columns=extras)
-        with files.writing(out, reading=[source, tmp]):
-            copied = copy_sheets(source, tmp, own, out=out)
+    ev = evaluate_book(tables, settings)
+    fresh = workbook_bytes(ev, out.suffix.lower() == ".xlsm", extras)   # in memory
+    files.make_folder(out)
+    with files.writing(out, reading=[source]), files.write_errors(out):
+        copied = copy_sheets(source, io.BytesIO(fresh), own, out=out)
     return Rebuilt(ev, rows, {t: [x.header for x in cols] for t, cols in extras.items()},
                    copied, _not_carried(source, ev.plan))
 

@@ -30,7 +30,7 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import BinaryIO, Sequence
 from xml.sax.saxutils import quoteattr, unescape
 
 from .patch import BookFormatError, ZipWriter, atomic_write, parse_xml, sheet_parts
@@ -335,18 +335,24 @@ def _refers_to(text: str, sheet: str) -> bool:
     return quoted in text or re.search(rf"(?<![\w.']){re.escape(sheet)}!", text) is not None
 
 
-def copy_sheets(src: str | os.PathLike, dst: str | os.PathLike, names: Sequence[str],
+def copy_sheets(src: str | os.PathLike, dst: str | os.PathLike | BinaryIO, names: Sequence[str],
                 out: str | os.PathLike | None = None) -> Copied:
     """Copy the worksheets ``names`` of ``src`` to the end of ``dst`` (written to ``out``,
-    in place by default, atomically).
+    in place by default, atomically; ``dst`` may be a workbook in memory, then ``out`` is
+    needed).
 
     Raises
     ------
     BookFormatError
         A workbook cannot be read, a sheet is missing from ``src`` or already in ``dst``.
     """
-    src, dst = Path(src), Path(dst)
-    out = Path(out) if out is not None else dst
+    src = Path(src)
+    if out is None:
+        out = dst
+    out = Path(out)
+    if not hasattr(dst, "read"):
+        dst = Path(dst)
+    dst_name = dst.name if isinstance(dst, Path) else out.name
     copied = Copied()
     with zipfile.ZipFile(src) as zs, zipfile.ZipFile(dst) as zd:
         src_parts, dst_parts = sheet_parts(zs), sheet_parts(zd)
@@ -354,7 +360,7 @@ def copy_sheets(src: str | os.PathLike, dst: str | os.PathLike, names: Sequence[
             if name not in src_parts:
                 raise BookFormatError(f"{src.name} has no sheet {name!r}")
             if name in dst_parts:
-                raise BookFormatError(f"{dst.name} already has a sheet {name!r}")
+                raise BookFormatError(f"{dst_name} already has a sheet {name!r}")
         if not names:
             pkg = None
         else:
