@@ -10,7 +10,6 @@ import pytest
 
 from bookfiles import copy, parts
 from engines import chart_cache_mismatches, chart_caches
-from xl_kpis.book import schema as S
 from xl_kpis.book.charts import parse_area, read_caches, rewrite_chart
 from xl_kpis.book.importer import import_export
 from xl_kpis.book.refresh import refresh

@@ -14,8 +14,7 @@ from click.testing import CliRunner
 from engines import chart_cache_mismatches, mismatches, recompute_all, require_tool
 from xl_kpis.book import build_workbook, patch, schema as S
 from xl_kpis.book.formulas import a1
-from xl_kpis.book.build import evaluate_book
-from xl_kpis.book.refresh import CHANGED, BookLocked, read_inputs, refresh
+from xl_kpis.book.refresh import CHANGED, BookLocked, refresh
 from xl_kpis.cli import main
 from bookfiles import copy, kill_while_writing, parts, type_cells
 
