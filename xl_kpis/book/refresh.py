@@ -6,9 +6,15 @@ code the builder uses: one UDF call per computed column), and the new values
 are patched into the file by :mod:`xl_kpis.book.patch`, which leaves every
 other part of the file byte-identical and writes atomically.
 
+An array result whose size changed (a content type appears) is rewritten in
+place: its spill range and cells, the Dashboard's chart data that show it,
+the chart ranges and the print area (the layout has nothing below such an
+array: :data:`schema.LAYOUT`).  Every chart whose cells changed gets a new
+cache (:mod:`xl_kpis.book.charts`).
+
 A formula cell the template does not contain (a seller's own formula, or a
 template formula the seller changed) keeps its cached value and is reported,
-never blanked.
+never blanked; so are the template's cells that read such a cell.
 """
 
 from __future__ import annotations
