@@ -390,3 +390,25 @@ def test_degenerate_order_histories_give_num_never_numbers():
         before_the_data = udfs.PREDICTED_CLV(ORDERS["customer_ids"], ORDERS["order_dates"],
                                              ORDERS["order_amounts"], None, None, None, 40000)
     assert one == nobody_twice == before_the_data == NUM
+
+
+def test_aggregate_kpis_get_codes_of_the_ids_computed_once_per_shared_column():
+    """An aggregate KPI over ids gets integer codes (blank -1, the others in the order they
+    first appear); a read-only column, which every KPI of one book reads, is factorised once;
+    the KPI is the same as over the texts."""
+    import numpy as np
+
+    from xl_kpis import cells
+    from xl_kpis.metrics import buyer_count, repeat_purchase_rate
+
+    labels = np.array(["b", "", "a", "b", " a"], dtype=object)
+    assert cells._label_codes(labels).tolist() == [0, -1, 1, 0, 2]
+    column = np.array([["ann"], ["bob"], ["ann"], [None], ["cy "]], dtype=object)
+    orders = np.array([["1"], ["2"], ["3"], ["4"], ["5"]], dtype=object)
+    column.flags.writeable = orders.flags.writeable = False
+    labels, _ = cells._labels(column)
+    assert cells._label_codes(labels) is cells._label_codes(labels)
+    texts = [["ann"], ["bob"], ["ann"], [None], ["cy"]]
+    got = cells.aggregate(repeat_purchase_rate, [column, orders])
+    assert got == repeat_purchase_rate(["ann", "bob", "ann", "cy"], ["1", "2", "3", "5"]) == 1 / 3
+    assert cells.aggregate(buyer_count, [texts, orders.tolist()]) == 3

@@ -358,6 +358,36 @@ def _labels(x: Any) -> tuple[np.ndarray, np.ndarray]:
     return out
 
 
+_CODES_SEEN: dict[int, tuple[weakref.ref, np.ndarray]] = {}
+
+
+def _label_codes(labels: np.ndarray) -> np.ndarray:
+    """Integer codes of a column of labels: "" (blank) is -1, the others 0, 1, 2 … in the
+    order they first appear (a hash per label, no sort).
+
+    An aggregate KPI only tells ids apart, so it gets codes (the metrics take integer
+    arrays as codes of the ids) and counts them in linear time; a read-only column
+    (shared by the KPIs of one book) is factorised once while it lives.
+    """
+    frozen = not labels.flags.writeable
+    if frozen:
+        seen = _CODES_SEEN.get(id(labels))
+        if seen is not None and seen[0]() is labels:
+            return seen[1]
+    values = labels.tolist()
+    distinct = dict.fromkeys(values)          # in the order they first appear
+    distinct.pop("", None)
+    index = {v: i for i, v in enumerate(distinct)}
+    index[""] = -1
+    out = np.fromiter(map(index.__getitem__, values), dtype=np.int64, count=len(values))
+    if frozen:
+        out.flags.writeable = False
+        key = id(labels)
+        _CODES_SEEN[key] = (weakref.ref(labels, lambda _, key=key: _CODES_SEEN.pop(key, None)),
+                            out)
+    return out
+
+
 def _labels_of(x: Any) -> tuple[np.ndarray, np.ndarray]:
     cells, (height, _), _ = _flat_cells(x)
     if height == 0:
@@ -430,6 +460,8 @@ def _aggregate(fn: Callable, args: Sequence[Any]) -> Any:
         keep &= st != _BLANK
     call = []
     for dom, vals, _ in cols:
+        if dom.kind == "label":
+            vals = _label_codes(vals)       # ids only need telling apart
         vals = vals[keep]
         if dom.kind != "label" and _domain_error(vals, dom):
             return NUM

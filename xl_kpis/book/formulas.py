@@ -475,6 +475,8 @@ NATIVE_OPERATORS: tuple[str, ...] = tuple(_OPERATORS)
 
 # --- vectorised per-row evaluation ---------------------------------------------------------
 
+_NOT_CONSTANT = object()
+
 # what a per-row value is (the classes of Excel's comparison order, plus blanks and errors)
 _K_BLANK, _K_NUMBER, _K_TEXT, _K_BOOL, _K_ERROR, _K_DATE = range(6)
 _KIND_OF_TYPE = {type(None): _K_BLANK, float: _K_NUMBER, int: _K_NUMBER, str: _K_TEXT,
@@ -492,12 +494,13 @@ class _Vec:
     the row-by-row functions above give (a property the tests check).
     """
 
-    __slots__ = ("kind", "num", "obj", "_lower", "_column")
+    __slots__ = ("kind", "num", "obj", "_lower", "_column", "constant")
 
     def __init__(self, kind: np.ndarray, num: np.ndarray, obj: np.ndarray | None = None):
         self.kind, self.num, self.obj = kind, num, obj
         self._lower: np.ndarray | None = None
         self._column: np.ndarray | None = None
+        self.constant: Any = _NOT_CONSTANT     # the value on every row, when one is
 
     def lower(self) -> np.ndarray:
         """The text of each row in lower case ("" where a row holds no text)."""
@@ -552,6 +555,7 @@ class _Vec:
         obj = None if one.obj is None else np.full(n, one.obj[0], dtype=object)
         out = cls(np.full(n, one.kind[0], dtype=np.int8), np.full(n, one.num[0]), obj)
         out._lower = np.full(n, one.lower()[0], dtype=object)
+        out.constant = value
         return out
 
     @classmethod
@@ -655,7 +659,33 @@ _V_CMP = {"=": operator.eq, "<>": operator.ne, "<": operator.lt, ">": operator.g
           "<=": operator.le, ">=": operator.ge}
 
 
+def _v_equals_text(op: Callable[[Any, Any], Any], a: _Vec, text: str) -> _Vec:
+    """``a = "text"`` (``op`` eq) or ``a <> "text"`` (ne), as :func:`_v_compare` gives them,
+    without a lower-case copy of every row: a text row is compared once per distinct text
+    (case-insensitively), a blank row is "" (equal to "" only), any other kind is unequal;
+    an error stays an error."""
+    equal = np.zeros(len(a), dtype=bool)
+    at = np.flatnonzero(a.kind == _K_TEXT)
+    if at.size:
+        texts = a.obj[at].tolist()
+        if text == "":
+            equal[at] = np.fromiter(map(operator.not_, texts), dtype=bool, count=len(texts))
+        else:
+            low = text.lower()
+            same = {t: t.lower() == low for t in dict.fromkeys(texts)}
+            equal[at] = np.fromiter(map(same.__getitem__, texts), dtype=bool, count=len(texts))
+    if text == "":
+        equal |= a.kind == _K_BLANK
+    result = equal if op is operator.eq else ~equal
+    return _Vec.errors(a.error(), _Vec(np.full(len(a), _K_BOOL, dtype=np.int8),
+                                       result.astype(np.float64)))
+
+
 def _v_compare(op: Callable[[Any, Any], Any], a: _Vec, b: _Vec) -> _Vec:
+    for x, y in ((a, b), (b, a)):
+        if (op is operator.eq or op is operator.ne) and type(y.constant) is str and \
+                y.constant not in cells.ERRORS:
+            return _v_equals_text(op, x, y.constant)
     ca, na, ta = _v_order(a, b)
     cb, nb, tb = _v_order(b, a)
     same = ca == cb
