@@ -47,6 +47,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .metrics._kpi import MAX_ROWS, Domain, KpiSpec
+from .metrics._kpi import codes as _codes
 
 __all__ = ["BLANK", "DIV0", "NUM", "VALUE", "NA", "ERRORS", "Text", "is_error", "to_number",
            "elementwise", "aggregate", "table", "model", "strict"]
@@ -363,7 +364,7 @@ _CODES_SEEN: dict[int, tuple[weakref.ref, np.ndarray]] = {}
 
 def _label_codes(labels: np.ndarray) -> np.ndarray:
     """Integer codes of a column of labels: "" (blank) is -1, the others 0, 1, 2 … in the
-    order they first appear (a hash per label, no sort).
+    order they first appear (a hash per label, no sort: :func:`xl_kpis.metrics._kpi.codes`).
 
     An aggregate KPI only tells ids apart, so it gets codes (the metrics take integer
     arrays as codes of the ids) and counts them in linear time; a read-only column
@@ -374,12 +375,7 @@ def _label_codes(labels: np.ndarray) -> np.ndarray:
         seen = _CODES_SEEN.get(id(labels))
         if seen is not None and seen[0]() is labels:
             return seen[1]
-    values = labels.tolist()
-    distinct = dict.fromkeys(values)          # in the order they first appear
-    distinct.pop("", None)
-    index = {v: i for i, v in enumerate(distinct)}
-    index[""] = -1
-    out = np.fromiter(map(index.__getitem__, values), dtype=np.int64, count=len(values))
+    out = _codes(labels)                    # np.intp, as np.bincount takes them everywhere
     if frozen:
         out.flags.writeable = False
         key = id(labels)

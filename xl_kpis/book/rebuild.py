@@ -21,16 +21,15 @@ from __future__ import annotations
 
 import io
 import os
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from python_calamine import CalamineError, CalamineWorkbook
+from python_calamine import CalamineWorkbook
 
 from . import files, patch
 from . import schema as S
 from .build import Evaluation, ExtraColumn, evaluate_book, workbook_bytes
-from .refresh import read_book
+from .refresh import _calamine_errors, read_book
 from .sheets import Copied, copy_sheets
 
 __all__ = ["Rebuilt", "build_from", "extra_columns", "own_sheets"]
@@ -49,7 +48,7 @@ class Rebuilt:
 
 def own_sheets(path: str | os.PathLike) -> list[str]:
     """The sheets of a book that the template does not have, in book order."""
-    with zipfile.ZipFile(path) as z:
+    with patch.open_book(path) as z:
         names = list(patch.sheet_parts(z))
     return [n for n in names if n not in S.SHEETS and n != S.CONFIG_SHEET]
 
@@ -58,12 +57,14 @@ def extra_columns(path: str | os.PathLike) -> dict[str, list[ExtraColumn]]:
     """The columns a seller added to the template's tables: ``table -> columns``."""
     import re
 
-    try:
+    # (the table sheets were checked by read_book, which build_from calls first)
+    with _calamine_errors(path):
         wb = CalamineWorkbook.from_path(os.fspath(path), load_tables=True)
-    except (CalamineError, OSError, ValueError) as e:
-        raise patch.BookFormatError(f"{os.fspath(path)}: cannot read the workbook ({e})") from e
+        tables = {t.name: wb.get_table_by_name(t.name) for t in S.TABLES
+                  if t.name in wb.table_names}
+        data_of = {name: (tab.columns, tab.to_python()) for name, tab in tables.items()}
     formulas: dict[tuple[str, str], str] = {}
-    with zipfile.ZipFile(path) as z:
+    with patch.open_book(path) as z:
         for name in z.namelist():
             if not name.startswith("xl/tables/") or not name.endswith(".xml"):
                 continue
@@ -75,11 +76,10 @@ def extra_columns(path: str | os.PathLike) -> dict[str, list[ExtraColumn]]:
                     formulas[(table, tc.get("name", ""))] = f.text.lstrip("=")
     out: dict[str, list[ExtraColumn]] = {}
     for t in S.TABLES:
-        if t.name not in wb.table_names:
+        if t.name not in data_of:
             continue
-        tab = wb.get_table_by_name(t.name)
-        data = tab.to_python()
-        for i, header in enumerate(tab.columns):
+        headers, data = data_of[t.name]
+        for i, header in enumerate(headers):
             if header in t.headers:
                 continue
             values = [row[i] if i < len(row) else None for row in data]
@@ -99,7 +99,7 @@ def _not_carried(path: Path, plan: S.Plan) -> list[str]:
     planned = {(c.sheet, a1(c.row, c.col + j, False)) for c in plan.cells
                for j in range(c.span + 1)}
     out = []
-    with zipfile.ZipFile(path) as z:
+    with patch.open_book(path) as z:
         parts = patch.sheet_parts(z)
         for sheet in (S.START, S.KPIS_SHEET, S.BENCH_SHEET, S.DASH):
             if sheet not in parts:

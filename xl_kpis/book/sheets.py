@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import BinaryIO, Sequence
 from xml.sax.saxutils import quoteattr, unescape
 
-from .patch import BookFormatError, ZipWriter, atomic_write, parse_xml, sheet_parts
+from .patch import BookFormatError, ZipWriter, atomic_write, open_book, parse_xml, sheet_parts
 
 __all__ = ["Copied", "copy_sheets"]
 
@@ -354,7 +354,7 @@ def copy_sheets(src: str | os.PathLike, dst: str | os.PathLike | BinaryIO, names
         dst = Path(dst)
     dst_name = dst.name if isinstance(dst, Path) else out.name
     copied = Copied()
-    with zipfile.ZipFile(src) as zs, zipfile.ZipFile(dst) as zd:
+    with open_book(src) as zs, zipfile.ZipFile(dst) as zd:
         src_parts, dst_parts = sheet_parts(zs), sheet_parts(zd)
         for name in names:
             if name not in src_parts:
