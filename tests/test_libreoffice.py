@@ -7,6 +7,8 @@ import sys
 import zipfile
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from engines import cell_values, lo_recompute, mismatches, require_tool, same_value
 from xl_kpis import libreoffice as lo
@@ -107,6 +109,42 @@ def test_binding_rewrites_exactly_our_calls(text, expected):
     p = binding.call_pattern(udfs.__all__)
     names = {"MARGIN": True, "SPAN": False}
     assert binding.bind_formula(text, p, "s", "A", names) == expected
+
+
+# --- writing a column of rewritten cells: fills where one formula is filled down -------
+
+def test_formula_shape_tells_a_filled_formula_from_another():
+    same = binding.formula_shape
+    assert same("=S.ROAS(B2;C2)", 2) == same("=S.ROAS(B40;C40)", 40)
+    assert same("=S.ROAS(B2;C$2)", 2) == same("=S.ROAS(B3;C$2)", 3)     # absolute row stays
+    assert same("=S.ROAS(B2;C$2)", 2) != same("=S.ROAS(B3;C$3)", 3)
+    assert same("=S.ROAS(B2;C2)", 2) != same("=S.ROAS(B3;C2)", 3)       # not moved: no fill
+    assert same('=IF(A2;"A2")', 2) != same('=IF(A3;"A3")', 3)             # texts stay as typed
+    assert same("=$Orders.E2:E9", 2) == same("=$Orders.E3:E10", 3)
+
+
+_KINDS = ["=A{r}*2", "=A{r}*3", "=B$1+A{r}", '="A{r}"', "=A1"]
+_formulas = st.sampled_from(_KINDS)
+
+
+@given(st.lists(st.tuples(st.integers(1, 3), _formulas), max_size=60), st.integers(1, 6))
+def test_fill_runs_write_every_cell_once_and_a_fill_reproduces_each_run(steps, min_length):
+    """Rows from gaps + formula kinds; a fill (the first formula with its relative rows
+    moved, as LibreOffice does) gives back every cell of a run."""
+    cells, row = [], 0
+    for gap, kind in steps:
+        row += gap
+        cells.append((row, kind.format(r=row)))
+    runs, single = binding.fill_runs(cells, min_length)
+    written = {r: t for r, t in single}
+    for first, last, text in runs:
+        assert last - first + 1 >= min_length
+        # what a fill of the first cell gives: a reference moves with the row, a text not
+        kind = next(k for k in _KINDS if k.format(r=first) == text)
+        moves = "{r}" in kind and '"' not in kind
+        written.update({r: kind.format(r=r if moves else first) for r in range(first, last + 1)})
+    assert written == dict(cells)
+    assert len(single) + sum(last - first + 1 for first, last, _ in runs) == len(cells)
 
 
 # --- LibreOffice running the extension -------------------------------------------------

@@ -236,17 +236,23 @@ _CALL = call_pattern(f["udf"] for f in FUNCTIONS.values() if not f.get("cells"))
 _ARG = next((p for p, f in FUNCTIONS.items() if f.get("cells")), "XLKPIS_ARG")
 
 
+#: a run of cells shorter than this is written cell by cell rather than by a fill
+FILL_MIN = 16
+
+
 def bind_document(doc):
     """Rebind every call of ours in a spreadsheet document; return how many cells.
 
     Automatic calculation is off while the formulas are rewritten (each
-    rewrite would otherwise recompute what depends on it), and a block of
-    formula cells without array formulas is rewritten in one
-    ``setFormulaArray`` call; array formulas are set one range each.
+    rewrite would otherwise recompute what depends on it).  A block of formula
+    cells without array formulas is written column by column: a run of rows
+    holding one formula filled down (a table column) by one fill
+    (:func:`_write_column`), the other cells one by one; array formulas are
+    set one range each.
     """
     if not doc.supportsService("com.sun.star.sheet.SpreadsheetDocument"):
         return 0
-    from com.sun.star.sheet.CellFlags import FORMULA
+    from com.sun.star.sheet.CellFlags import ANNOTATION, FORMULA
     names = {}                                          # upper-case name -> one cell?
     for name in doc.NamedRanges.getElementNames():
         cells = doc.NamedRanges.getByName(name).getReferredCells()
@@ -258,6 +264,10 @@ def bind_document(doc):
     doc.enableAutomaticCalculation(False)
     try:
         for sheet in doc.Sheets:
+            noted = set()                               # cells with a comment: never filled
+            for a in sheet.queryContentCells(ANNOTATION).getRangeAddresses():
+                noted.update((c, r) for c in range(a.StartColumn, a.EndColumn + 1)
+                             for r in range(a.StartRow, a.EndRow + 1))
             for addr in sheet.queryContentCells(FORMULA).getRangeAddresses():
                 block = sheet.getCellRangeByPosition(addr.StartColumn, addr.StartRow,
                                                      addr.EndColumn, addr.EndRow)
@@ -277,7 +287,16 @@ def bind_document(doc):
                     continue
                 n += changed
                 if not arrays and not any(t.startswith("{") for row in rows for t in row):
-                    block.setFormulaArray(tuple(new_rows))
+                    for c in range(addr.EndColumn - addr.StartColumn + 1):
+                        col = addr.StartColumn + c
+                        _write_column(sheet, col, [
+                            (addr.StartRow + r, new_rows[r][c]) for r in range(len(rows))
+                            if new_rows[r][c] != rows[r][c]
+                            and (col, addr.StartRow + r) not in noted])
+                        for r in range(len(rows)):          # a comment's cell: by itself
+                            if (col, addr.StartRow + r) in noted and new_rows[r][c] != rows[r][c]:
+                                sheet.getCellByPosition(col, addr.StartRow + r).setFormula(
+                                    new_rows[r][c])
                     continue
                 for r, row in enumerate(rows):          # a block holding array formulas
                     for c, text in enumerate(row):
@@ -296,6 +315,35 @@ def bind_document(doc):
     finally:
         doc.enableAutomaticCalculation(auto)
     return n
+
+
+def _write_column(sheet, col, cells):
+    """Write ``(row, formula)`` pairs (0-based rows, ascending) into column ``col``.
+
+    Writing a formula cell by cell costs LibreOffice time in proportion to the
+    formula group it joins (see :mod:`xl_kpis.libreoffice.binding`), so a run
+    of rows with one formula filled down (:func:`fill_runs`) is written by
+    setting its first cell and filling it down the run.  A fill also copies
+    the first cell's formatting, so it never crosses a change of format: the
+    run is cut where the sheet's format ranges are.
+    """
+    from com.sun.star.sheet.FillDirection import TO_BOTTOM
+
+    runs, single = fill_runs([(r + 1, t) for r, t in cells], FILL_MIN)
+    texts = dict(cells)
+    for first, last, _ in runs:
+        column = sheet.getCellRangeByPosition(col, first - 1, col, last - 1)
+        formats = sorted((f.getRangeAddress() for f in column.getCellFormatRanges()),
+                         key=lambda a: a.StartRow)
+        for f in formats:
+            top, bottom = max(f.StartRow, first - 1), min(f.EndRow, last - 1)
+            if bottom < top:
+                continue
+            sheet.getCellByPosition(col, top).setFormula(texts[top])
+            if bottom - top + 1 >= 2:
+                sheet.getCellRangeByPosition(col, top, col, bottom).fillAuto(TO_BOTTOM, 1)
+    for row, text in single:
+        sheet.getCellByPosition(col, row - 1).setFormula(text)
 
 
 class _OnLoad(unohelper.Base, XDocumentEventListener):

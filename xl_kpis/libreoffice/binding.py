@@ -16,7 +16,8 @@ This module is copied into the extension's component file before
 
 import re
 
-__all__ = ["call_pattern", "bind_formula", "split_args", "is_reference", "is_single_cell"]
+__all__ = ["call_pattern", "bind_formula", "split_args", "is_reference", "is_single_cell",
+           "formula_shape", "fill_runs"]
 
 XLDUDF = "_xldudf_"
 
@@ -179,3 +180,73 @@ def bind_formula(text, pattern, service, arg, names=frozenset()):
         i = end + 1
     out.append(text[i:])
     return "".join(out) if found else None
+
+
+# --- writing many rewritten cells at once -----------------------------------------------
+#
+# LibreOffice 7.4 joins a formula cell written through the API to the formula
+# group of its neighbours and re-registers the whole group's listeners each
+# time (``ScColumn::AttachNewFormulaCell``, ``sc::ConvertToGroupListening``),
+# so writing a column of n like formulas cell by cell, by ``setFormulaArray``
+# or by a replace-all costs n^2: 10,000 rows took 31 s, 20,000 rows 389 s.
+# A fill (``XCellSeries.fillAuto``) copies one cell's formula down a range in
+# one pass: 100,000 rows in about 1 s.  A fill writes what the first cell holds
+# with its relative references moved, so only a run of cells whose formulas
+# have one shape (:func:`formula_shape`) is written by a fill.
+
+_STRING = re.compile(r'"(?:[^"]|"")*"')
+_ROW_REF = re.compile(r"(?<![A-Za-z0-9_$])(\$?[A-Za-z]{1,3})(\$?)([0-9]+)(?![0-9A-Za-z_(])")
+
+
+def _relative_rows(part, row):
+    return _ROW_REF.sub(lambda m: m.group(0) if m.group(2) else
+                        "%sR[%d]" % (m.group(1), int(m.group(3)) - row), part)
+
+
+def formula_shape(text, row):
+    """``text`` (a formula in cell row ``row``, 1-based) with each relative row number
+    written as its offset from ``row``.
+
+    Two cells of one column whose formulas have the same shape hold one formula
+    filled down; texts in double quotes are compared as they are.
+
+    >>> formula_shape('=S.ROAS(B7;$C7;D$2;$Orders.E7:E9;"A7")', 7)
+    '=S.ROAS(BR[0];$CR[0];D$2;$Orders.ER[0]:ER[2];"A7")'
+    >>> formula_shape("=LOG10(A8)", 8) == formula_shape("=LOG10(A9)", 9)
+    True
+    """
+    out, last = [], 0
+    for m in _STRING.finditer(text):
+        out.append(_relative_rows(text[last:m.start()], row))
+        out.append(m.group())
+        last = m.end()
+    out.append(_relative_rows(text[last:], row))
+    return "".join(out)
+
+
+def fill_runs(cells, min_length):
+    """Split one column's cells into runs a fill can write and cells written one by one.
+
+    ``cells``: ``(row, formula)`` pairs in ascending row order (1-based rows).
+    A run is at least ``min_length`` cells on consecutive rows with one
+    :func:`formula_shape`.  Returns ``(runs, single)``: runs as ``(first row,
+    last row, formula of the first row)``, single as the ``(row, formula)``
+    pairs left.
+
+    >>> fill_runs([(2, "=A2"), (3, "=A3"), (4, "=A4"), (5, "=B1"), (7, "=A7")], 3)
+    ([(2, 4, '=A2')], [(5, '=B1'), (7, '=A7')])
+    """
+    runs, single, i, n = [], [], 0, len(cells)
+    while i < n:
+        row, text = cells[i]
+        shape = formula_shape(text, row)
+        j = i + 1
+        while (j < n and cells[j][0] == cells[j - 1][0] + 1
+               and formula_shape(cells[j][1], cells[j][0]) == shape):
+            j += 1
+        if j - i >= min_length:
+            runs.append((row, cells[j - 1][0], text))
+        else:
+            single.extend(cells[i:j])
+        i = j
+    return runs, single
