@@ -17,12 +17,14 @@ import bench_libreoffice  # noqa: E402
 import bench_predictive  # noqa: E402
 import bench_refresh  # noqa: E402
 import bench_report  # noqa: E402
+import bench_report_polars  # noqa: E402
 import bench_udfs  # noqa: E402
 
 QUICK = {
     bench_udfs: ["--rows", "100000"],
     bench_refresh: ["--orders", "5000", "--rows", "200", "--pycel-orders", "1000"],
     bench_report: ["--lines", "50000"],
+    bench_report_polars: ["--lines", "50000", "--rounds", "1"],
     bench_import: ["--lines", "5000"],
     bench_libreoffice: ["--orders", "5000", "--rows", "200"],
     bench_predictive: ["--customers", "5000", "--repeat", "1"],
@@ -33,8 +35,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true")
     quick = p.parse_args().quick
-    for mod in (bench_udfs, bench_report, bench_import, bench_refresh, bench_libreoffice,
-                bench_predictive):
+    for mod in (bench_udfs, bench_report, bench_report_polars, bench_import, bench_refresh,
+                bench_libreoffice, bench_predictive):
         print(f"\n## {mod.__name__}\n", flush=True)
         mod.main(QUICK[mod] if quick else [])
 
