@@ -124,6 +124,22 @@ def test_report_from_an_export_fits_the_clv_model_when_asked(tmp_path):
     assert "BG/NBD" in text and "Gamma-Gamma" in text
 
 
+def test_report_shows_progress_on_request(demo):
+    quiet = CliRunner().invoke(main, ["report", str(demo), "--json"])
+    shown = CliRunner().invoke(main, ["report", str(demo), "--json", "--progress"])
+    assert quiet.exit_code == shown.exit_code == 0
+    assert quiet.stderr == ""          # not a terminal: no progress unless asked
+    steps = ["reading the book's tables", "fitting the predicted CLV model", "computing the KPIs",
+             "done"]
+    # each step overwrites the line before (click drops the erase-line code off a terminal)
+    assert [line.split("… ")[-1] for line in shown.stderr.split("\r")[1:]] == \
+        steps[:-1] + ["done\n"]
+    assert shown.stdout == quiet.stdout                  # the KPIs alone on stdout
+    r = CliRunner().invoke(main, ["report", "--orders", str(ORDERS_US), "--progress"])
+    assert r.exit_code == 0 and "reading the exports" in r.stderr
+    assert "fitting" not in r.stderr and "reading" not in r.stdout
+
+
 def test_report_usage_and_bad_files(demo, tmp_path):
     assert run("report").exit_code == 2
     assert run("report", demo, "--orders", ORDERS_US).exit_code == 2

@@ -155,8 +155,10 @@ def refresh(book: Path, out: Path | None, progress: bool | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (rates as fractions).")
 @click.option("--clv", "with_clv", is_flag=True,
               help="With --orders: fit the predicted CLV model too (a BOOK report always does).")
+@click.option("--progress/--no-progress", default=None,
+              help="Show progress (default: when stderr is a terminal).")
 def report(book: Path | None, orders_file: Path | None, ads_file: Path | None,
-           as_json: bool, with_clv: bool) -> None:
+           as_json: bool, with_clv: bool, progress: bool | None) -> None:
     """Print the shop's KPIs from BOOK, or straight from export files (--orders/--ads).
 
     The KPIs are the rows of the KPIs sheet, computed as the sheet computes them
@@ -172,9 +174,10 @@ def report(book: Path | None, orders_file: Path | None, ads_file: Path | None,
     if (book is None) == (orders_file is None and ads_file is None):
         raise click.UsageError("give either BOOK or --orders/--ads export files")
     _must_exist(book, orders_file, ads_file)
+    say = _Progress(progress)
     try:
         if book is not None:
-            kpis = rep.book_kpis(book)
+            kpis = rep.book_kpis(book, progress=say)
             clv = kpis.pop("clv_model")
         else:
             from xl_kpis.imports import ExportFormatError, parse_ads, read_order_columns
@@ -182,6 +185,7 @@ def report(book: Path | None, orders_file: Path | None, ads_file: Path | None,
 
             try:
                 keys = KPI_KEYS + rep.CLV_ORDER_KEYS if with_clv else KPI_KEYS
+                say("reading the exports")
                 orders = read_order_columns(orders_file, keys) if orders_file else None
                 ads = None
                 if ads_file:
@@ -189,10 +193,14 @@ def report(book: Path | None, orders_file: Path | None, ads_file: Path | None,
                     ads = {k: [r.get(k) for r in rows] for k in {k for r in rows for k in r}}
             except ExportFormatError as e:
                 _fail(str(e), EXIT_BAD_FILE)
+            if with_clv:
+                say("fitting the predicted CLV model")
             clv = rep.clv_model_report(orders) if with_clv else rep.clv_not_asked()
+            say("computing the KPIs")
             kpis = rep.shop_kpis(orders, ads, clv=clv)
     except (BookFormatError, PackageError) as e:
         _fail(str(e), EXIT_BAD_FILE)
+    say("done")
     if as_json:
         click.echo(json.dumps({**kpis, "clv_model": clv}, indent=2))
     else:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from .book import schema as S
 
@@ -102,15 +102,20 @@ def shop_kpis(orders: Columns | None = None, ads: Columns | None = None,
     return out
 
 
-def book_kpis(path: str | os.PathLike) -> dict[str, Any]:
+def book_kpis(path: str | os.PathLike,
+              progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """The report of a book, as ``xl-kpis report BOOK --json`` prints it: the KPIs of its
     tables and settings (what its KPIs sheet shows once refreshed), the predicted CLV
     with the book's gross margin, and the CLV model (``clv_model``:
-    :func:`clv_model_report`)."""
+    :func:`clv_model_report`).  ``progress(step)`` is told each step as it starts."""
     from .book.refresh import read_inputs
 
+    say = progress or (lambda step: None)
+    say("reading the book's tables")
     tables, settings = read_inputs(path)
+    say("fitting the predicted CLV model")
     clv = clv_model_report(tables.get("Orders"), settings.get("Margin", 1.0))
+    say("computing the KPIs")
     kpis = shop_kpis(tables.get("Orders"), tables.get("Campaigns"), tables.get("Videos"),
                      tables.get("Brand"), settings=settings, clv=clv)
     return {**kpis, "clv_model": clv}
