@@ -6,10 +6,11 @@
     ``np.array(lists, float)`` -> the same numpy expression -> ``.tolist()``;
 (b) the core function on float64 arrays vs the raw numpy expression;
 (c) one scalar UDF call.
-(a) and (c) are the best of several runs (``timeit``).  (b) is interleaved, for a shared
-machine: each round times the raw expression and the core one after the other in CPU time
-(``time.process_time`` over several calls); the table gives the median times and the median
-of the per-round ratios, so a busy moment weighs on both sides.
+Every time is CPU time (``time.process_time``: on a shared machine the wall time depends on
+who else runs).  (a) and (c) are the best of several runs (``timeit``).  (b) is interleaved:
+each round times the raw expression and the core one after the other (several calls
+each); the table gives the median times and the median of the per-round ratios, so a busy
+moment weighs on both sides.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def _columns(rows: int, seed: int = 7) -> dict[str, list[np.ndarray]]:
 
 
 def _best(fn, repeat: int) -> float:
-    return min(timeit.repeat(fn, number=1, repeat=repeat))
+    return min(timeit.repeat(fn, number=1, repeat=repeat, timer=time.process_time))
 
 
 def _cpu(fn, number: int) -> float:
@@ -89,7 +90,8 @@ def run(rows: int = 1_000_000, repeat: int = 5, rounds: int = 25) -> list[dict]:
         cr = _interleaved(lambda: raw(*cols), lambda: core(*cols), rounds, number)
         scalar_args = [float(c[0]) for c in cols]
         n = 20_000
-        t_scalar = min(timeit.repeat(lambda: udf(*scalar_args), number=n, repeat=3)) / n
+        t_scalar = min(timeit.repeat(lambda: udf(*scalar_args), number=n, repeat=3,
+                                     timer=time.process_time)) / n
         results.append(dict(kpi=name, udf=t_udf, trip=t_trip, core=cr["core"], raw=cr["raw"],
                             ratio=cr["ratio"], scalar_us=t_scalar * 1e6))
     return results
