@@ -14,6 +14,8 @@
   :func:`pdf_to_pngs`, :func:`pdf_page_texts`, :func:`render_pdf_page` (one
   page, cropped to its content: the README screenshots).
 * **python-calamine**: :func:`calamine_read_all`, :func:`calamine_tables`.
+* **openxml-audit** (a port of Microsoft's Open XML SDK validation):
+  :func:`ooxml_findings` (what it finds against Microsoft 365's schemas).
 
 Missing tools: :func:`require_tool` fails under CI (``CI`` set) and skips
 otherwise.  Import from tests as ``from engines import ...``.
@@ -46,7 +48,7 @@ __all__ = [
     "formula_cells", "cell_values", "recompute_all", "normalise", "same_value",
     "mismatches", "plant_cached_value", "lo_extension_profile", "lo_profile", "lo_convert",
     "lo_recompute", "lo_csv_sheets",
-    "lo_display_problems", "lo_keeps_cached", "udf_names_in", "pdf_to_pngs",
+    "lo_display_problems", "lo_keeps_cached", "udf_names_in", "pdf_to_pngs", "ooxml_findings",
     "pdf_page_texts", "render_pdf_page", "LO_PDF_ONE_PAGE_PER_SHEET", "calamine_read_all", "calamine_tables",
     "chart_caches", "chart_cache_mismatches", "openxml_audit", "pdf_words",
 ]
@@ -588,9 +590,10 @@ def lo_csv_sheets(src: str | os.PathLike, outdir: str | os.PathLike, sheets: Ite
 
 def udf_names_in(formula: str, names: Iterable[str]) -> set[str]:
     """Which of ``names`` (function names, upper case) ``formula`` calls."""
-    called = {m.upper() for m in re.findall(r"([A-Za-z_][A-Za-z0-9_.]*)\s*\(", formula)}
-    called = {c.split(".")[-1] for c in called}           # _xludf.CLV -> CLV
-    return called & {n.upper() for n in names}
+    from xl_kpis.officejs import called_functions
+
+    called = {c.split(".")[-1] for c in called_functions(formula)}   # _xludf.CLV -> CLV
+    return called & {n.upper() for n in names}                      # _xldudf_CLV -> CLV
 
 
 def lo_keeps_cached(cached: Any, formula: str = "") -> bool:
@@ -764,3 +767,24 @@ def calamine_tables(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
             out[name] = {"sheet": t.sheet, "columns": list(t.columns), "rows": t.to_python(),
                          "start": t.start, "end": t.end}
         return out
+
+
+# --- openxml-audit ---------------------------------------------------------------------
+
+_VALIDATOR = []
+
+
+def ooxml_findings(path: str | os.PathLike) -> list[str]:
+    """What openxml-audit finds in a workbook, validated as for Microsoft 365 (what
+    ``openxml-audit -f microsoft365 PATH`` reports): ``[]`` when it says "expected to open
+    cleanly (no findings)", else one line per error or warning (part, path, description)
+    after its verdict."""
+    from openxml_audit import FileFormat, OpenXmlValidator, predict
+
+    if not _VALIDATOR:          # loading the schemas takes a while: one validator per run
+        _VALIDATOR.append(OpenXmlValidator(file_format=FileFormat.MICROSOFT_365, max_errors=0))
+    result = _VALIDATOR[0].validate(str(path))
+    verdict = predict(result).headline
+    if not result.errors and "no findings" in verdict:
+        return []
+    return [verdict] + [f"{e.part_uri} {e.path}: {e.description}" for e in result.errors]

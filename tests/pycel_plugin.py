@@ -1,7 +1,8 @@
 """Our Excel functions as a pycel plugin module.
 
-pycel compiles ``=ROAS(B2,C2)`` to ``roas(_C_("S!B2"), _C_("S!C2"))`` and looks
-``roas`` up, by its lower-case name, in the plugin modules first
+pycel compiles ``=ROAS(B2,C2)`` to ``roas(_C_("S!B2"), _C_("S!C2"))`` (and
+``=_xldudf_ROAS(B2,C2)``, the Lite template's spelling, to ``_xldudf_roas(...)``)
+and looks the name up, in lower case, in the plugin modules first
 (``pycel/lib/function_helpers.py: load_functions``).  A function without
 pycel's ``excel_helper`` metadata is called with the arguments as they are:
 
@@ -27,7 +28,7 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable
 
-from xl_kpis import cells, udfs
+from xl_kpis import cells, officejs, udfs
 
 _PYCEL_EMPTY = "#EMPTY!"  # pycel.excelutil.EMPTY: an omitted argument
 
@@ -63,8 +64,13 @@ def _adapt(udf: Callable) -> Callable:
     return call
 
 
-#: lower-case name -> adapted UDF, for every function in ``xl_kpis.udfs.__all__``
-FUNCTIONS = {name.lower(): _adapt(getattr(udfs, name)) for name in udfs.__all__}
+#: lower-case name -> adapted UDF, for every function in ``xl_kpis.udfs.__all__``, under
+#: both spellings of a call: plain (``roas``, classic xlwings) and as Excel stores a call of
+#: an Office.js custom function (``_xldudf_roas``, xlwings Lite; see ``xl_kpis.officejs``)
+FUNCTIONS = {spelled.lower(): _adapt(getattr(udfs, name)) for name in udfs.__all__
+             for spelled in (name, officejs.stored_name(name))}
+for _name, _f in FUNCTIONS.items():
+    _f.__name__ = _name
 globals().update(FUNCTIONS)
 
 __all__ = sorted(FUNCTIONS)

@@ -32,6 +32,7 @@ import pytest
 
 import zipcraft as zc
 from bookfiles import copy
+from xl_kpis import officejs
 from xl_kpis.book import build_workbook, patch
 from xl_kpis.imports.synth import ORDER_HEADERS
 
@@ -149,8 +150,9 @@ def table(path: Path, name: str) -> list[dict]:
 
 
 def kpi_values(path: Path) -> dict[str, object]:
-    """Formula (without ``=``) -> cached value of the KPIs sheet's cells."""
-    return {f: v for f, v in patch.read_formulas(path)["KPIs"].values() if f}
+    """Formula (without ``=``, calls in their plain spelling) -> cached value of the KPIs
+    sheet's cells."""
+    return {officejs.plain(f): v for f, v in patch.read_formulas(path)["KPIs"].values() if f}
 
 
 def shop_kpis_of(path: Path) -> dict:

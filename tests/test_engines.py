@@ -25,7 +25,7 @@ from engines import (
     ERROR_TEXTS, calamine_read_all, calamine_tables, cell_values, formula_cells,
     lo_convert, lo_csv_sheets, lo_display_problems, lo_keeps_cached, lo_recompute,
     mismatches,
-    normalise, pdf_page_texts, pdf_to_pngs, plant_cached_value, pycel_compiler,
+    normalise, ooxml_findings, pdf_page_texts, pdf_to_pngs, plant_cached_value, pycel_compiler,
     recompute_all, render_pdf_page, require_tool, same_value, udf_names_in,
 )
 from xl_kpis import udfs
@@ -106,6 +106,8 @@ def test_udf_names_in_formula():
     assert udf_names_in("=IFERROR(ROAS(A1,B1),\"\")", UDF_NAMES) == {"ROAS"}
     assert udf_names_in("=SUM(A1:A3)", UDF_NAMES) == set()
     assert udf_names_in("=_xludf.LTV_CAC(A1,B1)+CLV(1,2,3)", UDF_NAMES) == {"LTV_CAC", "CLV"}
+    # the Lite template's spelling (xl_kpis.officejs); names inside text are no calls
+    assert udf_names_in('=_xldudf_ROAS(A1,B1)&"CTR(1,2)"', UDF_NAMES) == {"ROAS"}
 
 
 def test_require_tool_fails_in_ci_and_skips_outside(monkeypatch):
@@ -122,7 +124,9 @@ def test_plugin_exposes_every_udf_under_its_lower_case_name():
     require_tool("pycel")
     import pycel_plugin
 
-    assert set(pycel_plugin.__all__) == {n.lower() for n in UDF_NAMES}
+    assert set(pycel_plugin.__all__) == {n.lower() for n in UDF_NAMES} | {
+        f"_xldudf_{n.lower()}" for n in UDF_NAMES}       # the Lite template's spelling too
+    assert pycel_plugin._xldudf_roas(300, 100) == 3.0
     # pycel passes ranges as tuples of row tuples; a 2-D result goes back as one
     assert pycel_plugin.roas(((300,), (500,)), ((100,), (0,))) == ((3.0,), ("#DIV/0!",))
     assert pycel_plugin.roas(300, 100) == 3.0
@@ -524,6 +528,68 @@ def test_calamine_reads_every_sheet_and_table_of_the_demo(demo):
         assert tuple(got["columns"]) == t.headers
         assert len(got["rows"]) == ev.rows[t.name]
         assert tuple(sheets[t.sheet][t.header_row][: len(t.headers)]) == t.headers
+
+
+# --- openxml-audit: every kind of workbook the project writes ----------------------------
+
+EXPORTS = Path(__file__).parent / "data" / "exports"
+
+
+@pytest.fixture(scope="module")
+def written_books(demo_books, tmp_path_factory) -> dict[str, Path]:
+    """One workbook of every kind the project writes, ``.xlsx`` (Lite) and ``.xlsm``
+    (classic): built (demo, empty), imported into (ads, orders, Studio), refreshed with
+    values to change, and laid out anew from a book (``build --from``)."""
+    from xl_kpis.book.build import build_workbook
+    from xl_kpis.book.importer import import_export
+    from xl_kpis.book.refresh import read_inputs, refresh
+
+    folder = tmp_path_factory.mktemp("written")
+    books = {}
+    for ext in ("xlsx", "xlsm"):
+        books[f"demo.{ext}"] = demo_books[ext][0]
+        empty = books[f"empty.{ext}"] = folder / f"empty.{ext}"
+        build_workbook(empty)
+        imported = books[f"imported.{ext}"] = folder / f"imported.{ext}"
+        build_workbook(imported)
+        import_export("ads", EXPORTS / "ads_campaign_usd.csv", imported)
+        import_export("orders", EXPORTS / "orders_us.csv", imported)
+        import_export("studio", EXPORTS / "studio_en", imported, year=2026)
+        stale = plant_cached_value(imported, folder / f"stale.{ext}", "KPIs!B16", 99.0)
+        refreshed = books[f"refreshed.{ext}"] = folder / f"refreshed.{ext}"
+        assert refresh(stale, refreshed).changed == 1
+        tables, settings = read_inputs(imported)
+        other = "xlsm" if ext == "xlsx" else "xlsx"
+        books[f"from-{ext}.{other}"] = folder / f"from-{ext}.{other}"
+        build_workbook(books[f"from-{ext}.{other}"], tables=tables, settings=settings)
+    return books
+
+
+def test_every_written_workbook_passes_the_ooxml_validator(written_books):
+    """openxml-audit -f microsoft365: "expected to open cleanly (no findings)"."""
+    require_tool("openxml_audit")
+    assert {name: ooxml_findings(path) for name, path in written_books.items()} == {
+        name: [] for name in written_books}
+
+
+def test_ooxml_validator_catches_planted_defects(written_books, tmp_path):
+    """A defect in a sheet and one in the xlwings Lite part, as the validator reports them."""
+    require_tool("openxml_audit")
+    src = written_books["empty.xlsx"]
+    bad = tmp_path / "bad.xlsx"
+    with zipfile.ZipFile(src) as z, zipfile.ZipFile(bad, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in z.infolist():
+            data = z.read(info)
+            if info.filename == "xl/webextensions/webextension1.xml":
+                data = data.replace(b"<we:bindings/>", b"")           # a required element
+            if info.filename == "xl/worksheets/sheet6.xml":             # KPIs
+                data = data.replace(b'<f t="array"', b'<f t="arrays"', 1)
+            out.writestr(info, data)
+    found = ooxml_findings(bad)
+    assert found[0].startswith("Microsoft Excel: at risk"), found
+    assert len(found) == 3
+    assert any("webextension1.xml" in f and "'bindings' is missing" in f for f in found)
+    assert any("sheet6.xml" in f and "'arrays'" in f for f in found)
 
 
 # --- README screenshots (opt-in) -------------------------------------------------------------

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Iterator, Mapping, Sequence
 from xml.sax.saxutils import escape, unescape
 
+from .. import officejs
 from . import files, schema as S
 from .charts import chart_parts
 from .formulas import a1, excel_serial
@@ -171,12 +172,14 @@ def _columns(spec: S.Table, root, c0: int) -> list[_Column]:
     columns = []
     for j, tc in enumerate(root.findall("m:tableColumns/m:tableColumn", NS)):
         header = tc.get("name", "")
+        own = tc.findtext("m:calculatedColumnFormula", None, NS)
         if header in inputs:
             columns.append(_Column(c0 + j, inputs[header].key, inputs[header].kind, None))
-        elif header in computed:
-            columns.append(_Column(c0 + j, None, None, spec.formula(header).lstrip("=")))
+        elif header in computed:   # UDF calls spelled as the book spells them (Lite or not)
+            lite = own is not None and officejs.plain(own) != own
+            columns.append(_Column(c0 + j, None, None,
+                                   spec.formula(header, officejs=lite).lstrip("=")))
         else:                      # a column the seller added: Excel would copy its formula
-            own = tc.findtext("m:calculatedColumnFormula", None, NS)
             columns.append(_Column(c0 + j, None, None, own.lstrip("=") if own else None))
     return columns
 

@@ -8,6 +8,13 @@ Two halves:
 * :func:`build_workbook` / :func:`write_workbook` — write an ``.xlsx`` or
   ``.xlsm`` whose formula cells carry those values, so the workbook shows
   numbers before anything recalculates.  Same input, same bytes.
+
+The ``.xlsx`` is the xlwings Lite template: its function calls are stored as
+Excel stores calls of Office.js custom functions (``_xldudf_ROAS(...)``, a
+single-cell dynamic-array formula outside tables) and it carries the Lite
+add-in parts with the generated ``main.py`` (:mod:`xl_kpis.officejs`,
+:mod:`xl_kpis.book.litecode`).  The ``.xlsm`` is for classic (VBA) xlwings:
+plain names, as Excel stores VBA functions.
 """
 
 from __future__ import annotations
@@ -19,8 +26,10 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Mapping, Sequence
 
-from . import files, schema as S
-from .formulas import Evaluator, RenderContext, a1, excel_serial, render
+from .. import officejs, udfs
+from . import files, patch
+from . import schema as S
+from .formulas import Evaluator, RenderContext, a1, excel_serial, functions_used, render
 
 __all__ = ["Evaluation", "ExtraColumn", "evaluate_book", "evaluate_kpis", "workbook_bytes", "normalise_tables", "build_workbook",
            "write_workbook", "vba_project_path", "CREATED", "CALC_ID"]
@@ -440,8 +449,18 @@ class ExtraColumn:
     formula: str | None = None
 
 
-def _write_table(ws, fmts: _Formats, t: S.Table, ev: Evaluation,
+def _write_table(ws, fmts: _Formats, t: S.Table, ev: Evaluation, lite: bool,
                  extra: Sequence[ExtraColumn] = ()) -> None:
+    """An input table with its calculated columns, then the columns a seller added.
+
+    In the Lite template (``lite``) the UDF calls of a calculated column are
+    spelled ``_xldudf_NAME`` in plain formula cells (no dynamic-array flag):
+    no Excel-saved example of a custom function in a table's calculated
+    column is known; this form passes the OOXML validator, keeps a table's
+    cells ordinary formulas (as appended rows write them) and LibreOffice
+    keeps their cached values.  A seller's formula is written in the
+    spelling of the book written (:func:`_spelled`).
+    """
     n = ev.rows[t.name]
     hr, first = t.header_row, t.first_data_row
     columns = []
@@ -453,8 +472,10 @@ def _write_table(ws, fmts: _Formats, t: S.Table, ev: Evaluation,
         else:
             spec["header_format"] = fmts("computed_header")
             spec["format"] = fmts("computed", c.fmt)
-            spec["formula"] = t.formula(c.header)
+            spec["formula"] = t.formula(c.header, officejs=lite)
         columns.append(spec)
+    extra = [x if x.formula is None else
+             ExtraColumn(x.header, x.values, _spelled(x.formula, lite)) for x in extra]
     for x in extra:
         columns.append({"header": x.header, "header_format": fmts("table_header"),
                         **({"formula": "=" + x.formula} if x.formula else {})})
@@ -480,7 +501,7 @@ def _write_table(ws, fmts: _Formats, t: S.Table, ev: Evaluation,
                 last = max(first + n + 1000, hr + VALIDATION_ROWS)
                 ws.data_validation(first, j, last, j, _validation(c.rule, c.header, c.help))
         else:
-            formula = t.formula(c.header)
+            formula = t.formula(c.header, officejs=lite)
             fmt = fmts("computed", c.fmt)
             for i, v in enumerate(values):
                 ws.write_formula(first + i, j, formula, fmt, _cached(v))
@@ -490,11 +511,31 @@ def _write_table(ws, fmts: _Formats, t: S.Table, ev: Evaluation,
                 width=sum(c.col_width for c in t.columns) + 12 * len(extra))
 
 
+def _spelled(formula: str, lite: bool) -> str:
+    """A seller's formula with its UDF calls spelled as the book written stores them:
+    ``_xldudf_ROAS`` in the Lite template, ``ROAS`` in the classic one (whatever the book
+    it came from held)."""
+    formula = officejs.plain(formula)
+    return officejs.stored(formula, _UDFS) if lite else formula
+
+
 def _header_width_of(header: str) -> float:
     return max((len(w) for w in header.split()), default=0) + 2.5
 
 
-def _write_cells(ws, fmts: _Formats, cells: Sequence[S.Cell], ev: Evaluation) -> None:
+_UDFS = frozenset(udfs.__all__)
+
+
+def _write_cells(ws, fmts: _Formats, cells: Sequence[S.Cell], ev: Evaluation,
+                 lite: dict[str, Any] | None) -> None:
+    """The planned cells of a sheet.
+
+    ``lite`` (the Lite template) collects ``ref -> cached value`` of the
+    dynamic-array formulas written: a formula that calls a UDF is written as
+    Excel saves a custom-function call, a single-cell dynamic-array formula,
+    and XlsxWriter types the cached value of such a cell only as a number or
+    text (:func:`_lite_package` writes the others).
+    """
     address = ev.plan.address
     for c in cells:
         fmt = fmts(c.style, c.fmt)
@@ -506,12 +547,21 @@ def _write_cells(ws, fmts: _Formats, cells: Sequence[S.Cell], ev: Evaluation) ->
                 ws.data_validation(c.row, c.col, c.row, c.col,
                                    _validation(c.rule, c.name or "Value", ""))
             continue
-        formula = render(c.expr, RenderContext(c.sheet, address=address))
+        formula = render(c.expr, RenderContext(c.sheet, address=address,
+                                               officejs=lite is not None))
         if not c.array:
-            ws.write_formula(c.row, c.col, formula, fmt, _cached(ev.cells[(c.sheet, c.row,
-                                                                          c.col)]))
+            value = ev.cells[(c.sheet, c.row, c.col)]
+            if lite is not None and functions_used(c.expr) & _UDFS:
+                ws.write_dynamic_array_formula(c.row, c.col, c.row, c.col, formula, fmt,
+                                               _cached(value))
+                lite[a1(c.row, c.col)] = 0.0 if value is None else value
+            else:
+                ws.write_formula(c.row, c.col, formula, fmt, _cached(value))
             continue
         _write_array(ws, fmts, c, formula, ev)
+        if lite is not None:
+            top = _as_grid(ev.values[c.key])[0][0]
+            lite[a1(c.row, c.col)] = 0.0 if top is None else top
 
 
 def _write_array(ws, fmts: _Formats, c: S.Cell, formula: str, ev: Evaluation) -> None:
@@ -572,12 +622,13 @@ def _rating_colours(wb, ws, sheet: str, ev: Evaluation) -> None:
                 "format": wb.add_format({"bg_color": bg, "font_color": fg})})
 
 
-def _write_sheet(wb, ws, fmts: _Formats, sheet: str, ev: Evaluation) -> None:
+def _write_sheet(wb, ws, fmts: _Formats, sheet: str, ev: Evaluation,
+                 lite: dict[str, Any] | None) -> None:
     cells = [c for c in ev.plan.cells if c.sheet == sheet]
     widths = S.WIDTHS.get(sheet, ())
     for j, w in enumerate(widths):
         ws.set_column(j, j, w)
-    _write_cells(ws, fmts, cells, ev)
+    _write_cells(ws, fmts, cells, ev, lite)
     _row_heights(ws, cells, widths)
     _rating_colours(wb, ws, sheet, ev)
     last_col = len(S.WIDTHS.get(sheet, ())) - 1
@@ -678,7 +729,9 @@ def write_workbook(path: str | Path, ev: Evaluation,
     ----------
     path : str or Path
         The output file; its suffix decides the format.  ``.xlsm`` embeds the
-        xlwings VBA project and adds the ``xlwings.conf`` sheet.
+        xlwings VBA project and adds the ``xlwings.conf`` sheet; ``.xlsx`` is
+        the xlwings Lite template (``_xldudf_`` calls, the Lite add-in parts
+        with the generated ``main.py``).
     ev : Evaluation
         From :func:`evaluate_book`.
     extra_columns : mapping, optional
@@ -718,16 +771,22 @@ def write_workbook(path: str | Path, ev: Evaluation,
 def workbook_bytes(ev: Evaluation, macro: bool = False,
                    extra_columns: Mapping[str, Sequence[ExtraColumn]] | None = None) -> bytes:
     """The ``.xlsx`` (``macro``: ``.xlsm``) file of an evaluated template, in memory (what
-    :func:`write_workbook` writes)."""
+    :func:`write_workbook` writes): the ``.xlsx`` is the xlwings Lite template."""
     data = io.BytesIO()
-    _write_xlsx(data, macro, ev, extra_columns or {})
-    return _with_chart_caches(data.getvalue(), ev)
+    lite = _write_xlsx(data, macro, ev, extra_columns or {})
+    book = _with_chart_caches(data.getvalue(), ev)
+    return book if lite is None else _lite_package(book, lite, ev)
 
 
 def _write_xlsx(file: BinaryIO, macro: bool, ev: Evaluation,
-                extra_columns: Mapping[str, Sequence[ExtraColumn]]) -> None:
+                extra_columns: Mapping[str, Sequence[ExtraColumn]]
+                ) -> dict[str, dict[str, Any]] | None:
     """The workbook written by XlsxWriter into a binary file (in memory: a failure to
-    write the book then never meets XlsxWriter's half-closed zip)."""
+    write the book then never meets XlsxWriter's half-closed zip).
+
+    Returns the Lite template's ``sheet -> {ref: cached value}`` of the
+    dynamic-array formulas written (for :func:`_lite_package`), None for ``macro``.
+    """
     import xlsxwriter
     from xlsxwriter.exceptions import FileCreateError
 
@@ -744,15 +803,18 @@ def _write_xlsx(file: BinaryIO, macro: bool, ev: Evaluation,
         wb.add_vba_project(str(vba_project_path()))
     fmts = _Formats(wb)
     sheets = {name: wb.add_worksheet(name) for name in S.SHEETS}
+    # Lite template: sheet -> {ref: cached value} of the dynamic-array formulas written
+    lite: dict[str, dict[str, Any]] | None = None if macro else {n: {} for n in S.SHEETS}
     for s in S.SETTINGS:
         row, col = ev.plan.address(f"setting.{s.name}")[1:]
         wb.define_name(s.name, f"={S.START}!{a1(row, col, absolute=True)}")
     for t in S.TABLES:
         _write_cells(sheets[t.sheet], fmts, [c for c in ev.plan.cells if c.sheet == t.sheet],
-                     ev)
-        _write_table(sheets[t.sheet], fmts, t, ev, extra_columns.get(t.name, ()))
+                     ev, None if lite is None else lite[t.sheet])
+        _write_table(sheets[t.sheet], fmts, t, ev, lite is not None,
+                     extra_columns.get(t.name, ()))
     for name in (S.START, S.KPIS_SHEET, S.BENCH_SHEET, S.DASH):
-        _write_sheet(wb, sheets[name], fmts, name, ev)
+        _write_sheet(wb, sheets[name], fmts, name, ev, None if lite is None else lite[name])
     for spec in ev.plan.charts:
         _add_chart(wb, sheets[S.DASH], spec, sheets)
     if macro:
@@ -764,6 +826,48 @@ def _write_xlsx(file: BinaryIO, macro: bool, ev: Evaluation,
         if isinstance(e.args[0] if e.args else None, OSError):
             raise e.args[0] from e
         raise
+    return lite
+
+
+def function_ids(ev: Evaluation) -> list[str]:
+    """The stored names (``_xldudf_ROAS``) of the UDFs the template's formulas call, sorted."""
+    used = set()
+    for _, expr in S.all_formulas(ev.plan):
+        used |= functions_used(expr) & _UDFS
+    return sorted(officejs.stored_name(f) for f in used)
+
+
+def _lite_package(data: bytes, arrays: Mapping[str, Mapping[str, Any]],
+                  ev: Evaluation) -> bytes:
+    """The Lite template from XlsxWriter's package: the cached values of its
+    dynamic-array formulas typed as Excel types them (errors ``t="e"``, booleans
+    ``t="b"``), and the xlwings Lite parts added (:func:`officejs.add_webextension`)."""
+    from . import litecode
+
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        infos = z.infolist()
+        parts = {i.filename: z.read(i) for i in infos}
+        sheet_of = {part: name for name, part in patch.sheet_parts(z).items()}
+    for part, sheet in sheet_of.items():
+        values = arrays.get(sheet)
+        if values:
+            parts[part] = b"".join(patch.patch_cells(
+                parts[part], lambda ref, _, v=values: v.get(ref, patch.KEEP)))
+    properties = {"main.py": litecode.main_py(), "pyodideVersion": officejs.PYODIDE_VERSION,
+                  "addinVersion": officejs.ADDIN_VERSION,
+                  "requirements.txt": litecode.requirements_txt()}
+    parts = officejs.add_webextension(parts, properties, function_ids(ev))
+    known = {i.filename: i for i in infos}
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        for name, content in parts.items():
+            info = known.get(name)
+            if info is None:          # a new part, stamped like the others
+                info = zipfile.ZipInfo(name, infos[0].date_time)
+                info.compress_type = infos[0].compress_type
+                info.external_attr = infos[0].external_attr
+            z.writestr(info, content)
+    return out.getvalue()
 
 
 def _with_chart_caches(book: bytes, ev: Evaluation) -> bytes:

@@ -50,7 +50,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .. import cells, udfs
+from .. import cells, officejs, udfs
 
 __all__ = ["Node", "This", "Column", "Name", "Ref", "Lit", "Call", "Op", "F", "lit",
            "NATIVE_FUNCTIONS", "NATIVE_OPERATORS", "RenderContext", "render", "walk",
@@ -172,12 +172,18 @@ class RenderContext:
     display : bool
         Render ``[@[Header]]`` (what Excel shows) instead of the
         ``Table[[#This Row],[Header]]`` form stored in the file.
+    officejs : bool
+        Spell the UDF calls as Excel stores calls of Office.js custom
+        functions (xlwings Lite): ``_xldudf_ROAS(...)`` (see
+        :mod:`xl_kpis.officejs`).  Otherwise plain, as typed and as stored for
+        classic (VBA) xlwings functions: ``ROAS(...)``.
     """
 
     sheet: str
     table: str | None = None
     address: Callable[[str], tuple[str, int, int]] | None = None
     display: bool = False
+    officejs: bool = False
 
 
 def a1(row: int, col: int, absolute: bool = False) -> str:
@@ -221,6 +227,9 @@ def render(node: Node, ctx: RenderContext, top: bool = True) -> str:
     '=ROAS(Campaigns[[#This Row],[Revenue]],Campaigns[[#This Row],[Cost]])'
     >>> render(F.SUM(Column("Orders", "Order amount")), RenderContext("KPIs"))
     '=SUM(Orders[Order amount])'
+    >>> render(F.IF(roas, 1), RenderContext("Campaigns", table="Campaigns", display=True,
+    ...                                     officejs=True))
+    '=IF(_xldudf_ROAS([@Revenue],[@Cost]),1)'
     """
     text = _render(node, ctx)
     return "=" + text if top else text
@@ -249,7 +258,9 @@ def _render(node: Node, ctx: RenderContext) -> str:
     if isinstance(node, Lit):
         return _render_lit(node.value)
     if isinstance(node, Call):
-        return f"{node.fn}({','.join(_render(a, ctx) for a in node.args)})"
+        fn = officejs.stored_name(node.fn) if ctx.officejs and node.fn in udfs.__all__ \
+            else node.fn
+        return f"{fn}({','.join(_render(a, ctx) for a in node.args)})"
     if isinstance(node, Op):
         return f"{_render_operand(node.left, ctx)}{node.op}{_render_operand(node.right, ctx)}"
     raise TypeError(f"not a formula node: {node!r}")
@@ -837,9 +848,10 @@ class Evaluator:
                 return _v_compare(fn, *vecs) if fn else _v_arith(_V_ARITH[node.op], *vecs)
             return self._lift(_OPERATORS[node.op], args)
         if isinstance(node, Call):
-            if node.fn in _NATIVES:
+            fn = officejs.plain_name(node.fn)     # either spelling of a UDF call
+            if fn in _NATIVES:
                 return self._native(node, [self._eval(a, rows) for a in node.args])
-            return self._udf(node.fn, [self._eval(a, rows) for a in node.args])
+            return self._udf(fn, [self._eval(a, rows) for a in node.args])
         raise TypeError(f"not a formula node: {node!r}")
 
     def _native(self, node: Call, args: list) -> Any:

@@ -31,7 +31,7 @@ from typing import Any, Callable, Collection
 
 from python_calamine import CalamineError, CalamineWorkbook
 
-from .. import package
+from .. import officejs, package
 from ..cells import ERRORS, Text
 from . import files, patch
 from . import schema as S
@@ -91,8 +91,8 @@ def _split(ref: str) -> tuple[int, int]:
 @functools.lru_cache(maxsize=4096)
 def _norm(formula: str) -> str:
     """A formula text compared loosely: no ``=``, future-function prefixes, spaces or case
-    outside string literals."""
-    f = formula.lstrip("=")
+    outside string literals; either spelling of a UDF call (:func:`officejs.plain`)."""
+    f = officejs.plain(formula.lstrip("="))
     parts = re.split(r'("(?:[^"]|"")*")', f)
     for i in range(0, len(parts), 2):
         p = re.sub(r"_xl(?:fn|udf|ws)\.", "", parts[i], flags=re.I)

@@ -253,10 +253,12 @@ class Table:
         """The 0-based sheet column of a header."""
         return self.headers.index(header)
 
-    def formula(self, header: str, display: bool = False) -> str:
-        """The formula of a computed column, as stored (``display``: as Excel shows it)."""
+    def formula(self, header: str, display: bool = False, officejs: bool = False) -> str:
+        """The formula of a computed column, as stored (``display``: as Excel shows it;
+        ``officejs``: UDF calls spelled as for xlwings Lite, see :class:`RenderContext`)."""
         c = self.computed[[x.header for x in self.computed].index(header)]
-        return render(c.expr, RenderContext(self.sheet, table=self.name, display=display))
+        return render(c.expr, RenderContext(self.sheet, table=self.name, display=display,
+                                            officejs=officejs))
 
     @property
     def first_data_row(self) -> int:
@@ -952,14 +954,16 @@ START_HELP = (
     )),
     ("How to refresh the numbers", (
         "Without Excel: xl-kpis refresh BOOK recomputes every formula's value in the file"
-        " (pip install xl-kpis).",
-        "Excel on Windows (the .xlsm): pip install xl-kpis xlwings; enable macros; allow"
-        " 'Trust access to the VBA project object model'; then xlwings add-in > Import"
-        " Functions (or Alt+F8 > ImportPythonUDFs).",
+        " (pip install . in a clone of xl-kpis).",
+        "Excel on Windows (the .xlsm): pip install . in a clone of xl-kpis, and xlwings;"
+        " enable macros; allow 'Trust access to the VBA project object model'; then xlwings"
+        " add-in > Import Functions (or Alt+F8 > ImportPythonUDFs); then Ctrl+Alt+F9 once.",
         "The sheet xlwings.conf tells xlwings where the functions are (UDF Modules ="
         " xl_kpis.udfs).",
-        "xlwings Lite (Windows, Mac, Excel on the web): add the xlwings Lite add-in, put"
-        " xl-kpis in its requirements.txt and 'from xl_kpis.udfs import *' in main.py.",
+        "xlwings Lite (the .xlsx; Windows, Mac, Excel on the web): add the xlwings Lite"
+        " add-in and open it (Home > xlwings Lite); this book carries its code (main.py).",
+        "A cell showing #NAME? once the functions are loaded: on Windows, Ctrl+H, find =,"
+        " replace with =, Replace All; in Lite, run its script 'Re-enter xl-kpis formulas'.",
     )),
     ("Conventions", (
         "Rates are fractions shown as %. Denominators: engagement rate and completion per"

@@ -36,6 +36,8 @@ import zipfile
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
+from ..officejs import PREFIX
+
 __all__ = ["ARG", "IDENTIFIER", "IMPLEMENTATION", "INTERFACE", "XLDUDF", "functions", "build_oxt",
            "install", "libreoffice_python", "LibreOfficeError"]
 
@@ -43,7 +45,7 @@ IDENTIFIER = "org.xlkpis.calc"
 IMPLEMENTATION = "org.xlkpis.calc.KpiFunctions"
 INTERFACE = "org.xlkpis.calc.XKpiFunctions"
 #: The prefix Excel writes before an Office.js custom function's name in a file.
-XLDUDF = "_xldudf_"
+XLDUDF = PREFIX
 #: The helper that hands a reference's cells to a function (see :mod:`.addin`).
 ARG = "XLKPIS_ARG"
 _IDL_PREFIX = "XLDUDF_"          # UNOIDL identifiers cannot start with "_"
