@@ -179,6 +179,35 @@ def test_lite_parts_have_the_structure_excel_saved(template, demo):
             assert differences(SAVED[name], got) == [], name
 
 
+def test_the_values_written_are_those_the_lite_saved_books_hold(template):
+    """Where the six Lite-saved books differ from each other (SAVED["observed"], made by
+    tests/lite_shape.py), the template writes what most of them hold."""
+    from collections import Counter
+
+    seen = SAVED["observed"]
+    assert len(seen) == 6 and all(o["custom_function_ids"] == [] for o in seen)
+    with zipfile.ZipFile(template) as z:
+        we = ET.fromstring(z.read(O.WEBEXTENSION_PART))
+    ns = f"{{{O.NS_WE}}}"
+    props = {p.get("name"): json.loads(p.get("value")) for p in we.iter(f"{ns}property")}
+
+    def most(key):
+        [(value, n)] = Counter(json.dumps(o[key]) for o in seen).most_common(1)
+        assert n > len(seen) / 2, (key, n)
+        return json.loads(value)
+
+    assert list(props) == most("properties")            # 5 of 6 (the .xlsm lacks
+    # requirements.txt)
+    assert [props["pyodideVersion"], props["addinVersion"]] == \
+        [O.PYODIDE_VERSION, O.ADDIN_VERSION] == [most("pyodideVersion"), most("addinVersion")]
+    assert [e.get("uri") for e in we.findall(f"{ns}extLst/*")] == most("extLst")   # 4 of 6
+    # the alternate reference's id: upper case in 3 of 6, lower case in 3 (no majority)
+    alternate = we.find(f"{ns}alternateReferences/{ns}reference").get("id")
+    assert alternate == O.ADDIN_STORE and alternate in {o["alternate_reference_id"] for o in seen}
+    widths = Counter(o["taskpane"]["width"] for o in seen).most_common(1)[0][0]
+    assert str(O.TASKPANE_WIDTH) == widths                # 3 of 6; no other width twice
+
+
 def test_structure_comparison_catches_a_planted_difference(template):
     _, parts = _lite_parts(template)
     got = parts[O.WEBEXTENSION_PART]
