@@ -193,11 +193,8 @@ def report(book: Path | None, orders_file: Path | None, ads_file: Path | None,
                     ads = {k: [r.get(k) for r in rows] for k in {k for r in rows for k in r}}
             except ExportFormatError as e:
                 _fail(str(e), EXIT_BAD_FILE)
-            if with_clv:
-                say("fitting the predicted CLV model")
-            clv = rep.clv_model_report(orders) if with_clv else rep.clv_not_asked()
-            say("computing the KPIs")
-            kpis = rep.shop_kpis(orders, ads, clv=clv)
+            kpis, clv = rep.report_kpis(orders, ads, clv=None if with_clv else rep.clv_not_asked(),
+                                        progress=say)
     except (BookFormatError, PackageError) as e:
         _fail(str(e), EXIT_BAD_FILE)
     say("done")

@@ -32,9 +32,11 @@ import os
 import re
 from typing import Any, Callable, Mapping
 
+import numpy as np
+
 from .book import schema as S
 
-__all__ = ["FIELDS", "shop_kpis", "book_kpis", "format_value", "format_table",
+__all__ = ["FIELDS", "shop_kpis", "report_kpis", "book_kpis", "format_value", "format_table",
            "clv_model_report", "clv_not_asked", "format_clv_model"]
 
 #: The KPI rows of the KPIs sheet in sheet order: ``(key, label, unit, number format)``.
@@ -91,15 +93,34 @@ def shop_kpis(orders: Columns | None = None, ads: Columns | None = None,
         The book's settings (gross margin …), as :func:`xl_kpis.book.build.evaluate_book`
         takes them; the template's defaults otherwise.
     clv : dict, optional
-        :func:`clv_model_report`'s result (computed here, as a revenue CLV, when not
+        :func:`clv_model_report`'s result (fitted here, as a revenue CLV, when not
         given).
     """
+    return report_kpis(orders, ads, videos, brand, settings, clv=clv)[0]
+
+
+def report_kpis(orders: Columns | None = None, ads: Columns | None = None,
+                videos: Columns | None = None, brand: Columns | None = None,
+                settings: Mapping[str, Any] | None = None, margin: float = 1.0,
+                clv: dict | None = None, progress: Callable[[str], None] | None = None
+                ) -> tuple[dict[str, float | None], dict]:
+    """:func:`shop_kpis` and :func:`clv_model_report` from one evaluation of the tables
+    (the CLV model, with ``margin``, is fitted unless ``clv`` is given).
+    ``progress(step)`` is told each step as it starts."""
     from .book.build import evaluate_kpis
 
-    values = evaluate_kpis(_tables(orders, ads, videos, brand), settings)
+    say = progress or (lambda step: None)
+    fit = clv is None and _has_clv_columns(orders)
+    say("computing the KPIs")
+    values = evaluate_kpis(_tables(orders, ads, videos, brand), settings,
+                           columns=[_COUNTED, _SALES] if fit else [])
+    if clv is None:
+        if fit:
+            say("fitting the predicted CLV model")
+        clv = _clv_model(orders, values, margin) if fit else _no_lines(margin)
     out = {key: _number(values[key]) for key, _, _, _ in FIELDS}
-    out["predicted_clv"] = (clv if clv is not None else clv_model_report(orders))["predicted_clv"]
-    return out
+    out["predicted_clv"] = clv["predicted_clv"]
+    return out, clv
 
 
 def book_kpis(path: str | os.PathLike,
@@ -113,11 +134,9 @@ def book_kpis(path: str | os.PathLike,
     say = progress or (lambda step: None)
     say("reading the book's tables")
     tables, settings = read_inputs(path)
-    say("fitting the predicted CLV model")
-    clv = clv_model_report(tables.get("Orders"), settings.get("Margin", 1.0))
-    say("computing the KPIs")
-    kpis = shop_kpis(tables.get("Orders"), tables.get("Campaigns"), tables.get("Videos"),
-                     tables.get("Brand"), settings=settings, clv=clv)
+    kpis, clv = report_kpis(tables.get("Orders"), tables.get("Campaigns"),
+                            tables.get("Videos"), tables.get("Brand"), settings=settings,
+                            margin=settings.get("Margin", 1.0), progress=say)
     return {**kpis, "clv_model": clv}
 
 
@@ -125,6 +144,19 @@ def book_kpis(path: str | os.PathLike,
 CLV_MONTHS, CLV_DISCOUNT = 12, 0.01
 #: The columns of an order export the CLV model reads besides those of the order KPIs.
 CLV_ORDER_KEYS = ("created", "sku_subtotal")
+#: The Orders table's columns that say which lines count, and their amounts.
+_COUNTED, _SALES = ("Orders", "Counted order"), ("Orders", "Counted sales")
+
+
+def _has_clv_columns(orders: Columns | None) -> bool:
+    return bool(orders) and all(k in orders for k in ("buyer",) + CLV_ORDER_KEYS) \
+        and len(orders["buyer"]) > 0
+
+
+def _no_lines(margin: float) -> dict:
+    return {"predicted_clv": None, "margin": margin, "months": CLV_MONTHS,
+            "discount": CLV_DISCOUNT,
+            "error": "no order lines with a buyer, a created time and a SKU subtotal"}
 
 
 def clv_model_report(orders: Columns | None, margin: float = 1.0) -> dict:
@@ -139,25 +171,34 @@ def clv_model_report(orders: Columns | None, margin: float = 1.0) -> dict:
     ``"error"`` says why.
     """
     from .book.build import evaluate_kpis
+
+    if not _has_clv_columns(orders):
+        return _no_lines(margin)
+    values = evaluate_kpis(_tables(orders, None, None, None), columns=[_COUNTED, _SALES])
+    return _clv_model(orders, values, margin)
+
+
+def _clv_model(orders: Columns, values: Mapping, margin: float) -> dict:
+    """:func:`clv_model_report` of the lines the evaluated ``Counted order`` and ``Counted
+    sales`` columns in ``values`` count."""
     from .metrics import predictive as P
 
     out: dict = {"predicted_clv": None, "margin": margin, "months": CLV_MONTHS,
                  "discount": CLV_DISCOUNT}
-    need = ("buyer", "created", "sku_subtotal")
-    if not orders or any(k not in orders for k in need) or not len(orders["buyer"]):
-        out["error"] = "no order lines with a buyer, a created time and a SKU subtotal"
-        return out
     try:        # (a value outside its column's domain, typed into a book: no model)
-        counted = ("Orders", "Counted order")
-        sales = ("Orders", "Counted sales")
-        cols = evaluate_kpis(_tables(orders, None, None, None), columns=[counted, sales])
-        created = _column(orders["created"])
-        keep = [i for i, v in enumerate(cols[counted][:len(created)])
-                if v is not None and v != ""]
-        buyers = _column(orders["buyer"])
-        amounts = [cols[sales][i] for i in keep]
-        amounts = [float("nan") if v is None or v == "" else v for v in amounts]
-        model = P.clv_model([buyers[i] for i in keep], [created[i] for i in keep], amounts)
+        created = orders["created"]
+        n = len(created)
+        counted, sales = values[_COUNTED][:n], values[_SALES][:n]
+        keep = np.fromiter((v is not None and v != "" for v in counted), dtype=bool, count=n)
+        at = np.flatnonzero(keep)
+        created = created[keep] if isinstance(created, np.ndarray) else \
+            [created[i] for i in at.tolist()]
+        buyers = orders["buyer"]
+        buyers = buyers[keep] if isinstance(buyers, np.ndarray) else \
+            [buyers[i] for i in at.tolist()]
+        amounts = np.array([np.nan if v is None or v == "" else v
+                            for v in (sales[i] for i in at.tolist())], dtype=float)
+        model = P.clv_model(buyers, created, amounts)
         table = P.model_clv(model, CLV_MONTHS, margin, CLV_DISCOUNT)
     except (ValueError, TypeError) as e:
         out["error"] = str(e)
