@@ -15,7 +15,7 @@
   page, cropped to its content: the README screenshots).
 * **python-calamine**: :func:`calamine_read_all`, :func:`calamine_tables`.
 * **openxml-audit** (a port of Microsoft's Open XML SDK validation):
-  :func:`ooxml_findings` (what it finds against Microsoft 365's schemas).
+  :func:`openxml_audit` (what it finds against Microsoft 365's schemas).
 
 Missing tools: :func:`require_tool` fails under CI (``CI`` set) and skips
 otherwise.  Import from tests as ``from engines import ...``.
@@ -48,7 +48,7 @@ __all__ = [
     "formula_cells", "cell_values", "recompute_all", "normalise", "same_value",
     "mismatches", "plant_cached_value", "lo_extension_profile", "lo_profile", "lo_convert",
     "lo_recompute", "lo_csv_sheets",
-    "lo_display_problems", "lo_keeps_cached", "udf_names_in", "pdf_to_pngs", "ooxml_findings",
+    "lo_display_problems", "lo_keeps_cached", "udf_names_in", "pdf_to_pngs",
     "pdf_page_texts", "render_pdf_page", "LO_PDF_ONE_PAGE_PER_SHEET", "calamine_read_all", "calamine_tables",
     "chart_caches", "chart_cache_mismatches", "openxml_audit", "pdf_words",
 ]
@@ -451,26 +451,6 @@ def _col_letters(col: int) -> str:
 
 # --- openxml-audit: the file as Excel 365 reads it ---------------------------------
 
-def openxml_audit(path: str | os.PathLike, fmt: str = "microsoft365") -> list[str]:
-    """The errors ``openxml-audit -f microsoft365`` finds in a workbook (schema and
-    semantic rules of the Open XML SDK): empty when Excel should open it cleanly."""
-    import json
-    import sys
-
-    require_tool("openxml_audit")
-    exe = Path(sys.executable).with_name("openxml-audit")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "openxml_audit"]
-    proc = subprocess.run(cmd + ["-f", fmt, "-o", "json", "-m", "0", str(path)],
-                          capture_output=True, text=True, timeout=900)
-    try:
-        report = json.loads(proc.stdout)
-    except json.JSONDecodeError as e:
-        raise RuntimeError(f"openxml-audit gave no report: {proc.stdout[-500:]}"
-                           f"{proc.stderr[-500:]}") from e
-    return [f"{e.get('part_uri')} {e.get('path')}: {e.get('description')}"
-            for f in report for e in f.get("errors", [])]
-
-
 # --- LibreOffice ---------------------------------------------------------------
 
 _XCU = """<?xml version="1.0" encoding="UTF-8"?>
@@ -774,11 +754,12 @@ def calamine_tables(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
 _VALIDATOR = []
 
 
-def ooxml_findings(path: str | os.PathLike) -> list[str]:
-    """What openxml-audit finds in a workbook, validated as for Microsoft 365 (what
-    ``openxml-audit -f microsoft365 PATH`` reports): ``[]`` when it says "expected to open
-    cleanly (no findings)", else one line per error or warning (part, path, description)
-    after its verdict."""
+def openxml_audit(path: str | os.PathLike) -> list[str]:
+    """What openxml-audit (the schema and semantic rules of Microsoft's Open XML SDK) finds
+    in a workbook, validated as for Microsoft 365 (what ``openxml-audit -f microsoft365
+    PATH`` reports): ``[]`` when it says "expected to open cleanly (no findings)", else
+    one line per error or warning (part, path, description) after its verdict."""
+    require_tool("openxml_audit")
     from openxml_audit import FileFormat, OpenXmlValidator, predict
 
     if not _VALIDATOR:          # loading the schemas takes a while: one validator per run

@@ -386,3 +386,28 @@ def test_cli_build(tmp_path):
     assert result.exit_code == 0 and "empty template" in result.output
     assert CliRunner().invoke(main, ["build", str(out), "--seed", "3"]).exit_code == 2
     assert CliRunner().invoke(main, ["build", str(tmp_path / "x.csv")]).exit_code == 2
+
+
+@pytest.mark.parametrize("typed", ["ROAS", "_xldudf_ROAS"])
+@pytest.mark.parametrize("ext, stored", [("xlsx", "_xldudf_ROAS("), ("xlsm", "ROAS(")])
+def test_a_sellers_formula_column_is_spelled_as_the_book_written_stores_calls(
+        tmp_path, typed, ext, stored):
+    """A seller's calculated column (carried by ``build --from``) calls the UDFs in the
+    spelling of the book written, whichever book it came from; text stays as it was."""
+    from conftest import small_tables
+
+    rest = 'Campaigns[[#This Row],[Revenue]],Campaigns[[#This Row],[Cost]])*2&"ROAS("'
+    column = B.ExtraColumn("Double", [1.0, 2.0], f"{typed}({rest}")
+    out = tmp_path / f"b.{ext}"
+    B.build_workbook(out, tables=small_tables(2), extra_columns={"Campaigns": [column]})
+    parts = _parts(out)
+    table = next(v for k, v in parts.items() if k.startswith("xl/tables/")
+                 and b'displayName="Campaigns"' in v).decode()
+    with zipfile.ZipFile(out) as z:
+        from xl_kpis.book.patch import sheet_parts
+        sheet = parts[sheet_parts(z)["Campaigns"]].decode()
+    from xml.sax.saxutils import escape
+    want = escape(stored + rest)
+    assert f"<calculatedColumnFormula>{want}</calculatedColumnFormula>" in table
+    assert sheet.count(f"<f>{want}</f>") == 2
+    assert ("_xldudf_" in table) == (ext == "xlsx")

@@ -25,7 +25,7 @@ from engines import (
     ERROR_TEXTS, calamine_read_all, calamine_tables, cell_values, formula_cells,
     lo_convert, lo_csv_sheets, lo_display_problems, lo_keeps_cached, lo_recompute,
     mismatches,
-    normalise, ooxml_findings, pdf_page_texts, pdf_to_pngs, plant_cached_value, pycel_compiler,
+    normalise, openxml_audit, pdf_page_texts, pdf_to_pngs, plant_cached_value, pycel_compiler,
     recompute_all, render_pdf_page, require_tool, same_value, udf_names_in,
 )
 from xl_kpis import udfs
@@ -542,7 +542,8 @@ def written_books(demo_books, tmp_path_factory) -> dict[str, Path]:
     values to change, and laid out anew from a book (``build --from``)."""
     from xl_kpis.book.build import build_workbook
     from xl_kpis.book.importer import import_export
-    from xl_kpis.book.refresh import read_inputs, refresh
+    from xl_kpis.book.rebuild import build_from
+    from xl_kpis.book.refresh import refresh
 
     folder = tmp_path_factory.mktemp("written")
     books = {}
@@ -558,17 +559,16 @@ def written_books(demo_books, tmp_path_factory) -> dict[str, Path]:
         stale = plant_cached_value(imported, folder / f"stale.{ext}", "KPIs!B16", 99.0)
         refreshed = books[f"refreshed.{ext}"] = folder / f"refreshed.{ext}"
         assert refresh(stale, refreshed).changed == 1
-        tables, settings = read_inputs(imported)
         other = "xlsm" if ext == "xlsx" else "xlsx"
         books[f"from-{ext}.{other}"] = folder / f"from-{ext}.{other}"
-        build_workbook(books[f"from-{ext}.{other}"], tables=tables, settings=settings)
+        build_from(imported, books[f"from-{ext}.{other}"])
     return books
 
 
 def test_every_written_workbook_passes_the_ooxml_validator(written_books):
     """openxml-audit -f microsoft365: "expected to open cleanly (no findings)"."""
     require_tool("openxml_audit")
-    assert {name: ooxml_findings(path) for name, path in written_books.items()} == {
+    assert {name: openxml_audit(path) for name, path in written_books.items()} == {
         name: [] for name in written_books}
 
 
@@ -585,7 +585,7 @@ def test_ooxml_validator_catches_planted_defects(written_books, tmp_path):
             if info.filename == "xl/worksheets/sheet6.xml":             # KPIs
                 data = data.replace(b'<f t="array"', b'<f t="arrays"', 1)
             out.writestr(info, data)
-    found = ooxml_findings(bad)
+    found = openxml_audit(bad)
     assert found[0].startswith("Microsoft Excel: at risk"), found
     assert len(found) == 3
     assert any("webextension1.xml" in f and "'bindings' is missing" in f for f in found)
