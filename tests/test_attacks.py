@@ -450,7 +450,11 @@ def test_a_long_product_name_costs_its_own_length(book, tmp_path):
     assert r.code == 0 and "6,000 added" in r.out, (r.out, r.err[-2000:])
     top = patch.read_formulas(book)["KPIs"]
     assert "kept" not in r.out                      # TOP_PRODUCTS was refreshed, not kept
-    spilled = table_cell(book, "KPIs", "A52")
+    from xl_kpis.book import schema as S
+    from xl_kpis.book.formulas import a1
+
+    first = S.plan().cell("top_products")           # the anchor's header; the 1st product
+    spilled = table_cell(book, "KPIs", a1(first.row + 1, first.col, False))
     assert spilled == long
     for args in (("report", "--orders", src), ("report", book)):
         r = run(*args)
@@ -491,9 +495,14 @@ def test_error_looking_text_is_text_to_the_evaluator(book, tmp_path):
     assert kpis == {"ORDER_COUNT(Orders[Counted order])": 4.0, "ORDER_REVENUE(": 100.0,
                     "BUYER_COUNT(": 3.0, "AOV(": 25.0, "CLV(": kpis["CLV("]}
     assert isinstance(kpis["CLV("], float)
-    assert table_cell(book, "KPIs", "A52") == "#DIV/0!"     # the best seller, as text
+    from xl_kpis.book import schema as S
+    from xl_kpis.book.formulas import a1
+
+    top = S.plan().cell("top_products")
+    first = a1(top.row + 1, top.col, False)                # the best seller's cell
+    assert table_cell(book, "KPIs", first) == "#DIV/0!"     # the best seller, as text
     xml = zc.content(book, KPIS)
-    assert re.search(rb'<c r="A52"[^>]*t="inlineStr"', xml)
+    assert re.search(rb'<c r="%s"[^>]*t="inlineStr"' % first.encode(), xml)
     r = run("report", book, "--json")
     assert r.code == 0 and '"revenue": 100.0' in r.out and '"buyers": 3.0' in r.out
 

@@ -195,7 +195,7 @@ def test_by_address_covers_every_formula_cell(demo_eval, books):
     arrays = {(ws.title, c.coordinate) for ws in wb for row in ws.iter_rows() for c in row
               if c.data_type != "f"} & set(addresses)      # spilled cells of the arrays
     assert len(arrays) == sum(len(g) * len(g[0]) - 1 for g in (
-        demo_eval.values["top_products"], demo_eval.values["content"]))
+        demo_eval.values[a.key] for a in S.ARRAY.values()))
 
 
 # --- the written file ---------------------------------------------------------------------

@@ -35,7 +35,7 @@ def test_public_names_exist():
 def test_tables_and_sheets():
     assert [t.name for t in S.TABLES] == ["Campaigns", "Videos", "Orders", "Brand"]
     assert S.SHEETS == ("Start", "Campaigns", "Videos", "Orders", "Brand", "KPIs",
-                        "Benchmarks", "Dashboard")
+                        "Customers", "Benchmarks", "Dashboard")
     assert all(t.sheet == t.name for t in S.TABLES)
 
 
@@ -96,17 +96,9 @@ def test_counted_order_formula():
         '[@[Order ID]])')
 
 
-# The predictive CLV functions are not laid out in the template yet (issue 11, the Customers
-# sheet comes after the flow rework of the layout); the set must shrink to nothing.
-NOT_YET_IN_TEMPLATE = {"PREDICTED_CLV", "CUSTOMER_CLV", "CLV_PARAMETERS", "P_ALIVE_BUCKETS",
-                       "COHORT_RETENTION"}
-
-
 def test_every_udf_appears_in_the_template():
     used = set().union(*(fx.functions_used(f) for _, f in S.all_formulas()))
-    assert set(udfs.__all__) - NOT_YET_IN_TEMPLATE <= used, \
-        sorted(set(udfs.__all__) - NOT_YET_IN_TEMPLATE - used)
-    assert not NOT_YET_IN_TEMPLATE & used, "in the template now: drop it from the exemption"
+    assert set(udfs.__all__) <= used, sorted(set(udfs.__all__) - used)
 
 
 def test_only_udfs_and_the_listed_native_functions_are_called():
@@ -268,3 +260,55 @@ def test_input_kinds_have_formats_and_rules():
     assert (rating.rule.validate, rating.rule.minimum, rating.rule.maximum) == ("integer", 1, 5)
     content = next(c for c in S.VIDEOS.inputs if c.key == "content_type")
     assert content.rule.validate == "list" and "tutorial" in content.rule.choices
+
+
+def test_customers_sheet_compares_the_predicted_clv_and_lays_its_tables_out_fixed():
+    p = S.plan(shapes={"customer_clv": (958, 6)})
+    cells = [c for c in p.cells if c.sheet == S.CUSTOMERS_SHEET]
+    rows = {c.value: c.row for c in cells if c.col == 0 and isinstance(c.value, str)}
+    # the predicted CLV beside the calculator's CLV and CAC, each with how to read it
+    for label, key, bench, how in S.CUSTOMER_ROWS:
+        value = next(c for c in cells if c.row == rows[label] and c.col == 1)
+        assert value.expr == fx.Ref(key)
+        note = next(c for c in cells if c.row == rows[label] and c.col == 3)
+        assert note.value == how and how.endswith(".")
+        rated = [c for c in cells if c.row == rows[label] and c.col == 2]
+        assert [c.expr for c in rated] == ([fx.Ref(f"rating.{bench}")] if bench else [])
+    assert {"pclv", "clv_margin", "cac", "pclv_cac"} <= {k for _, k, _, _ in S.CUSTOMER_ROWS}
+    # every array under its title, its one note and its formula text; fixed sizes first
+    anchors = {c.key: c for c in cells if c.array}
+    assert list(anchors) == [a.key for a in S.CUSTOMER_ARRAYS]
+    for a in S.CUSTOMER_ARRAYS:
+        at = anchors[a.key]
+        assert rows[a.title] == at.row - 3 and at.col == 0
+        assert next(c for c in cells if c.row == at.row - 2).value == a.help
+        assert next(c for c in cells if c.row == at.row - 1).value.startswith("=")
+    # fixed sizes first, the per-customer table last with nothing below it
+    fixed = [a for a in S.CUSTOMER_ARRAYS if a.rows is not None]
+    assert fixed == list(S.CUSTOMER_ARRAYS[:-1]) and S.CUSTOMER_ARRAYS[-1].rows is None
+    last = anchors["customer_clv"]
+    assert max(c.row for c in cells) == last.row
+    assert p.print_rows[S.CUSTOMERS_SHEET] == last.row + 958 - 1
+    # no shape moves a cell of the sheet (the arrays' own results aside)
+    odd = S.plan(shapes={a.key: (1, 1) for a in S.CUSTOMER_ARRAYS})
+    assert [(c.row, c.col, c.value) for c in odd.cells if c.sheet == S.CUSTOMERS_SHEET] == \
+        [(c.row, c.col, c.value) for c in cells]
+    # the heat map: months 1 .. 11 of the 12 cohorts
+    (heat,) = p.heat_maps
+    tri = anchors["cohorts"]
+    assert heat == (S.CUSTOMERS_SHEET, tri.row + 1, 3, tri.row + 12, 13)
+
+
+def test_predicted_clv_kpis_and_benchmark():
+    p = S.plan()
+    text = {key: fx.render(S.KPIS[key].expr, fx.RenderContext("KPIs", address=p.address))
+            for key in ("pclv", "pclv_cac")}
+    assert text["pclv"] == ("=PREDICTED_CLV(Orders[Buyer],Orders[Created],"
+                            "Orders[Counted sales],12,Margin,0.01)")
+    assert re.fullmatch(r"=LTV_CAC\(B\d+,B\d+\)", text["pclv_cac"])
+    b = S.BENCHMARK["pclv_cac"]
+    assert (b.kpi, b.weak_limit, b.good_limit) == ("pclv_cac", 1.0, 3.0)
+    assert S.KPIS["pclv_cac"].benchmark == "pclv_cac"
+    # the same bands as LTV:CAC (docs/kpi-definitions.md section 2)
+    ltv = S.BENCHMARK["ltv_cac"]
+    assert (b.weak_limit, b.good_limit) == (ltv.weak_limit, ltv.good_limit)

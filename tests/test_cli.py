@@ -118,8 +118,13 @@ def test_report_from_an_export_fits_the_clv_model_when_asked(tmp_path):
     assert plain["predicted_clv"] is None and "--clv" in plain["clv_model"]["error"]
     assert fitted["predicted_clv"] > 0 and fitted["clv_model"]["margin"] == 1.0
     assert fitted["clv_model"]["parameters"]["Customers"] == fitted["buyers"]
-    assert {k: v for k, v in fitted.items() if k not in ("predicted_clv", "clv_model")} == \
-        {k: v for k, v in plain.items() if k not in ("predicted_clv", "clv_model")}
+    # the KPIs sheet's predicted CLV rows read the columns only --clv reads; they take the
+    # template's gross margin (40 %), where an export's own predicted CLV is a revenue CLV
+    clv_rows = ("predicted_clv", "clv_model", "pclv", "pclv_cac")
+    assert plain["pclv"] is None and plain["pclv_cac"] is None
+    assert fitted["pclv"] == pytest.approx(0.4 * fitted["predicted_clv"], rel=1e-12)
+    assert {k: v for k, v in fitted.items() if k not in clv_rows} == \
+        {k: v for k, v in plain.items() if k not in clv_rows}
     text = run("report", "--orders", export, "--clv").output
     assert "BG/NBD" in text and "Gamma-Gamma" in text
 

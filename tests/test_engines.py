@@ -497,8 +497,8 @@ def test_libreoffice_renders_the_demo_to_pdf_and_png(demo_books, tmp_path):
         in_texts = sum(str(v).count(token) for a, v in values.items()
                        if a not in formulas and isinstance(v, str))
         assert whole.count(token) == in_texts, token
-    titles = ["TikTok shop KPIs", *(t.title for t in S.TABLES), "Shop KPIs", "Benchmarks",
-              "Dashboard"]
+    titles = ["TikTok shop KPIs", *(t.title for t in S.TABLES), "Shop KPIs",
+              "Customers: predicted lifetime value", "Benchmarks", "Dashboard"]
     firsts = [next(i for i, t in enumerate(texts) if t.lstrip().startswith(title))
               for title in titles]
     assert firsts == sorted(firsts)                  # one sheet after the other
@@ -600,6 +600,7 @@ SCREENSHOTS = {
     "campaigns": ("Ad campaigns", 150, 1600, 420),
     "kpis": ("Shop KPIs", 120, None, 850),      # down to the Brand KPIs, not the next heading
     "kpis-tables": ("The five best-selling products", 120, None, None),   # the array formulas
+    "customers": ("Customers: predicted lifetime value", 120, None, None),
     "benchmarks": ("Benchmarks", 130, None, None),
     "dashboard": ("Dashboard", 120, None, None),
 }

@@ -331,6 +331,18 @@ def test_clv_parameters_table(cdnow, calibration):
     assert values["Time unit"] == "weeks" and values["As of"] == CALIBRATION_END
 
 
+def test_p_alive_buckets_leave_lines_without_an_order_id_out(cdnow):
+    ids, days = (np.asarray(a) for a in cdnow[:2])
+    order = np.array([f"o{i}" if i % 7 else "" for i in range(ids.size)], dtype=object)
+    kept = order != ""
+    with_ids = P.p_alive_buckets(ids, days, order, CALIBRATION_END)
+    # the same as the lines with an order id alone (filtered here, not by the function)
+    alone = P.p_alive_buckets(ids[kept], days[kept], as_of=CALIBRATION_END)
+    assert with_ids["customers"].tolist() == alone["customers"].tolist()
+    assert with_ids["customers"].sum() < P.p_alive_buckets(
+        ids, days, as_of=CALIBRATION_END)["customers"].sum() or kept.all()
+
+
 def test_p_alive_buckets_count_the_customers_by_their_p_alive(cdnow, calibration):
     s, bg, _ = calibration
     t = P.p_alive_buckets(*cdnow[:2], as_of=CALIBRATION_END)

@@ -358,7 +358,7 @@ def test_predicted_clv_udfs_on_cdnow_equal_the_core():
 
 def test_p_alive_buckets_and_a_fixed_size_triangle_on_cdnow():
     buyers, dates, amounts = _cdnow_cells()
-    buckets = udfs.P_ALIVE_BUCKETS(buyers, dates, 35703)            # as of 1997-09-30
+    buckets = udfs.P_ALIVE_BUCKETS(buyers, dates, None, 35703)            # as of 1997-09-30
     assert buckets[0] == ["Customers by P(alive)", "Customers", "Share"] and len(buckets) == 6
     assert buckets[1][1] == 2357.0 - 946.0 and sum(r[1] for r in buckets[1:]) == 2357.0
     triangle = udfs.COHORT_RETENTION(buyers, dates, None, None, 12)
@@ -376,6 +376,51 @@ def test_customer_clv_rows_pads_and_an_empty_history_is_blank():
     assert empty[0][0] == "Customer" and empty[1:] == [[""] * 6] * 3
     assert udfs.COHORT_RETENTION([[None]], [[None]]) == ""
     assert udfs.CUSTOMER_CLV(buyers, dates, amounts, rows=0) == "#NUM!"
+
+
+def test_fixed_size_tables_keep_their_size_without_data_and_on_errors():
+    from xl_kpis.cells import NUM, VALUE
+
+    buyers, dates, amounts = _cdnow_cells()
+    # P_ALIVE_BUCKETS: 6 x 3, CLV_PARAMETERS: 14 x 3, COHORT_RETENTION(..., 12): 13 x 14
+    full = {"p": udfs.P_ALIVE_BUCKETS(buyers, dates),
+            "c": udfs.CLV_PARAMETERS(buyers, dates, amounts),
+            "t": udfs.COHORT_RETENTION(buyers, dates, None, None, 12)}
+    one = ([["ann"], ["ann"]], [[45000], [45010]], [[5], [6]])      # one customer: no fit
+    calls = {
+        "blank": {"p": udfs.P_ALIVE_BUCKETS([[None]], [[None]]),
+                  "c": udfs.CLV_PARAMETERS([[None]], [[None]], [[None]]),
+                  "t": udfs.COHORT_RETENTION([[None]], [[None]], None, None, 12)},
+        NUM: {"p": udfs.P_ALIVE_BUCKETS(*one[:2]), "c": udfs.CLV_PARAMETERS(*one),
+              "t": udfs.COHORT_RETENTION(*one[:2], None, 40000, 12)},    # before the data
+        VALUE: {"p": udfs.P_ALIVE_BUCKETS([["a"]], [["soon"]]),
+                "c": udfs.CLV_PARAMETERS([["a"]], [["soon"]], [[1]]),
+                "t": udfs.COHORT_RETENTION([["a"]], [["soon"]], None, None, 12)},
+    }
+    value_cols = {"p": (1, 2), "c": (1,), "t": tuple(range(14))}
+    for case, outs in calls.items():
+        for k, out in outs.items():
+            assert len(out) == len(full[k]) and {len(r) for r in out} == {len(full[k][0])}
+            assert out[0] == full[k][0]                                   # the header
+            cols = value_cols[k]
+            labels = [[v for j, v in enumerate(r) if j not in cols] for r in out[1:]]
+            assert labels == [[v for j, v in enumerate(r) if j not in cols]
+                              for r in full[k][1:]]     # group and parameter names stay
+            values = [r[j] for r in out[1:] for j in cols]
+            first = "" if case == "blank" else case       # the error in the first value cell
+            assert values == [first] + [""] * (len(values) - 1), (case, k)
+    # an option in error: the size is not known, the error alone
+    assert udfs.COHORT_RETENTION(buyers, dates, None, None, 0) == NUM
+    assert udfs.P_ALIVE_BUCKETS(buyers, dates, None, None, "months") == VALUE
+
+
+def test_p_alive_buckets_leaves_lines_without_an_order_id_out():
+    buyers, dates, _ = _cdnow_cells()
+    order = [[f"o{i}" if i % 7 else None] for i in range(len(buyers))]
+    kept = [i for i, o in enumerate(order) if o[0] is not None]
+    with_ids = udfs.P_ALIVE_BUCKETS(buyers, dates, order)
+    alone = udfs.P_ALIVE_BUCKETS([buyers[i] for i in kept], [dates[i] for i in kept])
+    assert with_ids == alone and with_ids != udfs.P_ALIVE_BUCKETS(buyers, dates)
 
 
 def test_cohort_retention_leaves_lines_without_an_order_id_out():

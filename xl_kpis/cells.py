@@ -607,6 +607,8 @@ def _dates(x: Any) -> tuple[np.ndarray, np.ndarray]:
     types = set(map(type, cells))
     if types <= {datetime, date}:
         days[:] = np.fromiter((v.toordinal() for v in cells), np.int64, n) - _ORDINAL_1970
+    elif types == {type(None)}:                 # a column left blank: no date at all
+        stat[:] = _BLANK
     else:
         for i, v in enumerate(cells):
             days[i], stat[i] = _date_cell(v)
@@ -675,12 +677,25 @@ def _out(v: Any) -> Any:
     return BLANK if x != x else _number_or_error(x)
 
 
+def _cohort_header(months: int) -> list:
+    return ["Cohort", "Customers"] + [f"Month {k}" for k in range(months)]
+
+
+def cohort_frame(months: Any) -> list | None:
+    """The frame of a cohort triangle of ``months`` cohorts x months 0 .. ``months`` - 1
+    (None: no fixed size), for :func:`model`'s ``frame``."""
+    if months is None:
+        return None
+    n = int(months)
+    return [_cohort_header(n)] + [[None] * (n + 2) for _ in range(n)]
+
+
 def _render(result: Any, headers: Sequence[str] | None) -> list:
     from .metrics.predictive import Cohorts
 
     if isinstance(result, Cohorts):
         width = result.retention.shape[1]
-        out = [["Cohort", "Customers"] + [f"Month {k}" for k in range(width)]]
+        out = [_cohort_header(width)]
         for month, n, shares in zip(result.cohort.astype(str).tolist(),
                                     result.customers.tolist(), result.retention.tolist()):
             out.append([month, float(n)] + [_out(v) for v in shares])
@@ -689,8 +704,45 @@ def _render(result: Any, headers: Sequence[str] | None) -> list:
 
 
 def _model(fn: Callable, args: Sequence[Any], options: Sequence[Any] = (),
-           headers: Sequence[str] | None = None, rows: Any = None) -> Any:
+           headers: Sequence[str] | None = None, rows: Any = None,
+           frame: Callable[..., list | None] | None = None) -> Any:
     """Apply a model function to order lines (ranges) and options under the cell rules.
+
+    ``frame`` is given for a table whose size is fixed: called with the options by
+    name, it returns the table's frame (its header row and the cells known without
+    data, None where a value goes), or None when these options do not fix the size.
+    The table then keeps that size whatever the data: without data its values are
+    blank, and when the result is an error the first value cell shows it (the other
+    values blank), so nothing around a spilled table ever has to move.  Otherwise see
+    :func:`_model_result`.
+    """
+    out = _model_result(fn, args, options, headers, rows)
+    if frame is None or isinstance(out, list):
+        return out
+    named = {}
+    for (name, dom, default), o in zip(fn.__kpi__.params[len(args):], options):
+        v = _option_of(dom, default, o)
+        if isinstance(v, str) and v in ERRORS:
+            return out              # an option in error: the size is not known
+        named[name] = v
+    grid = frame(**named)
+    if grid is None:
+        return out
+    shown = False
+    table = [list(grid[0])]
+    for row in grid[1:]:
+        cells_ = []
+        for v in row:
+            if v is None and not shown and out != BLANK:
+                v, shown = out, True
+            cells_.append(BLANK if v is None else v)
+        table.append(cells_)
+    return table
+
+
+def _model_result(fn: Callable, args: Sequence[Any], options: Sequence[Any] = (),
+                  headers: Sequence[str] | None = None, rows: Any = None) -> Any:
+    """A model function's result under the cell rules (:func:`_model` without a frame).
 
     A line (row) counts when every range has a value in it, as for
     :func:`aggregate`; ranges of different sizes or a text/boolean/error cell

@@ -27,6 +27,7 @@ import xlwings as xw
 
 from . import cells
 from . import metrics as m
+from .metrics import predictive as P
 
 CATEGORY = "TikTok KPIs"
 
@@ -333,22 +334,28 @@ def CUSTOMER_CLV(buyers, dates, amounts, months=None, margin=None, discount=None
 @_udf(m.clv_parameters)
 def CLV_PARAMETERS(buyers, dates, amounts, as_of=None, unit=None):
     """The fitted BG/NBD (r, alpha, a, b) and Gamma-Gamma (p, q, gamma) parameters, log-likelihoods, customers, unit and as-of date."""
+    headers = ["Parameter", "Value", "What it is"]
     return cells.model(m.clv_parameters, [buyers, dates, amounts], [as_of, unit],
-                       headers=["Parameter", "Value", "What it is"])
+                       headers=headers, frame=lambda **_: [headers] + [
+                           [name, None, meaning] for name, meaning in P.PARAMETER_ROWS])
 
 
 @_udf(m.p_alive_buckets)
-def P_ALIVE_BUCKETS(buyers, dates, as_of=None, unit=None):
-    """Customers by P(alive): bought once, then repeat buyers 75-100 %, 50-75 %, 25-50 %, under 25 % likely to still be buying; count and share."""
-    return cells.model(m.p_alive_buckets, [buyers, dates], [as_of, unit],
-                       headers=["Customers by P(alive)", "Customers", "Share"])
+def P_ALIVE_BUCKETS(buyers, dates, order_ids=None, as_of=None, unit=None):
+    """Customers by P(alive): bought once, then repeat buyers 75-100 %, 50-75 %, 25-50 %, under 25 % likely to still be buying; count and share. Lines with a blank order id are left out."""
+    ranges = [buyers, dates] + ([order_ids] if order_ids is not None else [])
+    headers = ["Customers by P(alive)", "Customers", "Share"]
+    return cells.model(m.p_alive_buckets, ranges, [None] * (3 - len(ranges)) + [as_of, unit],
+                       headers=headers, frame=lambda **_: [headers] + [
+                           [group, None, None] for group, _ in P.ALIVE_GROUPS])
 
 
 @_udf(m.cohort_retention)
 def COHORT_RETENTION(buyers, dates, order_ids=None, as_of=None, months=None):
     """Cohort triangle: per month of first order, the share of customers ordering again 0, 1, 2 ... months later; blank after the data; months fixes the size. Lines with a blank order id are left out."""
     ranges = [buyers, dates] + ([order_ids] if order_ids is not None else [])
-    return cells.model(m.cohort_retention, ranges, [None] * (3 - len(ranges)) + [as_of, months])
+    return cells.model(m.cohort_retention, ranges, [None] * (3 - len(ranges)) + [as_of, months],
+                       frame=lambda months, **_: cells.cohort_frame(months))
 
 
 __all__ = list(KPI_OF)  # every function registered above, in order

@@ -29,7 +29,8 @@ from typing import Any, BinaryIO, Mapping, Sequence
 from .. import officejs, udfs
 from . import files, patch
 from . import schema as S
-from .formulas import Evaluator, RenderContext, a1, excel_serial, functions_used, render
+from .formulas import (Evaluator, RenderContext, a1, excel_serial, functions_used, is_error,
+                       render)
 
 __all__ = ["Evaluation", "ExtraColumn", "evaluate_book", "evaluate_kpis", "workbook_bytes", "normalise_tables", "build_workbook",
            "write_workbook", "vba_project_path", "CREATED", "CALC_ID"]
@@ -276,7 +277,7 @@ def _evaluate(tables: Mapping[str, Mapping[str, Sequence[Any]]],
             column(t.name, c.header)
 
     shapes = {}
-    for a in S.ARRAYS:
+    for a in S.ARRAY.values():
         formulas[a.key] = S.Cell(S.KPIS_SHEET, 0, 0, expr=a.expr, key=a.key, array=True)
         shapes[a.key] = _shape(value_of(a.key))
     plan = S.plan(rows, shapes)
@@ -583,7 +584,9 @@ def _write_array(ws, fmts: _Formats, c: S.Cell, formula: str, ev: Evaluation) ->
     for i, row in enumerate(grid):
         for j, v in enumerate(row):
             if i or j:
-                _write_value(ws, c.row + i, c.col + j, "" if v is None else v, fmt_of(i, j))
+                # an error value: a blank here, made an error cell by _with_error_cells
+                _write_value(ws, c.row + i, c.col + j,
+                             None if is_error(v) else "" if v is None else v, fmt_of(i, j))
 
 
 #: Characters per unit of column width, and points per line, of wrapped text by style.
@@ -622,6 +625,19 @@ def _rating_colours(wb, ws, sheet: str, ev: Evaluation) -> None:
                 "format": wb.add_format({"bg_color": bg, "font_color": fg})})
 
 
+#: The heat map's colour scale: white at 0, Excel's green at the highest value.
+HEAT_MAP = {"type": "2_color_scale", "min_type": "num", "min_value": 0,
+            "min_color": "#FFFFFF", "max_type": "max", "max_color": "#63BE7B"}
+
+
+def _heat_maps(ws, sheet: str, ev: Evaluation) -> None:
+    """The planned heat maps of a sheet as colour-scale conditional formats (blank and
+    text cells stay uncoloured)."""
+    for s, r0, c0, r1, c1 in ev.plan.heat_maps:
+        if s == sheet:
+            ws.conditional_format(r0, c0, r1, c1, dict(HEAT_MAP))
+
+
 def _write_sheet(wb, ws, fmts: _Formats, sheet: str, ev: Evaluation,
                  lite: dict[str, Any] | None) -> None:
     cells = [c for c in ev.plan.cells if c.sheet == sheet]
@@ -631,6 +647,7 @@ def _write_sheet(wb, ws, fmts: _Formats, sheet: str, ev: Evaluation,
     _write_cells(ws, fmts, cells, ev, lite)
     _row_heights(ws, cells, widths)
     _rating_colours(wb, ws, sheet, ev)
+    _heat_maps(ws, sheet, ev)
     last_col = len(S.WIDTHS.get(sheet, ())) - 1
     last_row = ev.plan.print_rows.get(sheet, max(c.row for c in cells))
     if sheet == S.DASH:
@@ -772,10 +789,71 @@ def workbook_bytes(ev: Evaluation, macro: bool = False,
                    extra_columns: Mapping[str, Sequence[ExtraColumn]] | None = None) -> bytes:
     """The ``.xlsx`` (``macro``: ``.xlsm``) file of an evaluated template, in memory (what
     :func:`write_workbook` writes): the ``.xlsx`` is the xlwings Lite template."""
-    data = io.BytesIO()
+    data = _Buffer()
     lite = _write_xlsx(data, macro, ev, extra_columns or {})
-    book = _with_chart_caches(data.getvalue(), ev)
+    book = _with_error_cells(_with_chart_caches(data.getvalue(), ev), ev)
     return book if lite is None else _lite_package(book, lite, ev)
+
+
+class _Buffer(io.BytesIO):
+    """The in-memory book XlsxWriter writes into; closing it does nothing.
+
+    When XlsxWriter fails half way (a full disk under its temporary files), its zip
+    file stays open on this buffer; the garbage collector may finalize the buffer
+    first, and the zip's own finalizer would then print a traceback as it writes its
+    directory into a closed file.
+    """
+
+    def close(self) -> None:
+        pass
+
+
+def _array_errors(ev: Evaluation) -> dict[str, dict[str, str]]:
+    """``sheet -> ref -> error`` of the cells of array results that hold an error value."""
+    out: dict[str, dict[str, str]] = {}
+    for c in ev.plan.cells:
+        if c.array:
+            for i, row in enumerate(_as_grid(ev.values[c.key])):
+                for j, v in enumerate(row):
+                    if is_error(v):
+                        out.setdefault(c.sheet, {})[a1(c.row + i, c.col + j, False)] = v
+    return out
+
+
+def _with_error_cells(book: bytes, ev: Evaluation) -> bytes:
+    """The written book with the error values of array results as error cells (``t="e"``).
+
+    XlsxWriter writes an array formula's error result as text and has no error
+    constant for the cells it spills into (:func:`_write_array` leaves those
+    blank); a refresh writes both as errors, as Excel does, so the build does too.
+    """
+    import re
+
+    from . import patch
+
+    errors = _array_errors(ev)
+    if not errors:
+        return book
+    with zipfile.ZipFile(io.BytesIO(book)) as z:
+        infos = z.infolist()
+        data = {i.filename: z.read(i) for i in infos}
+        parts = patch.sheet_parts(z)
+    for sheet, cells in errors.items():
+        def cell(m: re.Match) -> str:
+            attrs = re.sub(r' t="[^"]*"', "", m["attrs"])
+            if m["inner"] and "<f" in m["inner"]:         # the anchor: its cached value
+                return f'<c r="{m["ref"]}"{attrs} t="e">{m["inner"]}</c>'
+            return f'<c r="{m["ref"]}"{attrs} t="e"><v>{cells[m["ref"]]}</v></c>'
+
+        refs = "|".join(map(re.escape, cells))
+        xml = re.sub(rf'<c r="(?P<ref>{refs})"(?P<attrs>[^>]*?)\s*(?:/>|>(?P<inner>.*?)</c>)',
+                     cell, data[parts[sheet]].decode("utf-8"))
+        data[parts[sheet]] = xml.encode("utf-8")
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        for info in infos:
+            z.writestr(info, data[info.filename], compress_type=info.compress_type)
+    return out.getvalue()
 
 
 def _write_xlsx(file: BinaryIO, macro: bool, ev: Evaluation,
@@ -813,7 +891,7 @@ def _write_xlsx(file: BinaryIO, macro: bool, ev: Evaluation,
                      ev, None if lite is None else lite[t.sheet])
         _write_table(sheets[t.sheet], fmts, t, ev, lite is not None,
                      extra_columns.get(t.name, ()))
-    for name in (S.START, S.KPIS_SHEET, S.BENCH_SHEET, S.DASH):
+    for name in (S.START, S.KPIS_SHEET, S.CUSTOMERS_SHEET, S.BENCH_SHEET, S.DASH):
         _write_sheet(wb, sheets[name], fmts, name, ev, None if lite is None else lite[name])
     for spec in ev.plan.charts:
         _add_chart(wb, sheets[S.DASH], spec, sheets)

@@ -101,7 +101,7 @@ def _not_carried(path: Path, plan: S.Plan) -> list[str]:
     out = []
     with patch.open_book(path) as z:
         parts = patch.sheet_parts(z)
-        for sheet in (S.START, S.KPIS_SHEET, S.BENCH_SHEET, S.DASH):
+        for sheet in (S.START, S.KPIS_SHEET, S.CUSTOMERS_SHEET, S.BENCH_SHEET, S.DASH):
             if sheet not in parts:
                 continue
             xml = z.read(parts[sheet])

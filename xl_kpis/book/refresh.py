@@ -556,7 +556,7 @@ class _Book:
             held_shapes[c.key] = held
             self._resize(c, rng, grid)
         if held_shapes:
-            shapes = {a.key: _shape(self.ev.values[a.key]) for a in S.ARRAYS}
+            shapes = {a.key: _shape(self.ev.values[a.key]) for a in S.ARRAY.values()}
             self.old_plan = S.plan(self.ev.rows, {**shapes, **held_shapes})
 
     def _resize(self, c: S.Cell, old: str, grid: list[list]) -> None:

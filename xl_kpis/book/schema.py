@@ -39,6 +39,7 @@ __all__ = [
     "NATIVE_FUNCTIONS", "NATIVE_OPERATORS", "FMT", "KINDS", "Rule", "Input", "Computed",
     "Derived", "Table", "TABLES", "TABLE", "CONTENT_TYPES", "ORDER_STATUSES", "Setting",
     "SETTINGS", "SETTING", "Kpi", "KPI_SECTIONS", "KPIS", "ArrayBlock", "ARRAYS", "ARRAY",
+    "CUSTOMER_ARRAYS", "CUSTOMER_ROWS", "CUSTOMERS_SHEET", "CLV_MONTHS", "CLV_DISCOUNT",
     "Benchmark", "BENCHMARKS", "BENCHMARK", "rating", "ClvExample", "CLV_EXAMPLES", "TILES",
     "ChartSpec", "SHEETS", "CONFIG_SHEET", "CONFIG", "WIDTHS", "Cell", "Plan", "plan",
     "rows_to_columns", "empty_tables", "all_formulas", "input_cells", "LAYOUT", "layout", "DASH_ARRAYS",
@@ -534,6 +535,18 @@ def _sum(table: str, *headers: str) -> Call:
 
 K = Ref  # a reference to another KPI row by key
 
+#: The predicted CLV's horizon (months) and monthly discount rate in the template's formulas.
+CLV_MONTHS, CLV_DISCOUNT = 12, 0.01
+
+
+def _predictive(udf: str) -> Call:
+    """A predictive CLV function over the orders that count (cancelled lines have no
+    ``Counted sales``), 12 months, the gross margin setting, 1 % monthly discount."""
+    return getattr(F, udf)(_c("Orders", "Buyer"), _c("Orders", "Created"),
+                           _c("Orders", "Counted sales"), CLV_MONTHS, Name("Margin"),
+                           CLV_DISCOUNT)
+
+
 KPI_SECTIONS: tuple[tuple[str, tuple[Kpi, ...]], ...] = (
     ("Engagement (organic videos)", (
         Kpi("views", "Views", F.TOTAL_VIEWS(_c("Videos", "Views")), "views", FMT["int"],
@@ -626,6 +639,12 @@ KPI_SECTIONS: tuple[tuple[str, tuple[Kpi, ...]], ...] = (
         Kpi("payback", "CAC payback", F.CAC_PAYBACK(
             K("cac"), Op("/", K("margin_period"), Name("PeriodMonths"))), "months",
             FMT["months"], "CAC / gross margin per customer per month.", "payback"),
+        Kpi("pclv", "Predicted CLV after margin, 12 months", _predictive("PREDICTED_CLV"),
+            "currency", FMT["money"], "Mean per buyer of the gross margin expected in the next 12 months"
+            " (BG/NBD + Gamma-Gamma fitted to the orders, 1% monthly discount; see the"
+            " Customers sheet)."),
+        Kpi("pclv_cac", "Predicted CLV : CAC", F.LTV_CAC(K("pclv"), K("cac")), "x",
+            FMT["ratio"], "Predicted CLV / CAC.", "pclv_cac"),
     )),
     ("Loyalty and feedback", (
         Kpi("rpr", "Repeat purchase rate", F.REPEAT_PURCHASE_RATE(
@@ -700,7 +719,49 @@ ARRAYS: tuple[ArrayBlock, ...] = (
                (None, FMT["int"], FMT["int"], FMT["percent"], FMT["int"], FMT["money"],
                 FMT["money"])),
 )
-ARRAY: dict[str, ArrayBlock] = {a.key: a for a in ARRAYS}
+
+
+def _orders(*headers: str) -> tuple[Column, ...]:
+    return tuple(_c("Orders", h) for h in headers)
+
+
+#: The array results of the Customers sheet, top to bottom.  All but the last have a fixed
+#: size (whatever the data: see ``cells.model``'s frame); the per-customer table, one row per
+#: buyer, is last, with nothing below it, so that a refresh resizes it in place.
+CUSTOMER_ARRAYS: tuple[ArrayBlock, ...] = (
+    ArrayBlock("p_alive", "Customers by P(alive)",
+               "How many of your buyers are likely still buying. One-time buyers are apart"
+               " (the model cannot tell whether they are gone); a large group of repeat"
+               " buyers under 50% are lapsed customers worth winning back.",
+               F.P_ALIVE_BUCKETS(*_orders("Buyer", "Created", "Counted order")),
+               (None, FMT["int"], FMT["percent1"]), rows=6),
+    ArrayBlock("clv_parameters", "The fitted models behind the predicted CLV",
+               "A buyer buys r / alpha times per week on average while she is still"
+               " buying, drops out after a repeat purchase with probability a / (a + b)"
+               " on average, and spends about gamma x p / (q - 1) per purchase; check"
+               " that Customers and Repeat customers are what you expect.",
+               F.CLV_PARAMETERS(*_orders("Buyer", "Created", "Counted sales")),
+               (None, "#,##0.0##", None), rows=14),
+    ArrayBlock("cohorts", "Cohort retention, last 12 months",
+               "Each row is the buyers whose first order fell in that month, each column"
+               " the months since: the share who ordered in that month (darker green is"
+               " more). Compare a column down the rows to see whether newer cohorts come"
+               " back more often; month 0 is 100% by definition, blank cells are not in"
+               " the data yet.",
+               F.COHORT_RETENTION(*_orders("Buyer", "Created", "Counted order"), "",
+                                  CLV_MONTHS),
+               (None, FMT["int"]) + ("0%",) * CLV_MONTHS, rows=1 + CLV_MONTHS),
+    ArrayBlock("customer_clv", "Every buyer, highest predicted CLV first",
+               "Purchases so far, the probability she is still buying, the purchases and"
+               " the spend per purchase expected in the next 12 months, and her predicted"
+               " CLV after margin: the top of the list are the buyers to keep happy, many"
+               " purchases with a low P(alive) the ones to win back.",
+               _predictive("CUSTOMER_CLV"),
+               (None, FMT["int"], FMT["percent1"], FMT["number"], FMT["money"],
+                FMT["money"])),
+)
+#: Array results by key (the KPIs sheet's and the Customers sheet's).
+ARRAY: dict[str, ArrayBlock] = {a.key: a for a in (*ARRAYS, *CUSTOMER_ARRAYS)}
 
 
 # --- benchmarks -------------------------------------------------------------------------
@@ -757,6 +818,10 @@ BENCHMARKS: tuple[Benchmark, ...] = (
               " [medium]", 0.15, 0.40, "rpr", FMT["percent"]),
     Benchmark("ltv_cac", "LTV:CAC", "<1", "1-3", "3-5 (>5 may mean under-investing)",
               "pug.sh; freeconvert.ai [medium]", 1.0, 3.0, "ltv_cac", FMT["ratio"]),
+    Benchmark("pclv_cac", "Predicted CLV : CAC", "<1", "1-3", "3-5",
+              "the LTV:CAC bands (pug.sh; freeconvert.ai) [medium]; a 12-month predicted"
+              " CLV is not a lifetime, so the ratio is conservative", 1.0, 3.0, "pclv_cac",
+              FMT["ratio"]),
     Benchmark("payback", "CAC payback (months, lower is better)", ">18 months",
               "12-18 months", "<=12 months", "abracalc.com (SaaS origin) [low for"
               " e-commerce]", 18.0, 12.0, "payback", FMT["months"], higher_is_better=False),
@@ -839,8 +904,10 @@ class ChartSpec:
 # --- sheets and layout -------------------------------------------------------------------
 
 START, KPIS_SHEET, BENCH_SHEET, DASH = "Start", "KPIs", "Benchmarks", "Dashboard"
+CUSTOMERS_SHEET = "Customers"
 #: Sheet order of the workbook (the xlsm adds :data:`CONFIG_SHEET` at the end).
-SHEETS: tuple[str, ...] = (START, *(t.sheet for t in TABLES), KPIS_SHEET, BENCH_SHEET, DASH)
+SHEETS: tuple[str, ...] = (START, *(t.sheet for t in TABLES), KPIS_SHEET, CUSTOMERS_SHEET,
+                           BENCH_SHEET, DASH)
 #: The xlwings configuration sheet of the .xlsm (read by xlwings' VBA and Python:
 #: keys in column A from A1 down, values in column B).
 CONFIG_SHEET = "xlwings.conf"
@@ -852,6 +919,7 @@ WIDTHS: dict[str, tuple[float, ...]] = {
     KPIS_SHEET: (34, 14, 15, 10, 14, 14, 16, 72),
     BENCH_SHEET: (34, 11, 12, 12, 12, 14, 18, 34, 62),
     DASH: (17,) * 12 + (3, 26, 14),
+    CUSTOMERS_SHEET: (44, 12, 10) + (9,) * (CLV_MONTHS - 1),
     CONFIG_SHEET: (16, 16, 3, 80),
 }
 
@@ -890,6 +958,9 @@ class Plan:
     cells: list[Cell] = field(default_factory=list)
     charts: list[ChartSpec] = field(default_factory=list)
     print_rows: dict[str, int] = field(default_factory=dict)
+    #: Cell ranges shown as a heat map (a colour scale): ``(sheet, first_row, first_col,
+    #: last_row, last_col)``, 0-based, inclusive.
+    heat_maps: list[tuple[str, int, int, int, int]] = field(default_factory=list)
 
     def __post_init__(self):
         self._by_key: dict[str, Cell] = {}
@@ -1046,6 +1117,62 @@ def _kpis(p: Plan, at: Mapping[str, Placed], shapes: Mapping[str, tuple[int, int
               Cell(s, r + 1, KPI_FORMULA_COL, value=FormulaText(a.key), style="formula"),
               Cell(s, r + 2, 0, expr=a.expr, key=a.key, style="value", array=True))
     p.print_rows[s] = max(x.last_row for x in at.values() if x.block.sheet == s)
+
+
+#: The Customers sheet's comparison of the predicted CLV with the calculator's CLV and CAC:
+#: (label, KPI key, rated benchmark or None, how to read it).
+CUSTOMER_ROWS: tuple[tuple[str, str, str | None, str], ...] = (
+    ("Predicted CLV, next 12 months (after margin)", "pclv", None,
+     "The gross margin an average buyer of yours is expected to bring in over the next 12"
+     " months, from how often and how recently each one bought (the models below)."),
+    ("CLV after margin (the calculator's rule)", "clv_margin", None,
+     "AOV x purchases per period x the retention periods set on the Start sheet: an"
+     " assumption, where the predicted CLV is fitted to your orders."),
+    ("Customer acquisition cost (CAC)", "cac", None,
+     "Ad spend / new customers, from the Campaigns sheet."),
+    ("Predicted CLV : CAC", "pclv_cac", "pclv_cac",
+     "Below 1 a new buyer is not expected to earn back what she cost within a year; 3 or"
+     " more is good (Benchmarks sheet)."),
+    ("LTV:CAC (the calculator's CLV)", "ltv_cac", "ltv_cac",
+     "The same ratio with the calculator's CLV: far above the predicted one, it says the"
+     " retention setting is optimistic."),
+)
+CUSTOMER_NOTE_SPAN = len(WIDTHS[CUSTOMERS_SHEET]) - 4
+
+
+def _customers(p: Plan, shapes: Mapping[str, tuple[int, int]]) -> None:
+    """The Customers sheet: the predicted CLV beside the calculator's CLV and CAC, then the
+    array results (:data:`CUSTOMER_ARRAYS`), the per-customer table last (it grows with the
+    buyers)."""
+    s = CUSTOMERS_SHEET
+    last_col = len(WIDTHS[s]) - 1
+    _heading(p, s, "Customers: predicted lifetime value and retention",
+             "Fitted to the Orders sheet (cancelled orders left out) by the BG/NBD and"
+             " Gamma-Gamma models: who is still buying, what they will spend, and how each"
+             " month's new buyers come back.")
+    r = 3
+    for i, h in enumerate(("Measure", "Value", "Rating", "How to read it")):
+        p.add(_text(s, r, i, h, "header", span=CUSTOMER_NOTE_SPAN if i == 3 else 0))
+    for label, kpi, bench, how in CUSTOMER_ROWS:
+        r += 1
+        p.add(_text(s, r, 0, label, "label"),
+              Cell(s, r, 1, expr=Ref(kpi), style="value", fmt=KPIS[kpi].fmt),
+              _text(s, r, 3, how, "note", span=CUSTOMER_NOTE_SPAN))
+        if bench:
+            p.add(Cell(s, r, 2, expr=Ref(f"rating.{bench}"), style="rating"))
+    for a in CUSTOMER_ARRAYS:
+        r += 2
+        p.add(_text(s, r, 0, a.title, "section"),
+              _text(s, r + 1, 0, a.help, "note", span=last_col),
+              Cell(s, r + 2, 0, value=FormulaText(a.key), style="formula", span=last_col),
+              Cell(s, r + 3, 0, expr=a.expr, key=a.key, style="value", array=True))
+        r += 3
+        rows = a.rows or max(shapes.get(a.key, (1, 1))[0], 1)
+        if a.key == "cohorts":
+            # months 1 .. 11 of the cohorts (month 0 is 100% by definition)
+            p.heat_maps.append((s, r + 1, 3, r + CLV_MONTHS, 1 + CLV_MONTHS))
+        r += rows - 1
+    p.print_rows[s] = r
 
 
 CLV_HEADERS = ("Example", "AOV", "Repeat sales (per period)", "Retention (periods)",
@@ -1255,6 +1382,7 @@ def plan(rows: Mapping[str, int] | None = None,
     for t in TABLES:
         _table_sheet(p, t)
     _kpis(p, at, shapes)
+    _customers(p, shapes)
     _benchmarks(p)
     _dashboard(p, at, rows, shapes)
     p.cells = [_with_formula_text(p, c) for c in p.cells]

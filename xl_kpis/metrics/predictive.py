@@ -1184,7 +1184,8 @@ def predicted_clv_cac(customer_ids, order_dates, order_amounts, cac, months=12, 
                                  discount, as_of, unit), cac)
 
 
-_PARAMETER_ROWS = (
+#: The rows of :func:`clv_parameters`: each parameter's name and what it is.
+PARAMETER_ROWS = (
     ("r", "BG/NBD: shape of the purchase rate across customers"),
     ("alpha", "BG/NBD: scale of the purchase rate, in the time unit"),
     ("a", "BG/NBD: drop-out probability, shape a"),
@@ -1261,7 +1262,7 @@ def clv_parameters(customer_ids, order_dates, order_amounts, as_of=None, unit="w
                                      ("meaning", object)])
     out["parameter"] = [p for p, _ in rows]
     out["value"] = [v for _, v in rows]
-    out["meaning"] = [m for _, m in _PARAMETER_ROWS]
+    out["meaning"] = [m for _, m in PARAMETER_ROWS]
     return out
 
 
@@ -1277,7 +1278,7 @@ def parameter_rows(model) -> list[tuple[str, float | str]]:
     values = (bg.r, bg.alpha, bg.a, bg.b, bg.log_likelihood, gg.p, gg.q, gg.gamma,
               gg.log_likelihood, float(s.customer.size), float((s.frequency > 0).sum()),
               s.unit, str(s.as_of))
-    return [(name, v) for (name, _), v in zip(_PARAMETER_ROWS, values)]
+    return [(name, v) for (name, _), v in zip(PARAMETER_ROWS, values)]
 
 
 #: The groups of :func:`p_alive_buckets`: a label and, for repeat buyers, P(alive) >= ``lo``.
@@ -1290,8 +1291,9 @@ ALIVE_GROUPS = (
 )
 
 
-@kpi(shape="table", customer_ids=LABELS, order_dates=DATES, as_of=DATES, unit=UNIT)
-def p_alive_buckets(customer_ids, order_dates, as_of=None, unit="weeks"):
+@kpi(shape="table", customer_ids=LABELS, order_dates=DATES, order_ids=LABELS, as_of=DATES,
+     unit=UNIT)
+def p_alive_buckets(customer_ids, order_dates, order_ids=None, as_of=None, unit="weeks"):
     """Customers by P(alive): how many of those who bought again are likely still buying.
 
     Parameters
@@ -1300,6 +1302,10 @@ def p_alive_buckets(customer_ids, order_dates, as_of=None, unit="weeks"):
         The customer of each order line (``Buyer Username``).
     order_dates : array_like
         The date of each line; lines of a customer on one day are one purchase.
+    order_ids : array_like, optional
+        The order of each line: lines without one are left out (the template passes
+        ``Counted order``, blank for cancelled orders, so that the fit sees the lines
+        the predicted CLV sees).
     as_of : date-like, optional
         The as-of date: later lines are left out; the last order date by default.
     unit : {"weeks", "days"}, optional
@@ -1341,6 +1347,9 @@ def p_alive_buckets(customer_ids, order_dates, as_of=None, unit="weeks"):
     >>> t["group"][0], int(t["customers"].sum()), round(float(t["share"].sum()), 6)
     ('Bought once (P(alive) = 1 in the model)', 2000, 1.0)
     """
+    if order_ids is not None:
+        customer_ids, order_dates, _, as_of = _lines("p_alive_buckets", customer_ids,
+                                                     order_dates, None, as_of, order_ids)
     s = rfm_summary(customer_ids, order_dates, None, as_of, unit)
     bg = bgnbd_fit(s.frequency, s.recency, s.T, s.unit)
     alive = np.asarray(bgnbd_p_alive(bg, s.frequency, s.recency, s.T), dtype=np.float64)
