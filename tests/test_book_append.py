@@ -18,6 +18,9 @@ from xl_kpis.book.formulas import a1, excel_serial
 from bookfiles import copy, parts
 
 ORDERS, CAMPAIGNS, BRAND = S.TABLE["Orders"], S.TABLE["Campaigns"], S.TABLE["Brand"]
+#: The last column of the Orders table and the first column right of the Campaigns table.
+Z = a1(0, len(ORDERS.headers) - 1)[:-1]
+BEYOND = a1(0, len(CAMPAIGNS.headers))[:-1]
 CHART_F = "{http://schemas.openxmlformats.org/drawingml/2006/chart}f"
 HOSTILE = ['=HYPERLINK("http://evil","x")', "=1+1", "+1", "@SUM(A1)", "<b>&amp;</b>",
            "tab\there", "a\x01b", "_x0041_", "  padded  ", "line\r\nbreak", "😀 emoji"]
@@ -73,12 +76,12 @@ def test_only_the_tables_parts_change(template, tmp_path):
     changed = {k for k in before if before[k] != after[k]}
     assert changed == {sheet, table, "xl/workbook.xml"}     # print area grew
     assert done["Orders"].first_row == 5 and done["Orders"].rows == 3
-    assert done["Orders"].ref == "A4:Z7"
+    assert done["Orders"].ref == f"A4:{Z}7"
     t = after[table].decode()
-    assert 'ref="A4:Z7"' in t and '<autoFilter ref="A4:Z7"/>' in t
-    assert before[table].decode().replace("A4:Z5", "A4:Z7") == t
-    assert "Orders!$A$1:$Z$7" in after["xl/workbook.xml"].decode()
-    assert '<dimension ref="A1:Z7"/>' in after[sheet].decode()
+    assert f'ref="A4:{Z}7"' in t and f'<autoFilter ref="A4:{Z}7"/>' in t
+    assert before[table].decode().replace(f"A4:{Z}5", f"A4:{Z}7") == t
+    assert f"Orders!$A$1:${Z}$7" in after["xl/workbook.xml"].decode()
+    assert f'<dimension ref="A1:{Z}7"/>' in after[sheet].decode()
 
 
 def test_the_blank_row_of_an_empty_table_is_filled_first(template, tmp_path):
@@ -178,8 +181,8 @@ def test_appending_to_a_full_table_goes_after_its_last_row(demo, tmp_path):
     assert done["Orders"].first_row == last + 1
     new = parts(book)[sheet].decode()
     cut = old.index("</sheetData>")
-    assert new.startswith(old[:cut].replace(f'<dimension ref="A1:Z{last}"/>',
-                                            f'<dimension ref="A1:Z{last + 2}"/>'))
+    assert new.startswith(old[:cut].replace(f'<dimension ref="A1:{Z}{last}"/>',
+                                            f'<dimension ref="A1:{Z}{last + 2}"/>'))
     styles = {k: a.get("s") for k, (a, _) in cells(old, last).items()}
     assert {k: a.get("s") for k, (a, _) in cells(new, last + 2).items()} == \
         {k: s for k, s in styles.items() if k in cells(new, last + 2)}
@@ -370,7 +373,7 @@ def test_one_row_chart_ranges_of_the_template(template, tmp_path):
     ("Campaigns!$AC$4:$AC${last}", None),                 # with the header row
     ("Campaigns!$AC$6:$AC${last}", None),                 # part of the column
     ("Campaigns!$AB$5:$AC${last}", None),                 # two columns
-    ("Campaigns!$AH$5:$AH${last}", None),                 # right of the table (A:AG)
+    (f"Campaigns!${BEYOND}$5:${BEYOND}${{last}}", None),   # right of the table
     ("Brand!$C$5:$C${last}", None),                       # a table that does not grow
 ])
 def test_which_chart_ranges_grow(demo, tmp_path, ref, grown):
@@ -384,3 +387,64 @@ def test_which_chart_ranges_grow(demo, tmp_path, ref, grown):
     with zipfile.ZipFile(book) as z:
         refs = [f.text for f in SafeET.fromstring(z.read(part)).iter(CHART_F)]
     assert refs[1] == (grown.format(new=last + 3) if grown else ref)   # values: 3 rows more
+
+
+# --- rows updated in place ---------------------------------------------------------------------
+
+def _without_rows(xml, rows):
+    """A worksheet's XML with the given rows cut out."""
+    for r in rows:
+        xml = re.sub(rf'<row r="{r}"[^>]*>.*?</row>', "", xml, count=1, flags=re.S)
+    return xml
+
+
+def test_updating_rows_changes_only_their_cells(demo, tmp_path):
+    book = copy(demo, tmp_path / "d.xlsx")
+    first = ORDERS.first_data_row + 1                        # sheet row of the first data row
+    old_rows = calamine_rows(book)
+    blank = next(i for i, r in enumerate(old_rows) if i > 1 and r["Buyer message"] == ""
+                 and r["Rating"] != "")
+    before = parts(book)
+    done = append_rows(book, {}, updates={"Orders": {
+        0: {"status": "Canceled", "refund": 12.5},
+        blank: {"buyer_message": '=HYPERLINK("x")', "rating": None}}})
+    assert done == {}                                        # nothing appended
+    after = parts(book)
+    sheet, _ = part_names(book)
+    assert {k for k in before if before[k] != after[k]} == {sheet}
+    old, new = before[sheet].decode(), after[sheet].decode()
+    changed = (first, first + blank)
+    assert _without_rows(old, changed) == _without_rows(new, changed)    # every other row
+    for r, cols in ((first, {"Status", "Refund"}), (first + blank, {"Buyer message", "Rating"})):
+        was, now = cells(old, r), cells(new, r)
+        keep = set(was) - {letter(h) for h in cols}
+        assert {c: now[c] for c in keep} == {c: was[c] for c in keep}    # formulas too
+        assert [k for k in now] == sorted(now, key=lambda c: (len(c), c))  # in column order
+    # a new cell takes its column's style; an emptied one keeps its own, with no value
+    last = first + len(old_rows) - 1
+    assert cells(new, first + blank)[letter("Buyer message")][0]["s"] == \
+        cells(old, last)[letter("Buyer message")][0]["s"]
+    assert cells(new, first + blank)[letter("Rating")] == (
+        {"r": f"{letter('Rating')}{first + blank}",
+         "s": cells(old, first + blank)[letter("Rating")][0]["s"]}, "")
+    rows = calamine_rows(book)
+    assert (rows[0]["Status"], rows[0]["Refund"]) == ("Canceled", 12.5)
+    assert rows[blank]["Buyer message"] == '=HYPERLINK("x")'       # text, not a formula
+    assert rows[1:blank] == old_rows[1:blank]
+
+
+def test_updates_and_appends_together_and_a_setting(template, tmp_path):
+    book = copy(template, tmp_path / "b.xlsx")
+    append_rows(book, {"Orders": [order(1), order(2)]})
+    done = append_rows(book, {"Orders": [order(3)]},
+                       updates={"Orders": {1: {"status": "Canceled"}}},
+                       cells={"Start": {"B8": 1.25}})
+    assert done["Orders"].first_row == ORDERS.first_data_row + 3
+    rows = calamine_rows(book)
+    assert [r["Status"] for r in rows] == ["Completed", "Canceled", "Completed"]
+    start = CalamineWorkbook.from_path(str(book)).get_sheet_by_name("Start").to_python()
+    assert start[7][1] == 1.25
+    with pytest.raises(patch.BookFormatError, match="row 9 to update"):
+        append_rows(book, {}, updates={"Orders": {4: {"status": "Shipped"}}})
+    with pytest.raises(patch.BookFormatError, match="no sheet 'Nope'"):
+        append_rows(book, {}, cells={"Nope": {"A1": 1}})

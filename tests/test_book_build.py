@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zipfile
 from datetime import date, datetime
 from pathlib import Path
@@ -157,7 +158,10 @@ def test_empty_template_evaluates():
     ev = B.evaluate_book({})
     assert ev.rows == {t.name: 1 for t in S.TABLES}
     v = ev.values
-    assert v["orders"] == "" and v["views"] == "" and v["roas"] == "#DIV/0!"
+    # nothing is measured yet: every KPI but the settings' is blank, and so is every rating
+    assert {k: v[k] for k in S.KPIS if v[k] != ""} == {
+        "breakeven": pytest.approx(1 / (0.4 * 0.95)), "retention": 4}
+    assert {v[f"rating.{b.key}"] for b in S.BENCHMARKS} == {""}
     # top products has its fixed size (header + 5 rows); content resonance its header and the
     # one blank row the template asks for (rows=1), so that its layout is there before data
     assert v["top_products"][0][0] == "Product" and len(v["top_products"]) == 6
@@ -262,8 +266,9 @@ def test_structure_with_openpyxl(books):
                   if str(dv.sqref).startswith(rating_col))
     assert (rating.type, rating.operator or "between", rating.formula1, rating.formula2) == \
         ("whole", "between", "1", "5")
+    cost_col = fx.a1(0, S.CAMPAIGNS.col("Cost"))[:-1]
     cost = next(dv for dv in wb["Campaigns"].data_validations.dataValidation
-                if str(dv.sqref).startswith("F"))
+                if re.match(rf"{cost_col}\d", str(dv.sqref)))
     assert (cost.type, cost.operator, cost.formula1) == ("decimal", "greaterThanOrEqual", "0")
     kinds = wb["Videos"].data_validations.dataValidation
     assert any(dv.type == "list" and "tutorial" in dv.formula1 for dv in kinds)
@@ -363,7 +368,7 @@ def test_empty_template_builds(tmp_path):
     ev = B.build_workbook(path)
     assert ev.rows == {t.name: 1 for t in S.TABLES}
     wb = load_workbook(path, keep_vba=True)
-    assert wb["Orders"].tables["Orders"].ref == "A4:Z5"
+    assert wb["Orders"].tables["Orders"].ref == f"A4:{fx.a1(4, len(S.ORDERS.headers) - 1)}"
 
 
 def test_bad_suffix():
@@ -411,3 +416,74 @@ def test_a_sellers_formula_column_is_spelled_as_the_book_written_stores_calls(
     assert f"<calculatedColumnFormula>{want}</calculatedColumnFormula>" in table
     assert sheet.count(f"<f>{want}</f>") == 2
     assert ("_xldudf_" in table) == (ext == "xlsx")
+
+
+# --- not measured is not zero -------------------------------------------------------------
+
+#: What a column with no value at all leaves unmeasured (blank KPI, blank rating), by the
+#: definitions of docs/kpi-definitions.md: each KPI below divides by or sums that column.
+UNMEASURED = [
+    ("Videos", ["completed_views"], ["completion"], ["Completion rate"]),
+    # the KPI is TikTok's ER without saves; the Videos sheet's ER counts saves too
+    ("Videos", ["likes", "comments", "shares"], ["er"], []),
+    ("Videos", ["likes", "comments", "shares", "saves"], ["er"], ["ER"]),
+    ("Videos", ["revenue"], [], ["AOV"]),
+    ("Campaigns", ["conversions"], ["cvr", "cpa"], ["CVR", "CPA"]),
+    ("Campaigns", ["new_customers"], ["cac", "ltv_cac", "payback"], ["CAC"]),
+    ("Campaigns", ["revenue"], ["ad_revenue", "roas", "roi"], ["ROAS", "ROI"]),
+    ("Campaigns", ["views_p100"], [], ["Completion rate"]),
+    ("Campaigns", ["likes", "comments", "shares"], [], ["ER"]),
+    ("Orders", ["order_amount"], ["revenue", "aov", "clv", "clv_margin", "margin_period",
+                                  "dclv", "ltv_cac", "payback"], []),
+    ("Orders", ["buyer"], ["buyers", "repeat", "clv", "clv_margin", "margin_period", "dclv",
+                           "ltv_cac", "payback", "rpr"], []),
+    ("Orders", ["rating"], ["avg_rating", "positive", "reviews", "review_rate"], []),
+    ("Brand", ["competitor_a_mentions", "competitor_b_mentions", "competitor_c_mentions"],
+     ["sov"], ["Share of voice"]),
+    ("Brand", ["followers_start"], ["followers"], ["Follower growth"]),
+]
+
+
+@pytest.mark.parametrize("table, keys, kpis, columns", UNMEASURED)
+def test_a_column_without_any_value_is_not_measured(demo_eval, table, keys, kpis, columns):
+    tables = demo.tables()
+    for k in keys:
+        tables[table][k] = [None] * len(tables[table][k])
+    ev = B.evaluate_book(tables)
+    before, after = demo_eval.values, ev.values
+    assert all(isinstance(before[k], float) for k in kpis)          # measured in the demo
+    assert {k: after[k] for k in kpis} == dict.fromkeys(kpis, "")
+    rated = {k.benchmark for k in S.KPIS.values() if k.key in kpis and k.benchmark}
+    assert {after[f"rating.{b}"] for b in rated} <= {""}
+    # the other KPIs keep their values
+    assert {k: after[k] for k in S.KPIS if k not in kpis} == \
+        {k: before[k] for k in S.KPIS if k not in kpis}
+    for c in columns:
+        assert set(ev.columns[table][c]) == {""}, c
+        assert "" not in demo_eval.columns[table][c]
+
+
+def test_profile_visits_come_from_studio_when_the_videos_have_none(demo_eval):
+    tables = demo.tables()
+    tables["Videos"]["profile_visits"] = [None] * len(tables["Videos"]["profile_visits"])
+    ev = B.evaluate_book(tables)
+    brand = tables["Brand"]
+    assert ev.values["profile_visits"] == sum(brand["profile_views"])
+    assert ev.values["pvr"] == pytest.approx(sum(brand["profile_views"]) / sum(brand["views"]))
+    assert ev.values["pvr.unit"] == "% of views (Brand: Studio overview)"
+    assert demo_eval.values["pvr.unit"] == "% of views"
+    tables["Brand"]["profile_views"] = [None] * len(brand["profile_views"])
+    assert B.evaluate_book(tables).values["pvr"] == ""
+
+
+def test_delivered_orders_follow_the_status_without_delivered_times():
+    orders = {"order_id": ["1", "1", "2", "3", "4", "5"],
+              "status": ["Completed", "Completed", "Delivered", "Shipped", "Canceled", "completed"],
+              "buyer": ["a", "a", "b", "c", "d", "e"], "order_amount": [10.0] * 6}
+    ev = B.evaluate_book({"Orders": orders})
+    assert ev.columns["Orders"]["Delivered order"] == ["1", "1", "2", "", "", "5"]
+    assert ev.values["delivered"] == 3
+    orders["delivered"] = [None, None, None, datetime(2026, 1, 5), datetime(2026, 1, 5), None]
+    ev = B.evaluate_book({"Orders": orders})
+    assert ev.values["delivered"] == 4           # a delivered time counts; a cancelled order not
+    assert ev.values["review_rate"] == "" and ev.values["reviews"] == ""   # no rating typed

@@ -42,6 +42,7 @@ def _expr(depth: int = 2):
         st.builds(lambda c, a, b: fx.F.IF(c, a, b), sub, sub, sub),
         st.builds(lambda c, a: fx.F.IF(c, a), sub, sub),
         st.builds(lambda a, b: fx.F.OR(a, b), sub, sub),
+        st.builds(lambda a, b: fx.F.AND(a, b), sub, sub),
         st.builds(lambda a: fx.F.ISNUMBER(a), sub),
     )
 
@@ -99,11 +100,12 @@ def test_every_operator_on_every_pair_of_kinds(op):
         assert _same(g, w), (columns["A"][i], op, columns["B"][i], g, w)
 
 
-@pytest.mark.parametrize("fn", ["IF", "OR", "ISNUMBER"])
+@pytest.mark.parametrize("fn", ["IF", "OR", "AND", "ISNUMBER"])
 def test_every_function_on_every_kind(fn):
     columns = {"A": KINDS, "B": ["then"] * len(KINDS), "C": [0.0] * len(KINDS)}
     args = {"IF": (fx.This("A"), fx.This("B"), fx.This("C")),
             "OR": (fx.This("A"), fx.Op("=", fx.This("A"), fx.Lit("a"))),
+            "AND": (fx.This("A"), fx.Op("=", fx.This("A"), fx.Lit("a"))),
             "ISNUMBER": (fx.This("A"),)}[fn]
     expr = fx.Call(fn, args)
     ev = fx.Evaluator(lambda t, h: columns[h], {}.__getitem__, lambda k, r, c: None)

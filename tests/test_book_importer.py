@@ -14,7 +14,7 @@ from python_calamine import CalamineWorkbook
 from engines import lo_convert, mismatches, recompute_all, require_tool
 from xl_kpis.book import build_workbook, importer, patch, schema as S
 from xl_kpis.book.formulas import a1
-from xl_kpis.book.importer import ALREADY, REPEATED, import_export, key_value
+from xl_kpis.book.importer import REPEATED, import_export, key_value
 from xl_kpis.book.refresh import BookLocked
 from xl_kpis.imports import ExportFormatError
 from xl_kpis.imports.synth import write_order_export
@@ -62,7 +62,7 @@ def test_reimporting_adds_nothing_and_does_not_write(template, tmp_path):
     before, mtime = digest(book), book.stat().st_mtime_ns
     r = import_export("orders", ORDERS_US, book)
     assert r.added == 0 and r.refresh is None
-    assert [reason for _, reason in r.tables[0].skipped].count(ALREADY) == 4
+    assert (r.tables[0].unchanged, r.updated, r.tables[0].skipped) == (4, 0, [(2, "description row")])
     assert digest(book) == before and book.stat().st_mtime_ns == mtime
 
 
@@ -92,8 +92,8 @@ def test_duplicates_within_the_export_and_lines_sharing_a_key(template, tmp_path
     subtotals = [x["SKU subtotal"] for x in table_rows(book, "Orders")]
     assert subtotals.count(22.5) == 1 and 11.25 in subtotals
     again = import_export("orders", src, book)
-    assert again.added == 0 and again.tables[0].categories() == {ALREADY: 5, REPEATED: 1,
-                                                                  "not importable": 1}
+    assert (again.added, again.updated, again.unchanged) == (0, 0, 5)
+    assert [x for _, x in again.tables[0].skipped] == ["description row", REPEATED]
 
 
 def test_an_overlapping_export_adds_only_the_new_lines(demo, tmp_path):
@@ -103,7 +103,7 @@ def test_an_overlapping_export_adds_only_the_new_lines(demo, tmp_path):
     src = _export_with(tmp_path, [{"Order ID": "576461234567890999\t",
                                    "Buyer Message": "=1+1"}])
     r = import_export("orders", src, book)
-    assert r.added == 1 and r.tables[0].categories()[ALREADY] == 4
+    assert r.added == 1 and r.unchanged == 4 and r.updated == 0
     rows = table_rows(book, "Orders")
     assert len(rows) == n + 5 and rows[-1]["Buyer message"] == "=1+1"
 
@@ -142,11 +142,15 @@ def test_what_the_seller_typed_is_never_overwritten(tmp_path):
         "Brand": {"period": [dt.date(2025, 12, 1)], "brand_mentions": [42],
                   "followers_start": [1]}})
     r = import_export("studio", DATA / "studio_en", book, year=2026)
-    assert [(t.table, t.added) for t in r.tables] == [("Videos", 1), ("Brand", 1)]
+    assert [(t.table, t.added, len(t.updated)) for t in r.tables] == [("Videos", 1, 1),
+                                                                       ("Brand", 1, 0)]
     videos, brand = table_rows(book, "Videos"), table_rows(book, "Brand")
+    # the export's views replace the book's; what only the seller types stays
     assert (videos[0]["Content type"], videos[0]["Views"], videos[0]["Saves"]) == \
-        ("tutorial", 5, 7)
+        ("tutorial", 100, 7)
+    # the export starts on 30 December: the book's December is kept whole
     assert (brand[0]["Brand mentions"], brand[0]["Followers start"]) == (42, 1)
+    assert "in the middle of 2025-12" in r.tables[1].skipped[-1][1]
     assert brand[1]["Period"] == dt.date(2026, 1, 1)
 
 

@@ -13,14 +13,14 @@ from xl_kpis.book import schema as S
 
 # The canonical keys importers rely on (the lists; keep them exactly).
 KEYS = {
-    "Campaigns": ("date campaign ad_group ad_name ad_id cost impressions clicks conversions"
+    "Campaigns": ("date period_end campaign ad_group ad_name ad_id cost impressions clicks conversions"
                   " revenue new_customers video_views views_2s views_6s views_p25 views_p50"
                   " views_p75 views_p100 profile_visits likes comments shares follows"),
     "Videos": ("video_link title posted content_type views likes comments shares saves"
                " completed_views profile_visits orders revenue"),
     "Orders": ("order_id sku_id status substatus cancel_type product variation seller_sku"
                " quantity returned_qty unit_price sku_subtotal order_amount refund created"
-               " paid delivered buyer buyer_message country state category rating"),
+               " paid delivered cancelled buyer buyer_message country state category rating"),
     "Brand": ("period followers_start followers_end brand_mentions competitor_a_mentions"
               " competitor_b_mentions competitor_c_mentions support_queries orders views"
               " profile_views likes comments shares"),
@@ -83,11 +83,17 @@ def test_computed_columns_reference_existing_earlier_columns(table):
 def test_computed_declaration_is_udf_plus_input_headers():
     roas = next(c for c in S.CAMPAIGNS.computed if c.header == "ROAS")
     assert (roas.udf, roas.inputs) == ("ROAS", ("Revenue", "Cost"))
-    assert S.CAMPAIGNS.formula("ROAS", display=True) == "=ROAS([@Revenue],[@Cost])"
-    assert S.CAMPAIGNS.formula("ROAS") == \
-        "=ROAS(Campaigns[[#This Row],[Revenue]],Campaigns[[#This Row],[Cost]])"
-    assert S.BRAND.formula("Share of voice", display=True) == \
-        "=SHARE_OF_VOICE([@[Brand mentions]],[@[Competitor A mentions]:[Competitor C mentions]])"
+    # a row without revenue or without cost is not measured: blank, not a ROAS of 0
+    assert S.CAMPAIGNS.formula("ROAS", display=True) == \
+        '=IF(AND([@Revenue]<>"",[@Cost]<>""),ROAS([@Revenue],[@Cost]),"")'
+    assert S.CAMPAIGNS.formula("ROAS") == (
+        '=IF(AND(Campaigns[[#This Row],[Revenue]]<>"",Campaigns[[#This Row],[Cost]]<>""),'
+        'ROAS(Campaigns[[#This Row],[Revenue]],Campaigns[[#This Row],[Cost]]),"")')
+    # groups: one of the competitors is enough
+    assert S.BRAND.formula("Share of voice", display=True) == (
+        '=IF(AND([@[Brand mentions]]<>"",OR([@[Competitor A mentions]]<>"",'
+        '[@[Competitor B mentions]]<>"",[@[Competitor C mentions]]<>"")),'
+        'SHARE_OF_VOICE([@[Brand mentions]],[@[Competitor A mentions]:[Competitor C mentions]]),"")')
 
 
 def test_counted_order_formula():
@@ -127,11 +133,14 @@ def test_whole_table_aggregates_are_single_range_calls():
     text = {key: fx.render(k[key].expr, fx.RenderContext("KPIs", address=p.address))
             for key in k}
     assert text["views"] == "=TOTAL_VIEWS(Videos[Views])"
-    assert text["roas"] == "=ROAS(SUM(Campaigns[Revenue]),SUM(Campaigns[Cost]))"
+    assert text["roas"] == ('=IF(AND(COUNT(Campaigns[Revenue])>0,COUNT(Campaigns[Cost])>0),'
+                            'ROAS(SUM(Campaigns[Revenue]),SUM(Campaigns[Cost])),"")')
     assert text["rpr"] == "=REPEAT_PURCHASE_RATE(Orders[Buyer],Orders[Counted order])"
     assert text["revenue"] == "=ORDER_REVENUE(Orders[Counted order],Orders[Order amount])"
     assert text["breakeven"] == "=BREAKEVEN_ROAS(Margin,RefundRate)"
-    assert re.fullmatch(r"=CLV\(B\d+,B\d+,B\d+,Margin\)", text["clv_margin"])
+    # a KPI of KPIs is blank when one it reads is (the retention setting never is)
+    assert re.fullmatch(r'=IF\(AND\(B\d+<>"",B\d+<>""\),CLV\(B\d+,B\d+,B\d+,Margin\),""\)',
+                        text["clv_margin"])
 
 
 def test_every_seed_metric_has_a_kpi_row():

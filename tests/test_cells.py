@@ -189,6 +189,20 @@ def test_all_blank_gives_blank(name, blank):
     assert out in (BLANK, [[BLANK]]), out
 
 
+AGGREGATES = [n for n in UDFS if spec(n).shape == "aggregate"]
+
+
+@pytest.mark.parametrize("name", [n for n in AGGREGATES if len(udf_params(n)) > 1])
+@pytest.mark.parametrize("blank", [None, ""])
+def test_an_aggregate_with_one_range_blank_everywhere_is_not_measured(name, blank):
+    # ORDER_REVENUE of orders without amounts, REPEAT_PURCHASE_RATE without buyers: blank
+    # (not measured), never a measured-looking 0; the other ranges hold valid values
+    args = base_args(name)
+    assert is_number(call(name, args)), call(name, args)
+    for i in range(len(args)):
+        assert call(name, put(args, i, blank, name)) == BLANK, udf_params(name)[i]
+
+
 @pytest.mark.parametrize("name", UDFS)
 def test_negative_where_the_domain_forbids_it_gives_num(name):
     for i, (pname, dom) in enumerate(udf_params(name)):

@@ -162,17 +162,17 @@ def test_import_orders_then_again(template, tmp_path):
     r = run("import", "orders", ORDERS_US, "--into", book)
     assert r.exit_code == 0, r.output
     lines = r.output.splitlines()
-    assert lines[0] == ("Imported 5 order lines into Orders: 4 added, 1 skipped"
-                        " (1 not importable)")
-    assert "  - 1 description row (line 2)" in lines
+    assert lines[0] == ("Imported 5 order lines into Orders: 4 added, 0 updated, 0 unchanged,"
+                        " 1 skipped")
+    assert "  - skipped 1: description row (line 2)" in lines
     assert any(x.startswith("  refreshed ") for x in lines)
     assert len(order_rows(book)) == 4
     before = digest(book)
     r = run("import", "orders", ORDERS_US, "--into", book)
     assert r.exit_code == 0
     assert r.output.splitlines()[0] == ("Imported 5 order lines into Orders: 0 added,"
-                                        " 5 skipped (4 already in the book, 1 not importable)")
-    assert "  - 4 already in the book" in r.output and "b.xlsx was not changed." in r.output
+                                        " 0 updated, 4 unchanged, 1 skipped")
+    assert "b.xlsx was not changed." in r.output
     assert digest(book) == before
 
 
@@ -185,6 +185,7 @@ def test_import_ads_studio_and_into_the_demo(template, demo, tmp_path):
     assert r.exit_code == 0
     assert "Imported 3 videos into Videos: 2 added" in r.output
     assert "Imported 2 rows into Brand: 2 added" in r.output
+    assert "read as blank: 1 cell 'undefined' in Overview.csv, Video Views (line 3)" in r.output
     assert "not imported: Viewers.csv (no target table)" in r.output
     d = copy(demo, tmp_path / "d.xlsx")
     n = len(order_rows(d))

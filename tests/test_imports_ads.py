@@ -25,11 +25,14 @@ def campaign():
 
 def test_result_shape(campaign):
     assert (campaign.kind, campaign.table, campaign.source) == ("ads", "Campaigns", "ads_campaign_usd.csv")
-    assert campaign.key_fields == ("date", "campaign", "ad_group", "ad_name")
+    assert campaign.key_fields == ("date", "period_end", "campaign", "ad_group", "ad_name")
     assert campaign.currency == "USD"                              # §A "Cost (USD)" header
     assert campaign.unmapped_headers == ["Clicks (all)", "CTR (%)"]
-    assert campaign.fields == ("date", "campaign", "ad_group", "ad_name", "cost", "impressions", "clicks",
-                               "conversions", "revenue", "views_p25", "profile_visits")
+    assert campaign.fields == ("date", "period_end", "campaign", "ad_group", "ad_name", "cost",
+                               "impressions", "clicks", "conversions", "revenue", "views_p25",
+                               "profile_visits")
+    assert campaign.blanks == [(2, "Conversions", "--"), (3, "Profile visits", "--"),
+                               (3, "Video views at 25%", "<5")]        # read as blank, said so
 
 
 @pytest.mark.parametrize("row, key, expected", [
@@ -72,7 +75,7 @@ def test_breakdown_export():
 
 def test_api_field_names_and_ad_id_key():
     r = parse_ads(DATA / "ads_api_fields.csv")   # §A Marketing API field names
-    assert r.key_fields == ("ad_id", "date")
+    assert r.key_fields == ("ad_id", "date", "period_end")
     assert r.currency is None
     first, = r.rows
     assert first["ad_id"] == "1790123456789012345"          # 19 digits, exact
@@ -108,7 +111,7 @@ def test_xlsx_first_sheet(tmp_path):
     wb.save(path)
     r = parse_ads(path)
     assert r.source == "ads.xlsx[Campaign]"
-    assert r.key_fields == ("ad_id", "date")
+    assert r.key_fields == ("ad_id", "date", "period_end")
     assert [(x["date"], x["ad_id"], x["cost"], x["impressions"], x["views_6s"]) for x in r.rows] == [
         (dt.date(2026, 7, 18), "1790123456789012345", 10.5, 1000.0, 300.0),
         (dt.date(2026, 7, 19), "1790123456", None, None, 0.0),

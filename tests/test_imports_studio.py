@@ -121,8 +121,15 @@ def test_brand_months_across_new_year(english):
          "views": 350.0, "profile_views": 8.0, "likes": 14.0, "comments": 3.0, "shares": 2.0},
     ]
     assert set(brand.unmapped_headers) == {"Difference in followers from previous day", "New followers"}
-    assert brand.notes == ["2025-12: data for 2 of 31 days (partial month)",
-                           "2026-01: data for 2 of 31 days (partial month)"]
+    assert brand.notes[2:] == ["2025-12: data for 2 of 31 days (partial month)",
+                               "2026-01: data for 2 of 31 days (partial month)"]
+    # the years it gave the dates, with the lines
+    assert brand.notes[0].startswith("FollowerHistory.csv: 4 dates without a year (lines 2-5)"
+                                     " read as 2025-12-30 to 2026-01-02, the last row on or"
+                                     " before today")
+    assert brand.blanks == [(3, "Overview.csv, Video Views", "undefined")]
+    # the export starts on 30 December: that month may fill a gap, never replace a row
+    assert list(brand.fill_only) == [0]
     assert brand.source == "FollowerHistory.csv + Overview.csv"
 
 

@@ -227,3 +227,23 @@ def test_predicted_clv_not_fitted_says_why(orders, why):
     assert clv["predicted_clv"] is None and why in clv["error"]
     assert "not fitted" in format_clv_model(clv)
     json.dumps(clv)
+
+
+def test_data_that_is_not_there_is_not_measured():
+    # no buyer names, no order amounts, no conversions, no completed views: None, not 0
+    orders = {k: v for k, v in ORDERS.items() if k not in ("buyer", "order_amount")}
+    ads = {**ADS, "conversions": [None, None]}
+    videos = {k: v for k, v in VIDEOS.items() if k != "completed_views"}
+    k = shop_kpis(orders=orders, ads=ads, videos=videos)
+    assert k["orders"] == 3
+    assert [k[x] for x in ("buyers", "repeat_purchase_rate", "revenue", "aov", "conversions",
+                           "conversion_rate", "completion_rate")] == [None] * 7
+    assert k["ctr"] == pytest.approx(40 / 3000) and k["engagement_rate"] == pytest.approx(195 / 4000)
+    assert "Completion rate" in format_table(k) and format_table(k).count("—") >= 7
+
+
+def test_counts_are_integers_in_json():
+    k = json.loads(json.dumps(shop_kpis(orders=ORDERS, ads=ADS)))
+    assert [type(k[x]) for x in ("orders", "buyers", "impressions", "clicks", "conversions")] \
+        == [int] * 5
+    assert isinstance(k["revenue"], float)

@@ -9,7 +9,8 @@ Cell rules (the README's "Conventions" repeats them):
 
 * numbers are used as they are; a **blank** cell (``None`` or ``""``) counts
   as 0, as in Excel arithmetic, but where **all** inputs of an element are
-  blank the result is blank;
+  blank the result is blank; a range function (ranges in, one number out)
+  whose range argument is blank everywhere gives a blank ("not measured");
 * text that Excel coerces in arithmetic is coerced: ``"1,200"``,
   ``"$1,200.50"``, ``"5%"``, ``"(12)"``, ``" 7 "``, ``"1e3"``; any other text,
   a boolean, a date or an error value gives ``#VALUE!``;
@@ -422,9 +423,10 @@ def _domain_error(values: np.ndarray, dom: Domain) -> bool:
 def _aggregate(fn: Callable, args: Sequence[Any]) -> Any:
     """Apply an aggregate KPI (ranges in, one number out) under the cell rules.
 
-    Blank cells are skipped, as SUM and AVERAGE skip them; a call whose
-    ranges are all blank returns a blank.  Labels (ids) and numbers are
-    checked by the argument's domain.
+    Blank cells are skipped, as SUM and AVERAGE skip them; a call with a
+    range that is blank everywhere returns a blank: that input was not
+    measured (no amounts, no buyers), so neither is the result.  Labels
+    (ids) and numbers are checked by the argument's domain.
 
     >>> from xl_kpis.metrics import repeat_purchase_rate
     >>> aggregate(repeat_purchase_rate, [[["ann"], ["ann"], ["bob"]], [[1], [2], [3]]])
@@ -433,7 +435,7 @@ def _aggregate(fn: Callable, args: Sequence[Any]) -> Any:
     spec: KpiSpec = fn.__kpi__
     try:
         cols = []
-        blank_everywhere = True
+        not_measured = False
         for (name, dom, _), a in zip(spec.params, args):
             if dom.kind == "label":
                 vals, st = _labels(a)
@@ -441,11 +443,11 @@ def _aggregate(fn: Callable, args: Sequence[Any]) -> Any:
                 vals, st = _flat(a)
             if (st == _VALUE).any():
                 return VALUE
-            blank_everywhere &= bool((st == _BLANK).all())
+            not_measured |= bool((st == _BLANK).all())
             cols.append((dom, vals, st))
     except _Malformed:
         return VALUE
-    if blank_everywhere:
+    if not_measured:
         return BLANK
     sizes = {v.size for _, v, _ in cols}
     if len(sizes) > 1:

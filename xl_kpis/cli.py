@@ -212,37 +212,59 @@ def report(book: Path | None, orders_file: Path | None, ads_file: Path | None,
               help="The xl-kpis workbook to import into (changed in place).")
 @click.option("--year", type=click.IntRange(2000, 2100), default=None,
               help="Studio only: the year of the export's last row (its dates have none).")
+@click.option("--period", "period_text", metavar="START..END", default=None,
+              help="Ads only: the period an undated report covers (2026-07-01..2026-07-31),"
+              " when neither its file name nor a title row says.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print what the import did as JSON (counts are integers).")
 @click.option("--progress/--no-progress", default=None,
               help="Show progress (default: when stderr is a terminal).")
-def import_cmd(kind: str, src: Path, book: Path, year: int | None,
-               progress: bool | None) -> None:
+def import_cmd(kind: str, src: Path, book: Path, year: int | None, period_text: str | None,
+               as_json: bool, progress: bool | None) -> None:
     """Import a TikTok export SRC into the tables of a workbook, then refresh it.
 
     KIND is ads (Ads Manager report → Campaigns), orders (Seller Center
     order export → Orders) or studio (TikTok Studio export, zip or folder →
-    Videos and Brand).  Rows already in the book (same order line, ad and
-    day, video, month) are skipped, so importing an export twice adds
-    nothing; rows in the book are never changed.
+    Videos and Brand).  A row already in the book (same order line, ad or
+    campaign and day, video, month) is updated with what changed (status,
+    amounts, refunds, delivered time, metrics); the columns the export does
+    not have (content type, rating, notes) are never touched.  Importing the
+    same export twice changes nothing.  The output lists rows added,
+    updated, unchanged and skipped, and every cell read as blank and every
+    inference (years, periods, delivered orders, the period length).
     """
     from xl_kpis.book import files
-    from xl_kpis.book.importer import import_export
+    from xl_kpis.book.importer import import_export, parse_period
     from xl_kpis.book.patch import BookFormatError
     from xl_kpis.imports import ExportFormatError
     from xl_kpis.package import PackageError
 
     if year is not None and kind != "studio":
         raise click.BadParameter("only Studio exports lack the year", param_hint="--year")
+    period = None
+    if period_text is not None:
+        if kind != "ads":
+            raise click.BadParameter("only Ads Manager reports can lack their dates",
+                                     param_hint="--period")
+        try:
+            period = parse_period(period_text)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--period") from None
     _must_exist(src, book)
     try:
-        report = import_export(kind, src, book, year=year, progress=_Progress(progress))
+        report = import_export(kind, src, book, year=year, progress=_Progress(progress),
+                               period=period)
     except files.BookLocked as e:
         _fail(str(e), EXIT_LOCKED)
     except (ExportFormatError, BookFormatError, PackageError, files.BookWriteError) as e:
         _fail(str(e), EXIT_BAD_FILE)
     except OSError as e:
         _fail(f"{e.filename or src}: {e.strerror or e}", EXIT_BAD_FILE)
-    for line in report.summary():
-        click.echo(line)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2, default=str))
+    else:
+        for line in report.summary():
+            click.echo(line)
     if report.kept:
         raise SystemExit(EXIT_KEPT)
 

@@ -13,7 +13,9 @@ An export carries only some of the input columns (an order export has no
 ratings, an ads report no videos): a KPI whose inputs are missing is blank, as
 on a sheet whose columns are blank.  Rates are fractions; a blank KPI, or one
 the sheet shows as an error (``#DIV/0!`` with no data yet), is ``None`` (JSON
-``null``).
+``null``): data that is not there at all (no cost column, every completed-views
+cell blank, no buyer names …) is "not measured", never 0, as on the KPIs sheet.
+Counts (orders, buyers, views, reviews …) are integers.
 
 Besides the sheet's rows, a report gives the predicted CLV (BG/NBD +
 Gamma-Gamma, :mod:`xl_kpis.metrics.predictive`), fitted on the lines the
@@ -39,9 +41,21 @@ from .book import schema as S
 __all__ = ["FIELDS", "shop_kpis", "report_kpis", "book_kpis", "format_value", "format_table",
            "clv_model_report", "clv_not_asked", "format_clv_model"]
 
+def _unit(unit: Any) -> str:
+    """A KPI's unit as text; a unit that is a formula (a KPI saying which data it was
+    computed from: ``IF(COUNT(...)>0,"visits",IF(...,"profile views (Brand: …)","visits"))``)
+    gives the text it ends with, its unit when nothing else is said."""
+    while not isinstance(unit, str):
+        unit = unit.args[-1] if hasattr(unit, "args") else unit.value
+    return unit
+
+
 #: The KPI rows of the KPIs sheet in sheet order: ``(key, label, unit, number format)``.
 FIELDS: tuple[tuple[str, str, str, str], ...] = tuple(
-    (k.key, k.label, k.unit, k.fmt) for k in S.KPIS.values())
+    (k.key, k.label, _unit(k.unit), k.fmt) for k in S.KPIS.values())
+
+#: The keys of the KPIs that count things (whole numbers, integers in the output).
+COUNTS = frozenset(key for key, _, _, fmt in FIELDS if fmt == "#,##0")
 
 #: The report's row besides the sheet's: ``(key, label, unit, number format)``.
 PREDICTED_CLV = ("predicted_clv", "Predicted CLV, 12 months (mean per buyer)", "currency",
@@ -57,12 +71,15 @@ def _column(values: Any) -> list:
     return list(values)
 
 
-def _number(v: Any) -> float | None:
-    """A KPI cell's value as JSON: a finite number, else None (blank, error text)."""
+def _number(v: Any, count: bool = False) -> float | int | None:
+    """A KPI cell's value as JSON: a finite number (an int for a whole ``count``), else
+    None (blank: not measured, error text)."""
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return None
     x = float(v)
-    return x if math.isfinite(x) else None
+    if not math.isfinite(x):
+        return None
+    return int(x) if count and x.is_integer() else x
 
 
 def _tables(orders: Columns | None, ads: Columns | None, videos: Columns | None,
@@ -118,7 +135,7 @@ def report_kpis(orders: Columns | None = None, ads: Columns | None = None,
         if fit:
             say("fitting the predicted CLV model")
         clv = _clv_model(orders, values, margin) if fit else _no_lines(margin)
-    out = {key: _number(values[key]) for key, _, _, _ in FIELDS}
+    out = {key: _number(values[key], key in COUNTS) for key, _, _, _ in FIELDS}
     out["predicted_clv"] = clv["predicted_clv"]
     return out, clv
 

@@ -1,11 +1,14 @@
-"""Append rows to the Excel Tables of an existing workbook, at the XML level.
+"""Append rows to the Excel Tables of an existing workbook, and update rows in place, at
+the XML level.
 
 openpyxl cannot do this: a load + save drops every cached value and rebuilds
 every part.  Here the workbook stays a zip of XML parts and only these change:
 
 * the table's worksheet: new ``<row>`` elements after the table's last row,
   the ``<dimension ref>``, and the data validations of the table's columns
-  that stop short of the new last row;
+  that stop short of the new last row; the cells given new values in rows
+  already there (an import's updates), and nothing else of those rows;
+* the cells of other sheets given new values (a setting on the Start sheet);
 * the table part: its ``ref`` and ``autoFilter ref``;
 * ``xl/workbook.xml``, only when the sheet's print area must grow;
 * the charts with a series over the data of a table column that grows: that
@@ -48,7 +51,7 @@ from .formulas import a1, excel_serial
 from .patch import (NS, BookFormatError, ZipWriter, col_index, encode_value, open_book,
                     parse_xml, paused_gc, sheet_parts)
 
-__all__ = ["Appended", "append_rows", "table_layouts", "VALIDATION_MARGIN"]
+__all__ = ["Appended", "append_rows", "table_layouts", "VALIDATION_MARGIN", "xml_text"]
 
 #: A data validation that must grow reaches this many rows below the new last row
 #: (as the builder leaves room below a table).
@@ -585,11 +588,23 @@ class _Stream:
     size: int                    # an upper bound of the part's size
 
 
-def _append_sheet(xml: bytes, table: _Table, rows: Sequence[Mapping[str, Any]], keys: set[str]
-                  ) -> tuple[_Stream, Appended]:
-    """The worksheet XML with ``rows`` appended to ``table``."""
+def _append_sheet(xml: bytes, table: _Table, rows: Sequence[Mapping[str, Any]], keys: set[str],
+                  updates: Mapping[int, Mapping[str, Any]] | None = None
+                  ) -> tuple[_Stream, Appended | None]:
+    """The worksheet XML with ``rows`` appended to ``table`` and the rows in ``updates``
+    (``data row index -> key -> value``) updated."""
     lo, hi = _sheet_data(xml)
     slot = _slot(xml, lo, hi, table)
+    col_of = {c.key: c.col for c in table.columns if c.key}
+    kinds = {c.col: c.kind for c in table.columns if c.key}
+    changes = {table.first + i: {col_of[k]: v for k, v in row.items()}
+               for i, row in (updates or {}).items()}
+    if not rows:
+        cols = re.search(rb"<cols>.*?</cols>", xml[:lo], re.S)
+        styles = _styles(slot.style_row, cols.group(0).decode("utf-8") if cols else "")
+        chunks = [xml[:lo], *_patched_rows(xml, lo, hi, changes, kinds, styles, table.sheet),
+                  xml[hi:]]
+        return _Stream(chunks, sum(map(len, chunks))), None
     new_end = slot.start_row + len(rows) - 1
     last = max(table.last, new_end)
     below = _merge_below(slot.below, table, new_end)
@@ -601,10 +616,94 @@ def _append_sheet(xml: bytes, table: _Table, rows: Sequence[Mapping[str, Any]], 
                                style_row.spans if style_row else "")
     head_xml = _grow_dimension(head, last, table.span[1]).encode("utf-8")
     tail_xml = _grow_validations(_decode(xml[hi:], table.sheet_part), table, last).encode("utf-8")
-    before = memoryview(xml)[lo:slot.insert_at]
-    out = _Stream(chain([head_xml, before], new_rows, [below, tail_xml]),
-                  len(head_xml) + len(before) + size + len(below) + len(tail_xml))
+    styles = _styles(style_row, cols.group(0) if cols else "")
+    before = _patched_rows(xml, lo, slot.insert_at, changes, kinds, styles, table.sheet) \
+        if changes else [memoryview(xml)[lo:slot.insert_at]]
+    out = _Stream(chain([head_xml], before, new_rows, [below, tail_xml]),
+                  len(head_xml) + sum(map(len, before)) + size + len(below) + len(tail_xml))
     return out, Appended(table.name, slot.start_row, len(rows), _with_last_row(table.ref, last))
+
+
+# --- cells rewritten in place ---------------------------------------------------------------
+
+_ROW_START = re.compile(rb'<row\b[^>]*?\br="(\d+)"')
+
+
+def _new_cell(col: int, row: int, value: Any, kind: str | None, style: str) -> str:
+    """The XML of a cell holding ``value`` (an empty styled cell for None)."""
+    ref = f"{_letters(col)}{row}"
+    tail = _tail_of(value, kind, style)
+    return f'<c r="{ref}"{style}/>' if tail is None else f'<c r="{ref}' + tail.decode("utf-8")
+
+
+def _rewrite_row(data: bytes, row: int, values: Mapping[int, Any],
+                 kinds: Mapping[int, str | None], styles: Mapping[int, str]) -> bytes:
+    """A ``<row>`` element with the cells of the columns in ``values`` set to them.
+
+    A cell keeps its style; a new cell takes its column's; the other cells and
+    whatever lies between them are kept byte for byte.
+    """
+    text = data.decode("utf-8")
+    gt = text.index(">")
+    if text[gt - 1] == "/":                                     # <row .../>: no cells
+        head, body, tail = text[:gt - 1].rstrip() + ">", "", "</row>" + text[gt + 1:]
+    else:
+        close = text.rindex("</row>")
+        head, body, tail = text[:gt + 1], text[gt + 1:close], text[close:]
+    todo = dict(values)
+
+    def new(c: int, style: str | None = None) -> str:
+        return _new_cell(c, row, todo.pop(c), kinds.get(c),
+                         _style_attr(styles, c) if style is None else style)
+
+    out, at, col = [], 0, -1
+    for m in _CELL_XML.finditer(body):
+        attrs = dict(_ATTR.findall(m.group(1)))
+        col = _cell(attrs["r"])[0] if "r" in attrs else col + 1
+        out.append(body[at:m.start()])
+        out += [new(c) for c in sorted(k for k in todo if k < col)]   # cells it lacked
+        out.append(new(col, f' s="{attrs["s"]}"' if "s" in attrs else "") if col in todo
+                   else m.group(0))
+        at = m.end()
+    out += [new(c) for c in sorted(todo)]
+    out.append(body[at:])
+    return (head + "".join(out) + tail).encode("utf-8")
+
+
+def _style_attr(styles: Mapping[int, str], col: int) -> str:
+    return f' s="{styles[col]}"' if col in styles else ""
+
+
+def _patched_rows(xml: bytes, lo: int, hi: int, changes: Mapping[int, Mapping[int, Any]],
+                  kinds: Mapping[int, str | None], styles: Mapping[int, str],
+                  where: str) -> list[bytes]:
+    """``xml[lo:hi]`` (rows of sheetData) as chunks, the rows in ``changes``
+    (``row -> column -> value``) rewritten by :func:`_rewrite_row`."""
+    if not changes:
+        return [xml[lo:hi]]
+    out, at, found = [], lo, set()
+    for m in _ROW_START.finditer(xml, lo, hi):
+        r = int(m.group(1))
+        if r not in changes:
+            continue
+        gt = xml.index(b">", m.end())
+        end = gt + 1 if xml[gt - 1:gt] == b"/" else xml.index(b"</row>", gt) + len(b"</row>")
+        out += [xml[at:m.start()], _rewrite_row(xml[m.start():end], r, changes[r], kinds, styles)]
+        at = end
+        found.add(r)
+    missing = sorted(set(changes) - found)
+    if missing:
+        raise BookFormatError(f"{where}: row {missing[0]} to update is not in the sheet")
+    out.append(xml[at:hi])
+    return out
+
+
+def _update_sheet(xml: bytes, where: str, changes: Mapping[int, Mapping[int, Any]],
+                  kinds: Mapping[int, str | None] | None = None) -> bytes:
+    """A worksheet (not a table's) with some cells set (``row -> column -> value``)."""
+    lo, hi = _sheet_data(xml)
+    return b"".join([xml[:lo], *_patched_rows(xml, lo, hi, changes, kinds or {}, {}, where),
+                     xml[hi:]])
 
 
 # --- the other parts ------------------------------------------------------------------------
@@ -719,8 +818,11 @@ def _check_keys(table: _Table, rows: Sequence[Mapping[str, Any]]) -> set[str]:
 
 def append_rows(book: str | os.PathLike, tables: Mapping[str, Sequence[Mapping[str, Any]]],
                 out: str | os.PathLike | BinaryIO | None = None,
-                compresslevel: int | None = None) -> dict[str, Appended]:
-    """Append rows to tables of ``book`` (written to ``out``, in place by default).
+                compresslevel: int | None = None,
+                updates: Mapping[str, Mapping[int, Mapping[str, Any]]] | None = None,
+                cells: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Appended]:
+    """Append rows to tables of ``book``, update rows in place and set single cells
+    (written to ``out``, in place by default).
 
     Parameters
     ----------
@@ -737,6 +839,15 @@ def append_rows(book: str | os.PathLike, tables: Mapping[str, Sequence[Mapping[s
     compresslevel : int, optional
         zlib level of the parts written (default: zlib's); 1 is several
         times faster, for a scratch file that is rewritten anyway.
+    updates : mapping, optional
+        ``table name -> {data row index (0 = the first row below the header)
+        -> {canonical key -> value}}``: cells of rows already in the table
+        set to new values (None empties a cell, keeping its style).  The other
+        cells of those rows are kept byte for byte, formulas included (a
+        refresh recomputes their cached values).
+    cells : mapping, optional
+        ``sheet name -> {A1 reference -> value}`` for single cells of sheets
+        without a table (a setting on the Start sheet).
 
     Returns
     -------
@@ -758,28 +869,38 @@ def append_rows(book: str | os.PathLike, tables: Mapping[str, Sequence[Mapping[s
     unknown = set(tables) - set(S.TABLE)
     if unknown:
         raise KeyError(f"no such table: {sorted(unknown)}")
+    updates = {name: rows for name, rows in (updates or {}).items() if rows}
+    unknown = set(updates) - set(S.TABLE)
+    if unknown:
+        raise KeyError(f"no such table: {sorted(unknown)}")
     todo = {name: rows for name, rows in tables.items() if rows}
     if hasattr(out, "write"):
         with files.writing(reading=[book]):
-            return _append(book, todo, out, compresslevel)
+            return _append(book, todo, out, compresslevel, updates, cells or {})
     out = Path(out) if out is not None else book
     with files.writing(out, reading=[book]):
-        return _append(book, todo, out, compresslevel)
+        return _append(book, todo, out, compresslevel, updates, cells or {})
 
 
 def _append(book: Path, todo: Mapping[str, Sequence[Mapping[str, Any]]],
-            out: Path | BinaryIO, compresslevel: int | None) -> dict[str, Appended]:
+            out: Path | BinaryIO, compresslevel: int | None,
+            updates: Mapping[str, Mapping[int, Mapping[str, Any]]],
+            cells: Mapping[str, Mapping[str, Any]]) -> dict[str, Appended]:
     with _open(book) as z, paused_gc():
         parts: dict[str, bytes | _Stream] = {}
         done: dict[str, Appended] = {}
         grown: list[tuple[_Table, int]] = []
-        for name, rows in todo.items():
+        for name in dict.fromkeys([*todo, *updates]):
+            rows = todo.get(name, ())
             table = _find_table(z, name)
-            keys = _check_keys(table, rows)
+            keys = _check_keys(table, [*rows, *updates.get(name, {}).values()])
             if table.sheet_part in parts:
                 raise BookFormatError(f"two tables to fill on sheet {table.sheet}")
-            parts[table.sheet_part], done[name] = _append_sheet(z.read(table.sheet_part),
-                                                                table, rows, keys)
+            parts[table.sheet_part], appended = _append_sheet(
+                z.read(table.sheet_part), table, rows, keys, updates.get(name))
+            if appended is None:
+                continue
+            done[name] = appended
             parts[table.part] = _grow_table_part(_decode(z.read(table.part), table.part),
                                                  done[name].ref).encode("utf-8")
             new_last = _range(done[name].ref)[3]
@@ -791,6 +912,18 @@ def _append(book: Path, todo: Mapping[str, Sequence[Mapping[str, Any]]],
                                         table.last, new_last)
                 if grew != wb:
                     parts["xl/workbook.xml"] = grew.encode("utf-8")
+        if cells:
+            where = sheet_parts(z)
+            for sheet, values in cells.items():
+                if sheet not in where:
+                    raise BookFormatError(f"the workbook has no sheet {sheet!r}")
+                if where[sheet] in parts:
+                    raise BookFormatError(f"sheet {sheet} holds a table to fill")
+                changes: dict[int, dict[int, Any]] = {}
+                for ref, value in values.items():
+                    col, row = _cell(ref)
+                    changes.setdefault(row, {})[col] = value
+                parts[where[sheet]] = _update_sheet(z.read(where[sheet]), sheet, changes)
         if grown:
             for part in chart_parts(z):
                 xml = z.read(part)

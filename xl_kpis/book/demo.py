@@ -116,8 +116,9 @@ def _campaigns(rng: np.random.Generator) -> list[dict[str, Any]]:
         def share(lo: float, hi: float) -> int:
             return int(rng.binomial(views, rng.uniform(lo, hi)))
 
+        start = START + timedelta(days=int(rng.integers(0, 60)))
         out.append({
-            "date": START + timedelta(days=int(rng.integers(0, 60))),
+            "date": start, "period_end": END,           # each campaign runs to the end
             "campaign": name, "ad_group": group, "ad_name": ad,
             "ad_id": str(1790000000000000000 + int(rng.integers(10**14, 10**15)) * 10 + i),
             "cost": cost, "impressions": impressions, "clicks": clicks,
@@ -267,6 +268,7 @@ def _orders(rng: np.random.Generator, n_buyers: int = 1000) -> list[dict[str, An
                 "order_amount": amount,
                 "refund": items[0]["sku_subtotal"] if returned else 0.0,
                 "created": created, "paid": paid, "delivered": delivered,
+                "cancelled": (paid or created) + timedelta(hours=2) if cancelled else None,
                 "buyer": buyers[b], "buyer_message": message if j == 0 else None,
                 "country": "United States", "state": state, "category": item["category"],
                 "rating": stars if rated and j == 0 else None,

@@ -389,10 +389,10 @@ def _count(*args: Any) -> float:
                      for a in args))
 
 
-def _or(*args: Any) -> bool | str:
-    """OR: TRUE if any logical value is; blanks and text in references are skipped."""
-    seen = False
-    result = False
+def _logicals(args: Sequence[Any]) -> list[bool] | str:
+    """The logical values of OR/AND's arguments (blanks and text in references skipped),
+    or the first error; #VALUE! when there is none."""
+    out = []
     for a in args:
         for v in _cells_of(a):
             if is_error(v):
@@ -402,8 +402,20 @@ def _or(*args: Any) -> bool | str:
             x = _logical(v)
             if isinstance(x, str):
                 return x
-            seen, result = True, result or x
-    return result if seen else cells.VALUE
+            out.append(x)
+    return out or cells.VALUE
+
+
+def _or(*args: Any) -> bool | str:
+    """OR: TRUE if any logical value is; blanks and text in references are skipped."""
+    values = _logicals(args)
+    return values if isinstance(values, str) else any(values)
+
+
+def _and(*args: Any) -> bool | str:
+    """AND: TRUE if every logical value is; blanks and text in references are skipped."""
+    values = _logicals(args)
+    return values if isinstance(values, str) else all(values)
 
 
 def _if(cond: Any, then: Any = True, otherwise: Any = False) -> Any:
@@ -425,6 +437,7 @@ _NATIVES: dict[str, tuple[Callable[..., Any], bool]] = {
     "SUM": (_sum, True),
     "COUNT": (_count, True),
     "OR": (_or, True),
+    "AND": (_and, True),
     "IF": (_if, False),
     "ISNUMBER": (_isnumber, False),
 }
@@ -733,11 +746,12 @@ def _v_if(cond: _Vec, then: _Vec, otherwise: _Vec) -> _Vec:
     return _Vec.errors(err, out)
 
 
-def _v_or(args: list[_Vec], refs: list[bool]) -> _Vec:
+def _v_or(args: list[_Vec], refs: list[bool], every: bool = False) -> _Vec:
+    """OR of per-row values (AND with ``every``)."""
     n = len(args[0])
     err = np.full(n, None, dtype=object)
     seen = np.zeros(n, dtype=bool)
-    result = np.zeros(n, dtype=bool)
+    result = np.full(n, every)
     for v, ref in zip(args, refs):
         skip = (v.kind == _K_BLANK) | ((v.kind == _K_TEXT) if ref else False)
         truth, e = _v_logical(v)
@@ -745,7 +759,10 @@ def _v_or(args: list[_Vec], refs: list[bool]) -> _Vec:
         err = np.where(np.equal(err, None), e, err)
         use = ~skip & np.equal(e, None)
         seen |= use
-        result |= use & truth
+        if every:
+            result &= ~use | truth
+        else:
+            result |= use & truth
     err = np.where(np.equal(err, None) & ~seen, cells.VALUE, err)
     return _Vec.errors(err, _Vec(np.full(n, _K_BOOL, dtype=np.int8), result.astype(float)))
 
@@ -856,13 +873,14 @@ class Evaluator:
 
     def _native(self, node: Call, args: list) -> Any:
         """A native function: on whole columns at once where it has per-row arguments."""
-        vecs = _per_row_vecs(args) if node.fn in ("IF", "OR", "ISNUMBER") else None
+        vecs = _per_row_vecs(args) if node.fn in ("IF", "OR", "AND", "ISNUMBER") else None
         if vecs is not None:
             if node.fn == "IF":
                 n = len(vecs[0])
                 return _v_if(*vecs, *[_Vec.full(n, d) for d in (True, False)[len(vecs) - 1:]])
-            if node.fn == "OR":
-                return _v_or(vecs, [isinstance(a, (Ref, This, Name)) for a in node.args])
+            if node.fn in ("OR", "AND"):
+                return _v_or(vecs, [isinstance(a, (Ref, This, Name)) for a in node.args],
+                             every=node.fn == "AND")
             return _v_isnumber(*vecs)
         fn, takes_refs = _NATIVES[node.fn]
         if takes_refs:

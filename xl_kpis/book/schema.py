@@ -33,11 +33,12 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from .layout import Block, Placed, place
 from .formulas import (NATIVE_FUNCTIONS, NATIVE_OPERATORS, Call, Column, F, Lit, Name, Node,
-                       Op, Ref, RenderContext, This, render)
+                       Op, Ref, RenderContext, This, render, walk)
 
 __all__ = [
     "NATIVE_FUNCTIONS", "NATIVE_OPERATORS", "FMT", "KINDS", "Rule", "Input", "Computed",
-    "Derived", "Table", "TABLES", "TABLE", "CONTENT_TYPES", "ORDER_STATUSES", "Setting",
+    "Derived", "Table", "TABLES", "TABLE", "CONTENT_TYPES", "ORDER_STATUSES",
+    "DELIVERED_STATUSES", "present", "any_of", "when_measured", "Setting",
     "SETTINGS", "SETTING", "Kpi", "KPI_SECTIONS", "KPIS", "ArrayBlock", "ARRAYS", "ARRAY",
     "CUSTOMER_ARRAYS", "CUSTOMER_ROWS", "CUSTOMERS_SHEET", "CLV_MONTHS", "CLV_DISCOUNT",
     "Benchmark", "BENCHMARKS", "BENCHMARK", "rating", "ClvExample", "CLV_EXAMPLES", "TILES",
@@ -105,6 +106,28 @@ KINDS: dict[str, tuple[str | None, Rule | None, float]] = {
 }
 
 
+def present(node: Node) -> Node:
+    """``node<>""``: the cell holds something (a number, text or an error, which then
+    propagates)."""
+    return Op("<>", node, Lit(""))
+
+
+def any_of(conds: Sequence[Node]) -> Node:
+    """One condition, or ``OR`` of several."""
+    return conds[0] if len(conds) == 1 else F.OR(*conds)
+
+
+def when_measured(expr: Node, conds: Sequence[Node]) -> Node:
+    """``expr`` where every condition holds, else blank: ``IF(AND(c1,c2),expr,"")``.
+
+    The template's "not measured": a result whose inputs are missing is blank
+    (and so is its rating), never a measured-looking 0.
+    """
+    if not conds:
+        return expr
+    return F.IF(conds[0] if len(conds) == 1 else F.AND(*conds), expr, "")
+
+
 def _header_width(header: str) -> float:
     """A column width that shows a (wrapped, two-line) header: its longest word fits."""
     return max(len(w) for w in header.split()) + 2.5
@@ -159,8 +182,11 @@ class Computed:
 
     ``inputs`` are headers of the table (a pair of headers is the range of
     adjacent cells between them) or formula nodes (e.g. ``Name("Margin")``).
-    The formula ``=ROAS([@Revenue],[@Cost])`` and its cached values are both
-    derived from this declaration.
+    ``needs`` lists the inputs the result cannot do without, as groups of
+    headers of which one must hold a value (default: every header input);
+    a row where a group is blank shows blank, "not measured", not a rate of 0.
+    The formula ``=IF(AND([@Revenue]<>"",[@Cost]<>""),ROAS([@Revenue],[@Cost]),"")``
+    and its cached values are both derived from this declaration.
     """
 
     header: str
@@ -169,6 +195,15 @@ class Computed:
     fmt: str = FMT["percent"]
     help: str = ""
     width: float = 9
+    needs: tuple[tuple[str, ...], ...] | None = None
+
+    @property
+    def needed(self) -> tuple[tuple[str, ...], ...]:
+        """The groups of headers of which one must hold a value (see ``needs``)."""
+        if self.needs is not None:
+            return self.needs
+        return tuple((x,) if isinstance(x, str) else x for x in self.inputs
+                     if isinstance(x, (str, tuple)))
 
     @property
     def expr(self) -> Node:
@@ -180,7 +215,8 @@ class Computed:
                 args.append(This(*x))
             else:
                 args.append(x)
-        return getattr(F, self.udf)(*args)
+        return when_measured(getattr(F, self.udf)(*args),
+                             [any_of([present(This(h)) for h in g]) for g in self.needed])
 
     @property
     def col_width(self) -> float:
@@ -275,7 +311,10 @@ def _money(header: str, udf: str, *inputs, help: str = "") -> Computed:
 
 
 CONTENT_TYPES = ("tutorial", "unboxing", "challenge", "review", "behind the scenes", "other")
-ORDER_STATUSES = ("Unpaid", "To ship", "Shipped", "Completed", "Cancelled")
+ORDER_STATUSES = ("Unpaid", "To ship", "Shipped", "Delivered", "Completed", "Cancelled")
+#: Statuses that say an order was delivered (the Delivered order column counts them when
+#: the export has no delivered time).
+DELIVERED_STATUSES = ("Delivered", "Completed")
 
 CAMPAIGNS = Table(
     "Campaigns", "Ad campaigns",
@@ -283,6 +322,8 @@ CAMPAIGNS = Table(
     " Money in your account currency; grey columns are computed.",
     (
         Input("Date", "date", "date", "Start date of the row's reporting period"),
+        Input("Period end", "period_end", "date", "Last day of the row's reporting period"
+              " (blank: the day of Date alone)"),
         Input("Campaign", "campaign", "text", "Campaign name", width=24),
         Input("Ad group", "ad_group", "text", "Ad group name", width=18),
         Input("Ad name", "ad_name", "text", "Ad name", width=20),
@@ -318,8 +359,9 @@ CAMPAIGNS = Table(
         _money("CAC", "CAC", "Cost", "New customers", help="cost / new customers"),
         _pct("Completion rate", "COMPLETION_RATE", "Views 100%", "Video views",
              help="views at 100% / video views"),
-        _pct("ER", "ENGAGEMENT_RATE", "Likes", "Comments", "Shares", "Video views",
-             help="(likes + comments + shares) / video views"),
+        Computed("ER", "ENGAGEMENT_RATE", ("Likes", "Comments", "Shares", "Video views"),
+                 FMT["percent"], "(likes + comments + shares) / video views",
+                 needs=(("Likes", "Comments", "Shares"), ("Video views",))),
     ),
 )
 
@@ -348,8 +390,9 @@ VIDEOS = Table(
                      Op("+", Op("+", Op("+", This("Likes"), This("Comments")),
                                 This("Shares")), This("Saves"))),
                 FMT["int"], "likes + comments + shares + saves", width=13),
-        _pct("ER", "ENGAGEMENT_RATE", "Likes", "Comments", "Shares", "Views", "Saves",
-             help="(likes + comments + shares + saves) / views"),
+        Computed("ER", "ENGAGEMENT_RATE", ("Likes", "Comments", "Shares", "Views", "Saves"),
+                 FMT["percent"], "(likes + comments + shares + saves) / views",
+                 needs=(("Likes", "Comments", "Shares", "Saves"), ("Views",))),
         _pct("Completion rate", "COMPLETION_RATE", "Completed views", "Views",
              help="completed views / views"),
         _pct("Profile visit rate", "PROFILE_VISIT_RATE", "Profile visits", "Views",
@@ -389,6 +432,7 @@ ORDERS = Table(
         Input("Created", "created", "datetime", "Created time"),
         Input("Paid", "paid", "datetime", "Paid time"),
         Input("Delivered", "delivered", "datetime", "Delivered time (blank if not delivered)"),
+        Input("Cancelled", "cancelled", "datetime", "Cancelled time (blank if not cancelled)"),
         Input("Buyer", "buyer", "text", "Buyer username (the customer key)", width=18),
         Input("Buyer message", "buyer_message", "text", "Buyer message", width=24),
         Input("Country", "country", "text", "Country", width=14),
@@ -399,9 +443,12 @@ ORDERS = Table(
                 "the Order ID, blank for cancelled orders: orders are counted on this column",
                 width=21),
         Derived("Delivered order",
-                F.IF(F.OR(Op("=", This("Delivered"), Lit("")),
-                          Op("=", This("Counted order"), Lit(""))), "", This("Order ID")),
-                FMT["text"], "the Order ID when the order was delivered", width=21),
+                F.IF(Op("=", This("Counted order"), Lit("")), "",
+                     F.IF(F.OR(present(This("Delivered")),
+                               *(Op("=", This("Status"), Lit(x)) for x in DELIVERED_STATUSES)),
+                          This("Order ID"), "")),
+                FMT["text"], "the Order ID when the order was delivered: it has a delivered"
+                " time, or the status Delivered or Completed", width=21),
         Derived("Counted sales",
                 F.IF(Op("=", This("Counted order"), Lit("")), "", This("SKU subtotal")),
                 FMT["money"], "the line subtotal, blank for cancelled orders"),
@@ -433,13 +480,16 @@ BRAND = Table(
         Input("Shares", "shares", "int", "Shares"),
         _pct("Follower growth", "FOLLOWER_GROWTH_RATE", "Followers start", "Followers end",
              help="(end - start) / start"),
-        _pct("Share of voice", "SHARE_OF_VOICE", "Brand mentions",
-             ("Competitor A mentions", "Competitor C mentions"),
-             help="brand / (brand + competitors)"),
+        Computed("Share of voice", "SHARE_OF_VOICE",
+                 ("Brand mentions", ("Competitor A mentions", "Competitor C mentions")),
+                 FMT["percent"], "brand / (brand + competitors)",
+                 needs=(("Brand mentions",), ("Competitor A mentions", "Competitor B mentions",
+                                              "Competitor C mentions"))),
         Computed("Support per 100 orders", "SUPPORT_QUERY_RATE",
                  ("Support queries", "Orders"), FMT["number"], "queries per 100 orders"),
-        _pct("ER", "ENGAGEMENT_RATE", "Likes", "Comments", "Shares", "Views",
-             help="(likes + comments + shares) / views"),
+        Computed("ER", "ENGAGEMENT_RATE", ("Likes", "Comments", "Shares", "Views"),
+                 FMT["percent"], "(likes + comments + shares) / views",
+                 needs=(("Likes", "Comments", "Shares"), ("Views",))),
         _pct("Profile view rate", "PROFILE_VISIT_RATE", "Profile views", "Views",
              help="profile views / views"),
     ),
@@ -513,15 +563,21 @@ class Kpi:
     """A shop-level KPI row of the KPIs sheet.
 
     ``benchmark`` names the :class:`Benchmark` whose rating is shown beside it.
+    ``needs`` lists groups of (number) table columns of which one must hold a
+    value for the KPI to be measured; :data:`KPIS` holds the KPIs with that
+    condition, and the non-blank results of the KPIs they read, in their
+    formula (:func:`when_measured`).  ``unit`` may be a formula (a KPI that
+    says which data it was computed from).
     """
 
     key: str
     label: str
     expr: Node
-    unit: str
+    unit: str | Node
     fmt: str
     help: str
     benchmark: str | None = None
+    needs: tuple[tuple[Column, ...], ...] = ()
 
 
 def _c(table: str, header: str) -> Column:
@@ -547,6 +603,28 @@ def _predictive(udf: str) -> Call:
                            CLV_DISCOUNT)
 
 
+def _n(table: str, *headers: str) -> tuple[tuple[Column, ...], ...]:
+    """``needs``: each header its own group (the KPI needs every one of them)."""
+    return tuple((_c(table, h),) for h in headers)
+
+
+def _measured(groups: Sequence[Sequence[Column]]) -> list[Node]:
+    """``COUNT(Table[Header], ...)>0`` for each group: some row holds a number there."""
+    return [Op(">", F.COUNT(*g), Lit(0)) for g in groups]
+
+
+def _first_measured(*choices: tuple[Node, Sequence[Sequence[Column]]]) -> Node:
+    """The first expression whose columns are measured, else blank (nested IFs)."""
+    out: Node = Lit("")
+    for expr, groups in reversed(choices):
+        conds = _measured(groups)
+        out = F.IF(conds[0] if len(conds) == 1 else F.AND(*conds), expr, out)
+    return out
+
+
+_VIDEO_VISITS = (_c("Videos", "Profile visits"),)
+_BRAND_VISITS = (_c("Brand", "Profile views"),)
+
 KPI_SECTIONS: tuple[tuple[str, tuple[Kpi, ...]], ...] = (
     ("Engagement (organic videos)", (
         Kpi("views", "Views", F.TOTAL_VIEWS(_c("Videos", "Views")), "views", FMT["int"],
@@ -555,51 +633,78 @@ KPI_SECTIONS: tuple[tuple[str, tuple[Kpi, ...]], ...] = (
             _sum("Videos", "Likes"), _sum("Videos", "Comments"), _sum("Videos", "Shares"),
             _sum("Videos", "Views")), "% of views", FMT["percent"],
             "(likes + comments + shares) / views, TikTok's formula (the Videos sheet's ER"
-            " also counts saves).", "er_views"),
+            " also counts saves).", "er_views",
+            needs=((_c("Videos", "Likes"), _c("Videos", "Comments"), _c("Videos", "Shares")),
+                   (_c("Videos", "Views"),))),
         Kpi("completion", "Video completion rate", F.COMPLETION_RATE(
             _sum("Videos", "Completed views"), _sum("Videos", "Views")), "% of views",
-            FMT["percent"], "Views watched to the end / views.", "completion"),
-        Kpi("profile_visits", "Profile visits", _sum("Videos", "Profile visits"), "visits",
-            FMT["int"], "Profile visits from the videos."),
-        Kpi("pvr", "Profile visit rate", F.PROFILE_VISIT_RATE(
-            _sum("Videos", "Profile visits"), _sum("Videos", "Views")), "% of views",
-            FMT["percent"], "Profile visits / views."),
+            FMT["percent"], "Views watched to the end / views.", "completion",
+            needs=_n("Videos", "Completed views", "Views")),
+        Kpi("profile_visits", "Profile visits", _first_measured(
+            (_sum("Videos", "Profile visits"), (_VIDEO_VISITS,)),
+            (_sum("Brand", "Profile views"), (_BRAND_VISITS,))),
+            F.IF(Op(">", F.COUNT(*_VIDEO_VISITS), Lit(0)), "visits",
+                 F.IF(Op(">", F.COUNT(*_BRAND_VISITS), Lit(0)),
+                      "profile views (Brand: Studio overview)", "visits")),
+            FMT["int"], "Profile visits from the videos; when the Videos sheet has none,"
+            " the account's profile views from TikTok Studio's overview (Brand sheet)."),
+        Kpi("pvr", "Profile visit rate", _first_measured(
+            (F.PROFILE_VISIT_RATE(_sum("Videos", "Profile visits"), _sum("Videos", "Views")),
+             (_VIDEO_VISITS, (_c("Videos", "Views"),))),
+            (F.PROFILE_VISIT_RATE(_sum("Brand", "Profile views"), _sum("Brand", "Views")),
+             (_BRAND_VISITS, (_c("Brand", "Views"),)))),
+            F.IF(Op(">", F.COUNT(*_VIDEO_VISITS), Lit(0)), "% of views",
+                 F.IF(Op(">", F.COUNT(*_BRAND_VISITS), Lit(0)),
+                      "% of views (Brand: Studio overview)", "% of views")),
+            FMT["percent"], "Profile visits / views of the videos; when the Videos sheet"
+            " has no profile visits, profile views / video views of the account from TikTok"
+            " Studio's overview (Brand sheet)."),
     )),
     ("Advertising", (
         Kpi("ad_cost", "Ad spend", _sum("Campaigns", "Cost"), "currency", FMT["money"],
-            "Total cost on the Campaigns sheet."),
+            "Total cost on the Campaigns sheet.",
+            needs=_n("Campaigns", "Cost")),
         Kpi("ad_revenue", "Ad revenue", _sum("Campaigns", "Revenue"), "currency",
-            FMT["money"], "Revenue the ads platform attributes to the ads."),
+            FMT["money"], "Revenue the ads platform attributes to the ads.",
+            needs=_n("Campaigns", "Revenue")),
         Kpi("ctr", "Click-through rate", F.CTR(
             _sum("Campaigns", "Clicks"), _sum("Campaigns", "Impressions")),
-            "% of impressions", FMT["percent"], "Destination clicks / impressions.", "ctr"),
+            "% of impressions", FMT["percent"], "Destination clicks / impressions.", "ctr",
+            needs=_n("Campaigns", "Clicks", "Impressions")),
         Kpi("cvr", "Conversion rate", F.CONVERSION_RATE(
             _sum("Campaigns", "Conversions"), _sum("Campaigns", "Clicks")), "% of clicks",
             FMT["percent"], "Conversions / clicks (the benchmark divides orders by"
-            " sessions; clicks are the nearest ads count).", "cvr"),
+            " sessions; clicks are the nearest ads count).", "cvr",
+            needs=_n("Campaigns", "Conversions", "Clicks")),
         Kpi("roas", "Return on ad spend (ROAS)", F.ROAS(
             _sum("Campaigns", "Revenue"), _sum("Campaigns", "Cost")), "x", FMT["ratio"],
-            "Ad revenue / ad spend. Compare with the break-even ROAS below.", "roas"),
+            "Ad revenue / ad spend. Compare with the break-even ROAS below.", "roas",
+            needs=_n("Campaigns", "Revenue", "Cost")),
         Kpi("breakeven", "Break-even ROAS", F.BREAKEVEN_ROAS(Name("Margin"),
                                                              Name("RefundRate")),
             "x", FMT["ratio"], "1 / (margin x (1 - refund rate)): below it the ads lose"
             " money."),
         Kpi("roi", "Return on investment (ROI)", F.ROI(
             _sum("Campaigns", "Revenue"), _sum("Campaigns", "Cost"), Name("Margin")),
-            "% of spend", FMT["percent"], "(ad revenue x margin - ad spend) / ad spend."),
+            "% of spend", FMT["percent"], "(ad revenue x margin - ad spend) / ad spend.",
+            needs=_n("Campaigns", "Revenue", "Cost")),
         Kpi("cpm", "Cost per 1,000 impressions (CPM)", F.CPM(
             _sum("Campaigns", "Cost"), _sum("Campaigns", "Impressions")), "currency",
-            FMT["money"], "Ad spend / impressions x 1,000."),
+            FMT["money"], "Ad spend / impressions x 1,000.",
+            needs=_n("Campaigns", "Cost", "Impressions")),
         Kpi("cpc", "Cost per click (CPC)", F.CPC(
             _sum("Campaigns", "Cost"), _sum("Campaigns", "Clicks")), "currency",
-            FMT["money"], "Ad spend / clicks."),
+            FMT["money"], "Ad spend / clicks.",
+            needs=_n("Campaigns", "Cost", "Clicks")),
         Kpi("cpa", "Cost per conversion (CPA)", F.CPA(
             _sum("Campaigns", "Cost"), _sum("Campaigns", "Conversions")), "currency",
-            FMT["money"], "Ad spend / conversions."),
+            FMT["money"], "Ad spend / conversions.",
+            needs=_n("Campaigns", "Cost", "Conversions")),
         Kpi("cac", "Customer acquisition cost (CAC)", F.CAC(
             _sum("Campaigns", "Cost"), _sum("Campaigns", "New customers")), "currency",
             FMT["money"], "Ad spend / new customers (paid only; add creator fees and"
-            " samples for a blended CAC)."),
+            " samples for a blended CAC).",
+            needs=_n("Campaigns", "Cost", "New customers")),
     )),
     ("Shop sales (Orders sheet, cancelled orders left out)", (
         Kpi("orders", "Orders", F.ORDER_COUNT(_c("Orders", "Counted order")), "orders",
@@ -614,8 +719,7 @@ KPI_SECTIONS: tuple[tuple[str, tuple[Kpi, ...]], ...] = (
             "buyers", FMT["int"], "Distinct buyers with an order."),
     )),
     ("Customer lifetime value", (
-        Kpi("repeat", "Purchases per buyer per period",
-            F.IF(F.ISNUMBER(K("buyers")), Op("/", K("orders"), K("buyers")), ""),
+        Kpi("repeat", "Purchases per buyer per period", Op("/", K("orders"), K("buyers")),
             "orders", FMT["number"], "Orders / buyers over the Orders data: the CLV's"
             " 'repeat sales', per period of the length of the data."),
         Kpi("retention", "Retention (periods)", Name("RetentionPeriods"),
@@ -656,9 +760,10 @@ KPI_SECTIONS: tuple[tuple[str, tuple[Kpi, ...]], ...] = (
             _c("Orders", "Rating")), "% of ratings", FMT["percent"],
             "Share of ratings with 4 or 5 stars."),
         Kpi("reviews", "Reviews", F.COUNT(_c("Orders", "Rating")), "reviews", FMT["int"],
-            "Number of ratings."),
+            "Number of ratings.", needs=_n("Orders", "Rating")),
         Kpi("delivered", "Delivered orders", F.ORDER_COUNT(_c("Orders", "Delivered order")),
-            "orders", FMT["int"], "Orders with a delivered time."),
+            "orders", FMT["int"], "Orders delivered: with a delivered time, or the status"
+            " Delivered or Completed."),
         Kpi("review_rate", "Review rate", F.REVIEW_RATE(K("reviews"), K("delivered")),
             "% of delivered", FMT["percent"], "Reviews / delivered orders."),
     )),
@@ -666,17 +771,47 @@ KPI_SECTIONS: tuple[tuple[str, tuple[Kpi, ...]], ...] = (
         Kpi("followers", "Follower growth per month", F.FOLLOWER_GROWTH_RATE(
             _sum("Brand", "Followers start"), _sum("Brand", "Followers end")),
             "% per month", FMT["percent"], "Monthly growth averaged over the months"
-            " (weighted by followers).", "followers"),
+            " (weighted by followers).", "followers",
+            needs=_n("Brand", "Followers start", "Followers end")),
         Kpi("sov", "Share of voice", F.SHARE_OF_VOICE(
             _sum("Brand", "Brand mentions"),
             _sum("Brand", "Competitor A mentions", "Competitor B mentions",
                  "Competitor C mentions")), "% of mentions", FMT["percent"],
-            "Brand mentions / all mentions (brand + competitors)."),
+            "Brand mentions / all mentions (brand + competitors).",
+            needs=((_c("Brand", "Brand mentions"),),
+                   tuple(_c("Brand", f"Competitor {x} mentions") for x in "ABC"))),
         Kpi("support", "Support queries per 100 orders", F.SUPPORT_QUERY_RATE(
             _sum("Brand", "Support queries"), _sum("Brand", "Orders")), "per 100 orders",
-            FMT["number"], "Support queries / orders x 100."),
+            FMT["number"], "Support queries / orders x 100.",
+            needs=_n("Brand", "Support queries", "Orders")),
     )),
 )
+
+
+def _gated(sections: Sequence[tuple[str, Sequence[Kpi]]]) -> tuple[tuple[str, tuple[Kpi, ...]], ...]:
+    """The KPIs with their "not measured" condition in their formula: the columns they
+    need hold a number, and the KPIs they read that can be blank are not."""
+    kpis = {k.key: k for _, rows in sections for k in rows}
+    can_be_blank: dict[str, bool] = {}
+
+    def blank(key: str) -> bool:
+        if key not in can_be_blank:
+            nodes = list(walk(kpis[key].expr))
+            can_be_blank[key] = bool(kpis[key].needs) or any(
+                isinstance(n, Column) or (isinstance(n, Ref) and n.key in kpis and blank(n.key))
+                for n in nodes)
+        return can_be_blank[key]
+
+    def gated(k: Kpi) -> Kpi:
+        refs = dict.fromkeys(n.key for n in walk(k.expr)
+                             if isinstance(n, Ref) and n.key in kpis and blank(n.key))
+        conds = _measured(k.needs) + [present(Ref(r)) for r in refs]
+        return replace(k, expr=when_measured(k.expr, conds))
+
+    return tuple((title, tuple(gated(k) for k in rows)) for title, rows in sections)
+
+
+KPI_SECTIONS = _gated(KPI_SECTIONS)
 
 #: KPI rows by key, in sheet order.
 KPIS: dict[str, Kpi] = {k.key: k for _, rows in KPI_SECTIONS for k in rows}
@@ -1105,7 +1240,8 @@ def _kpis(p: Plan, at: Mapping[str, Placed], shapes: Mapping[str, tuple[int, int
             r += 1
             p.add(_text(s, r, 0, k.label, "label"),
                   Cell(s, r, 1, expr=k.expr, key=k.key, style="value", fmt=k.fmt),
-                  _text(s, r, 2, k.unit),
+                  Cell(s, r, 2, expr=k.unit, key=f"{k.key}.unit") if isinstance(k.unit, Node)
+                  else _text(s, r, 2, k.unit),
                   _text(s, r, 4, k.help, "note", span=KPI_NOTE_SPAN),
                   Cell(s, r, KPI_FORMULA_COL, value=FormulaText(k.key), style="formula"))
             if k.benchmark:

@@ -14,9 +14,10 @@ import re
 from typing import Any
 
 from .aliases import ADS_FIELDS, BREAKDOWN_HEADERS, HeaderMap, find_header, make_result
-from .clean import CONVERTERS, ImportResult, clean_text, convert_rows, open_table, parse_date, split_header
+from .clean import (CONVERTERS, ImportResult, clean_text, convert_rows, open_table, parse_date,
+                    split_header)
 
-__all__ = ["parse_ads"]
+__all__ = ["parse_ads", "period_in_name", "period_in_text"]
 
 _NUMBER_KEYS = frozenset(f.key for f in ADS_FIELDS if f.kind == "number")
 _RANGE_SEP = re.compile(r"~|–|—|\bto\b|\s-\s")
@@ -33,6 +34,71 @@ def _range_ends(value: str) -> tuple[str, str] | None:
             return text[:m.start()].strip(), text[m.end():].strip()
     return None
 
+
+# a period in a file name (Campaign_20260701_20260731_GMT+0.xlsx) or in a title row above
+# the header ("Date range: 2026-07-01 ~ 2026-07-31")
+_NAME_PERIOD = re.compile(r"(?<!\d)(20\d{6})[_-](20\d{6})(?!\d)")
+_DAY = r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{4}"
+_TEXT_PERIOD = re.compile(rf"({_DAY})\s*(?:~|–|—|\bto\b|-)\s*({_DAY})")
+
+
+def _valid_period(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date] | None:
+    return (start, end) if start <= end and (end - start).days < 3660 else None
+
+
+def period_in_name(name: str) -> tuple[dt.date, dt.date] | None:
+    """The period of an Ads Manager file name, ``…_YYYYMMDD_YYYYMMDD…``.
+
+    >>> period_in_name("Campaign_20260701_20260731_GMT+0.xlsx")
+    (datetime.date(2026, 7, 1), datetime.date(2026, 7, 31))
+    """
+    m = _NAME_PERIOD.search(os.path.basename(name))
+    if not m:
+        return None
+    try:
+        start, end = (dt.datetime.strptime(x, "%Y%m%d").date() for x in m.groups())
+    except ValueError:
+        return None
+    return _valid_period(start, end)
+
+
+def period_in_text(text: Any) -> tuple[dt.date, dt.date] | None:
+    """A period written in a cell: ``2026-07-01 ~ 2026-07-31`` (ISO or US dates).
+
+    >>> period_in_text("Date range: 07/01/2026 - 07/31/2026")
+    (datetime.date(2026, 7, 1), datetime.date(2026, 7, 31))
+    """
+    m = _TEXT_PERIOD.search(text) if isinstance(text, str) else None
+    if not m:
+        return None
+    try:
+        start, end = parse_date(m[1]), parse_date(m[2])
+    except ValueError:
+        return None
+    if start is None or end is None:
+        return None
+    start, end = (x.date() if isinstance(x, dt.datetime) else x for x in (start, end))
+    return _valid_period(start, end)
+
+
+def _period(path: str | os.PathLike[str], header_line: int) -> tuple[tuple[dt.date, dt.date] | None, str]:
+    """The period an undated report covers, from a title row above its header or its
+    file name, and where it was found."""
+    rows = open_table(path).rows
+    try:
+        for line, cells in rows:
+            if line >= header_line:
+                break
+            for cell in cells:
+                period = period_in_text(cell)
+                if period:
+                    return period, f"line {line}"
+    finally:
+        close = getattr(rows, "close", None)
+        if close:
+            close()
+    period = period_in_name(os.fspath(path))
+    return (period, "the file name") if period else (None, "")
 
 
 def parse_period_start(value: Any, column: str | None = None, line: int | None = None
@@ -55,6 +121,30 @@ def parse_period_start(value: Any, column: str | None = None, line: int | None =
 
 
 _CONVERTERS = {**CONVERTERS, "period": parse_period_start}
+
+
+def _period_end(value: Any) -> dt.date | None:
+    """The last day of a date range cell (lifetime reports); None for a single date.
+
+    >>> _period_end("2026-07-01 ~ 2026-07-31"), _period_end("2026-07-18")
+    (datetime.date(2026, 7, 31), None)
+    """
+    m = _range_ends(value) if isinstance(value, str) else None
+    if not m:
+        return None
+    try:
+        start, end = parse_date(m[0]), parse_date(m[1])
+    except ValueError:
+        return None
+    if start is None or end is None:
+        return None
+    return end.date() if isinstance(end, dt.datetime) else end
+
+
+def _after(keys: tuple[str, ...], anchor: str, key: str) -> tuple[str, ...]:
+    """``keys`` with ``key`` right after ``anchor``."""
+    i = keys.index(anchor) + 1
+    return keys[:i] + (key,) + keys[i:]
 
 
 def _breakdown_columns(hmap: HeaderMap) -> list[int]:
@@ -83,19 +173,28 @@ def parse_ads(path: str | os.PathLike[str]) -> ImportResult:
 
     Keys: see :data:`~xl_kpis.imports.aliases.ADS_FIELDS`, plus
     ``breakdown`` for breakdown exports (several leading dimension columns
-    are joined with " / ").  Dedup key: ``(ad_id, date)`` when the report has
-    an Ad ID column, else ``(date, campaign, ad_group, ad_name)``, limited to
-    the columns present, with ``breakdown`` appended for breakdown exports.
-    Rows with neither a campaign nor any number are skipped.  A date range
-    in the date column (lifetime reports) gives its first day, the start of
-    the row's reporting period.
+    are joined with " / ") and ``period_end`` with a date column.  Dedup key:
+    ``(ad_id, date, period_end)`` when the report has an Ad ID column, else
+    ``(date, period_end, campaign, ad_group, ad_name)``, limited to the columns
+    present, with ``breakdown`` appended for breakdown exports.  Rows with
+    neither a campaign nor any number are skipped.  A date range in the date
+    column (lifetime reports: ``2026-07-01 ~ 2026-07-31``) gives the row's
+    reporting period: ``date`` its first day, ``period_end`` its last (blank
+    for a single day).  A report without a date column is a total
+    over a period: ``period`` is that period when a title row above the
+    header or the file name (``Campaign_20260701_20260731_GMT+0.csv``) gives
+    it.  Cells read as blank (``<5``, ``--``) are listed in ``blanks``.
     """
     sheet = open_table(path)
-    _, hmap, rows = find_header(sheet, ADS_FIELDS, required_any=_NUMBER_KEYS, min_matches=2)
+    header_line, hmap, rows = find_header(sheet, ADS_FIELDS, required_any=_NUMBER_KEYS,
+                                          min_matches=2)
     extra = _breakdown_columns(hmap)
     hmap = _with_breakdown(hmap, extra)
+    date_col = hmap.columns["date"][0] if "date" in hmap.columns else None
 
     def post(line: int, cells: list, row: dict) -> str | None:
+        if date_col is not None:
+            row["period_end"] = _period_end(cells[date_col] if date_col < len(cells) else None)
         if len(extra) > 1:
             parts = [clean_text(cells[i]) if i < len(cells) else None for i in extra]
             row["breakdown"] = " / ".join(p for p in parts if p) or None
@@ -103,7 +202,15 @@ def parse_ads(path: str | os.PathLike[str]) -> ImportResult:
             return "no campaign and no numbers"
         return None
 
-    out, skipped = convert_rows(rows, hmap.columns, _CONVERTERS, post=post)
+    blanks: list[tuple[int, str, str]] = []
+    out, skipped = convert_rows(rows, hmap.columns, _CONVERTERS, post=post, blanks=blanks)
     key = ("ad_id", "date") if "ad_id" in hmap.columns else ("date", "campaign", "ad_group", "ad_name")
     key = tuple(k for k in key if k in hmap.columns) + (("breakdown",) if extra else ())
-    return make_result("ads", "Campaigns", ADS_FIELDS, hmap, out, skipped, key, sheet.name)
+    result = make_result("ads", "Campaigns", ADS_FIELDS, hmap, out, skipped, key, sheet.name)
+    if date_col is not None:          # the period's end goes with its start, in fields and key
+        result.fields = _after(result.fields, "date", "period_end")
+        result.key_fields = _after(result.key_fields, "date", "period_end")
+    result.blanks = blanks
+    if "date" not in hmap.columns:
+        result.period, result.period_source = _period(path, header_line)
+    return result

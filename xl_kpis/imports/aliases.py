@@ -105,6 +105,7 @@ ORDER_FIELDS: tuple[Field, ...] = (
     _f("created", "datetime", "Created Time"),
     _f("paid", "datetime", "Paid Time"),
     _f("delivered", "datetime", "Delivered Time"),
+    _f("cancelled", "datetime", "Cancelled Time", "Canceled Time"),
     _f("buyer", "text", "Buyer Username"),
     _f("buyer_message", "text", "Buyer Message"),
     _f("country", "text", "Country"),

@@ -80,6 +80,14 @@ class ImportResult:
     source: str = ""                            #: file name (and sheet/member) read
     fields: tuple[str, ...] = ()                #: canonical keys the rows carry
     notes: list[str] = field(default_factory=list)  #: anything else worth telling the user
+    #: cells read as blank from a marker (``<5``, ``--``, ``undefined`` ...): (line, header, text)
+    blanks: list[tuple[int, str, str]] = field(default_factory=list)
+    #: the period an undated report covers, when the file says (its name, a title row)
+    period: tuple[dt.date, dt.date] | None = None
+    period_source: str = ""                     #: where ``period`` was read
+    #: indices of rows that may fill a gap in the book but never replace a row there
+    #: (a month the export covers only from its middle), with the reason
+    fill_only: dict[int, str] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- headers
@@ -752,6 +760,7 @@ PostHook = Callable[[int, list, dict], "str | None"]
 def convert_rows(rows: Iterable[Row], columns: Mapping[str, tuple[int, str, str]],
                  converters: Mapping[str, Callable[..., Any]] = CONVERTERS, *,
                  pre: RowHook | None = None, post: PostHook | None = None,
+                 blanks: list[tuple[int, str, str]] | None = None,
                  ) -> tuple[list[dict[str, Any]], list[tuple[int, str]]]:
     """Convert data rows to dicts of canonical keys; bad rows go to ``skipped``.
 
@@ -766,6 +775,10 @@ def convert_rows(rows: Iterable[Row], columns: Mapping[str, tuple[int, str, str]
     Rows are converted column by column in chunks, and a converter's result
     may only depend on the cell (header and line only go into its error
     message): equal text cells are converted once.
+
+    ``blanks``, when given, receives ``(line, header, text)`` for every cell of
+    a kept row that is not blank but converts to None (``<5``, ``--``,
+    ``undefined`` in a number column): what the import reports as read as blank.
     """
     out: list[dict[str, Any]] = []
     skipped: list[tuple[int, str]] = []
@@ -773,9 +786,14 @@ def convert_rows(rows: Iterable[Row], columns: Mapping[str, tuple[int, str, str]
     keys = list(columns)
     for chunk in _chunks(iter(rows), [col for col, _, _ in plan], pre, keep_cells=post is not None):
         values_by_column = []
+        marked: list[tuple[int, str, str]] = []          # (row of the chunk, header, text)
         for (_, converter, header), cells in zip(plan, chunk.cells):
             values, failed = converter(cells)
             values_by_column.append(values)
+            if blanks is not None and None in values:
+                marked += [(chunk.todo[k], header, clean_text(c))
+                           for k, (c, v) in enumerate(zip(cells, values))
+                           if v is None and not is_blank(c)]
             for k in failed:                       # the converter's own message, with the location
                 i = chunk.todo[k]
                 if chunk.reasons[i] is None:
@@ -787,13 +805,17 @@ def convert_rows(rows: Iterable[Row], columns: Mapping[str, tuple[int, str, str]
         values_by_row = zip(*values_by_column) if plan else itertools.repeat((), len(chunk.todo))
         for i, values in zip(chunk.todo, values_by_row):
             converted[i] = dict(zip(keys, values))
-        for line, cells, reason, row in zip(chunk.lines, chunk.table, chunk.reasons, converted):
+        for i, (line, cells, reason, row) in enumerate(zip(chunk.lines, chunk.table, chunk.reasons,
+                                                           converted)):
             if reason is None and post:
-                reason = post(line, cells, row)
+                reason = chunk.reasons[i] = post(line, cells, row)
             if reason is None:
                 out.append(row)
             else:
                 skipped.append((line, reason))
+        if marked:
+            blanks += sorted((chunk.lines[i], header, text) for i, header, text in marked
+                             if chunk.reasons[i] is None)
     return out, skipped
 
 

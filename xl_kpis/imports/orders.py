@@ -104,14 +104,17 @@ def parse_orders(path: str | os.PathLike[str], *, block_size: int = 1 << 23) -> 
         first, seen_data = not seen_data, True
         return order_id_problem(cells[id_col] if id_col < len(cells) else None, first, id_header, line)
 
-    out, skipped = convert_rows(rows, hmap.columns, pre=pre)
-    return _orders_result(hmap, out, skipped, sheet.name)
+    blanks: list[tuple[int, str, str]] = []
+    out, skipped = convert_rows(rows, hmap.columns, pre=pre, blanks=blanks)
+    return _orders_result(hmap, out, skipped, sheet.name, blanks)
 
 
 def _orders_result(hmap: HeaderMap, out: list[dict[str, Any]], skipped: list[tuple[int, str]],
-                   source: str) -> ImportResult:
+                   source: str, blanks: list[tuple[int, str, str]]) -> ImportResult:
     keys = ("order_id", "sku_id") if "sku_id" in hmap.columns else ("order_id",)
-    return make_result("orders", "Orders", ORDER_FIELDS, hmap, out, skipped, keys, source)
+    result = make_result("orders", "Orders", ORDER_FIELDS, hmap, out, skipped, keys, source)
+    result.blanks = sorted(blanks)
+    return result
 
 
 # =========================================================================== columnar reader
@@ -914,7 +917,7 @@ def _parse_csv(name: str, block_size: int) -> ImportResult:
     for block in _prefetched(_record_blocks(name, block_size, header_line, min_fields, _width(hmap), notes,
                                             header.name)):
         rows.add(*block)
-    return _orders_result(hmap, rows.out, rows.skipped + notes, header.name)
+    return _orders_result(hmap, rows.out, rows.skipped + notes, header.name, rows.blanks)
 
 
 class _OrderRows:
@@ -935,6 +938,7 @@ class _OrderRows:
         self.first_line: int | None = None        # the first row neither blank nor a total
         self.out: list[dict[str, Any]] = []
         self.skipped: list[tuple[int, str]] = []
+        self.blanks: list[tuple[int, str, str]] = []     #: cells read as blank (``--``)
 
     def add(self, padded: np.ndarray, b: np.ndarray, quotes: np.ndarray, grid: np.ndarray,
             starts: np.ndarray, lines: np.ndarray, short: np.ndarray) -> None:
@@ -1007,6 +1011,16 @@ class _OrderRows:
             by_group.append(np.empty(len(values), dtype=object))
             by_group[-1][:] = values
         good = np.array([i for i in grouped if reasons[i] is None], dtype=np.int64)
+        for (key, col, kind, converter, header), values in zip(self.plan, by_group):
+            if kind not in ("number", "datetime", "date"):
+                continue                  # text and ids never read a marker as blank
+            raws = cells[col].raws
+            marked = [g for g in np.flatnonzero(np.equal(values, None)).tolist()
+                      if not is_blank(raws[g])]
+            if marked and good.size:
+                at = good[np.isin(cells[col].inverse[good], marked)]
+                self.blanks += [(int(lines[i]), header, raws[cells[col].inverse[i]].strip())
+                                for i in at.tolist()]
         columns = [values[cells[col].inverse[good]].tolist()
                    for values, (_, col, *_) in zip(by_group, self.plan)]
         keys = [key for key, *_ in self.plan]

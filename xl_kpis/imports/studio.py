@@ -269,6 +269,8 @@ class _Table:
     hmap: HeaderMap
     rows: list[dict[str, Any]]
     skipped: list[tuple[int, str]]
+    lines: list[int] = field(default_factory=list)           #: the line of each row
+    blanks: list[tuple[int, str, str]] = field(default_factory=list)
 
 
 def _read(name: str, opener: Opener, kind: str) -> _Table:
@@ -279,13 +281,38 @@ def _read(name: str, opener: Opener, kind: str) -> _Table:
     converters = {**CONVERTERS, "daymonth": parse_day_month}
     date_key = "posted" if kind == "content" else "date"
 
+    lines: list[int] = []
+
     def post(line: int, cells: list, row: dict) -> str | None:
         if kind == "content":
-            return None if row.get("video_link") else "no video link"
-        return None if row.get(date_key) is not None else "no date"
+            reason = None if row.get("video_link") else "no video link"
+        else:
+            reason = None if row.get(date_key) is not None else "no date"
+        if reason is None:
+            lines.append(line)
+        return reason
 
-    out, skipped = convert_rows(rows, hmap.columns, converters, post=post)
-    return _Table(name, hmap, out, [(line, f"{name}: {reason}") for line, reason in skipped])
+    blanks: list[tuple[int, str, str]] = []
+    out, skipped = convert_rows(rows, hmap.columns, converters, post=post, blanks=blanks)
+    return _Table(name, hmap, out, [(line, f"{name}: {reason}") for line, reason in skipped],
+                  lines, [(line, f"{name}, {header}", text) for line, header, text in blanks])
+
+
+def _lines(lines: Sequence[int]) -> str:
+    """``lines 2-63`` (or ``line 2``)."""
+    if not lines:
+        return "no lines"
+    return f"line {lines[0]}" if len(lines) == 1 else f"lines {min(lines)}-{max(lines)}"
+
+
+def _year_note(table: _Table, key: str, dated: Sequence[dt.date], how: str) -> str | None:
+    """What the import says about the year it gave the year-less dates of a file."""
+    lines = [line for line, r in zip(table.lines, table.rows) if isinstance(r.get(key), DayMonth)]
+    if not lines:
+        return None
+    days = [d for d, r in zip(dated, table.rows) if isinstance(r.get(key), DayMonth)]
+    return (f"{table.name}: {len(lines)} dates without a year ({_lines(lines)}) read as "
+            f"{min(days):%Y-%m-%d} to {max(days):%Y-%m-%d}, {how}")
 
 
 def _date_series(table: _Table, reference: dt.date) -> list[dict[str, Any]]:
@@ -311,11 +338,13 @@ def _days_in_month(period: dt.date) -> int:
     return ((period.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - period).days
 
 
-def _brand(overview: list[dict] | None, followers: list[dict] | None, sums: Sequence[str]
-           ) -> tuple[list[dict], list[str]]:
-    """Monthly Brand rows from daily Overview / FollowerHistory rows, plus notes on partial months.
+def _brand(overview: list[dict] | None, followers: list[dict] | None, sums: Sequence[str],
+           headers: dict[str, str] | None = None) -> tuple[list[dict], list[str]]:
+    """Monthly Brand rows from daily Overview / FollowerHistory rows, plus notes on partial
+    months and on months where a column has no value on any day (left blank).
 
-    ``sums``: the Overview keys present in the file (summed per month).
+    ``sums``: the Overview keys present in the file (summed per month); ``headers``:
+    their headers in the file.
     """
     months: dict[dt.date, dict[str, Any]] = {}
     days: dict[dt.date, set[dt.date]] = {}
@@ -335,6 +364,13 @@ def _brand(overview: list[dict] | None, followers: list[dict] | None, sums: Sequ
     rows = [{"period": period, **{k: row.get(k) for k in keys}} for period, row in sorted(months.items())]
     notes = [f"{p:%Y-%m}: data for {len(d)} of {_days_in_month(p)} days (partial month)"
              for p, d in sorted(days.items()) if len(d) < _days_in_month(p)]
+    overview_days = {}
+    for r in overview or []:
+        overview_days.setdefault(_month(r["date"]), set()).add(r["date"])
+    for period, row in sorted(months.items()):
+        n = len(overview_days.get(period, ()))
+        notes += [f"{period:%Y-%m}: no {(headers or {}).get(key, key)} on any of its {n} days"
+                  " in the export: left blank, not 0" for key in sums if n and key not in row]
     return rows, notes
 
 
@@ -379,24 +415,44 @@ def parse_studio(path: str | os.PathLike[str], year: int | None = None,
         raise ExportFormatError(f"{os.path.basename(name)}: no Overview, FollowerHistory or Content "
                                 "file found in this Studio export")
 
+    how = (f"the last row in {year} (--year)" if year else
+           f"the last row on or before today, {reference:%Y-%m-%d} (give --year if the export"
+           " ends in another year)")
     series = {k: _date_series(tables[k], reference) for k in ("overview", "followers") if k in tables}
     if series:
         sums = [k for k in _BRAND_SUMS if "overview" in tables and k in tables["overview"].hmap.columns]
-        rows, notes = _brand(series.get("overview"), series.get("followers"), sums)
+        headers = {k: tables["overview"].hmap.columns[k][2] for k in sums}
+        rows, notes = _brand(series.get("overview"), series.get("followers"), sums, headers)
         parts = [tables[k] for k in ("followers", "overview") if k in tables]
+        years = [_year_note(tables[k], "date", [r["date"] for r in series[k]], how)
+                 for k in ("followers", "overview") if k in series]
         result.brand = ImportResult(
             kind="studio", table="Brand", rows=rows, key_fields=("period",),
             skipped=[s for t in parts for s in t.skipped],
             unmapped_headers=[h for t in parts for h in t.hmap.unmapped],
             source=" + ".join(t.name for t in parts),
             fields=("period",) + (("followers_start", "followers_end") if "followers" in tables else ())
-            + tuple(sums), notes=notes)
+            + tuple(sums), notes=[n for n in years if n] + notes,
+            blanks=[b for t in parts for b in t.blanks])
+        first = min((r["date"] for s in series.values() for r in s), default=None)
+        if first is not None and first.day != 1:
+            month = _month(first)
+            result.brand.fill_only.update(
+                (i, f"the export starts on {first:%Y-%m-%d}, in the middle of {month:%Y-%m}:"
+                    f" the {month:%Y-%m} already in the book is kept")
+                for i, r in enumerate(rows) if r["period"] == month)
     if "content" in tables:
         content = tables["content"]
         last_days = [s[-1]["date"] for s in series.values() if s]
         anchor = max(last_days) if last_days else reference
+        videos = _videos(content, anchor)
+        where = ("the export's last day" if last_days else
+                 f"31 December {year}, --year" if year else "today")
+        note = _year_note(content, "posted", [r.get("posted") for r in videos],
+                          f"each the latest such day on or before {anchor:%Y-%m-%d} ({where})")
         result.videos = ImportResult(
-            kind="studio", table="Videos", rows=_videos(content, anchor), key_fields=("video_link",),
+            kind="studio", table="Videos", rows=videos, key_fields=("video_link",),
             skipped=content.skipped, unmapped_headers=list(content.hmap.unmapped), source=content.name,
-            fields=tuple(content.hmap.columns))
+            fields=tuple(content.hmap.columns), notes=[note] if note else [],
+            blanks=content.blanks)
     return result
