@@ -367,6 +367,10 @@ def key_value(v: Any, kind: str | None = None) -> Any:
     >>> key_value(dt.datetime(2026, 7, 1)), key_value(46204.0, "date")
     (datetime.date(2026, 7, 1), datetime.date(2026, 7, 1))
     """
+    if type(v) is str:                                   # the usual case first
+        return v.strip() or None
+    if v is None:
+        return None
     if hasattr(v, "item") and not isinstance(v, (str, bytes)):
         v = v.item()
     if v is None or v == "":
@@ -392,12 +396,13 @@ def _book_rows(columns: Mapping[str, Sequence[Any]], keys: Sequence[tuple[str, s
     """Key → the indices of the book's rows with that key, in order (empty rows left out:
     no key and nothing in the columns the export carries)."""
     n = max((len(v) for v in columns.values()), default=0)
-    cols = [(columns.get(k) or [None] * n, kind) for k, kind in keys]
+    normalised = [[key_value(v, kind) for v in (columns.get(k) or [None] * n)]
+                  for k, kind in keys]
     values = [columns[k] for k in carried if k in columns]
+    blank = (None,) * len(keys)
     out: dict[tuple, list[int]] = {}
-    for i in range(n):
-        key = tuple(key_value(c[i], kind) for c, kind in cols)
-        if any(x is not None for x in key) or any(key_value(c[i]) is not None for c in values):
+    for i, key in enumerate(zip(*normalised)):
+        if key != blank or any(key_value(c[i]) is not None for c in values):
             out.setdefault(key, []).append(i)
     return out
 
@@ -465,12 +470,12 @@ def _plan(result: Any, book_columns: Mapping[str, Sequence[Any]]) -> _Plan:
     lines_of_order = Counter(r.get("order_id") for r in result.rows) \
         if result.table == "Orders" else Counter()
     fill_only = getattr(result, "fill_only", {}) or {}
-    compare = [k for k in carried if k not in key_keys]
     seen: set[tuple] = set()
     rows: list[dict[str, Any]] = []
-    updates: dict[int, dict[str, Any]] = {}
+    matched: list[tuple[dict[str, Any], int]] = []         # (export row, book row)
+    contents: list[tuple] = []                             # the matched rows' values
     for n, row in enumerate(result.rows):
-        content = tuple(row.get(k) for k in fields)
+        content = tuple(map(row.get, fields))
         if content in seen:
             report.skipped.append((None, REPEATED))
             continue
@@ -478,30 +483,39 @@ def _plan(result: Any, book_columns: Mapping[str, Sequence[Any]]) -> _Plan:
         slots = in_book.get(_key(row, key))
         if not slots:
             rows.append(row if not report.dropped else {k: row[k] for k in carried if k in row})
-            continue
-        i = slots.pop(0)
-        if n in fill_only:
+        elif n in fill_only:
+            slots.pop(0)
             report.skipped.append((None, fill_only[n]))
+        else:
+            matched.append((row, slots.pop(0)))
+            contents.append(content)
+    # what differs, column by column: a blank never erases
+    changed: dict[int, dict[str, tuple[Any, Any]]] = {}
+    by_field = dict(zip(fields, zip(*contents))) if contents else {}
+    where = [i for _, i in matched]
+    for k in carried:
+        if k in key_keys or k not in by_field:
             continue
-        changed = {}
-        for k in compare:
-            new = row.get(k)
-            if new is None or new == "":
-                continue                                   # a blank never erases
-            old = book_columns[k][i] if i < len(book_columns[k]) else None
-            if key_value(old, kinds[k]) != key_value(new, kinds[k]):
-                changed[k] = (old, new)
-        if not changed:
+        column, kind, news = book_columns[k], kinds[k], by_field[k]
+        olds = [column[i] for i in where] if len(column) > max(where) else \
+            [column[i] if i < len(column) else None for i in where]
+        for j in [j for j, (old, new) in enumerate(zip(olds, news))
+                  if new is not None and new != "" and old != new]:
+            if key_value(olds[j], kind) != key_value(news[j], kind):
+                changed.setdefault(j, {})[k] = (olds[j], news[j])
+    updates: dict[int, dict[str, Any]] = {}
+    for j, (row, i) in enumerate(matched):
+        diff = changed.get(j)
+        if not diff:
             report.unchanged += 1
-            continue
-        if result.table == "Orders" and _older_order(book_columns, i, row):
+        elif result.table == "Orders" and _older_order(book_columns, i, row):
             report.skipped.append((None, OLDER))
-            continue
-        updates[i] = {k: new for k, (_, new) in changed.items()}
-        report.updated.append(Change(i, _identity(result.table, row, lines_of_order),
-                                     [(table.header_of(k), old, new)
-                                      for k, (old, new) in changed.items()],
-                                     [kinds[k] for k in changed]))
+        else:
+            updates[i] = {k: new for k, (_, new) in diff.items()}
+            report.updated.append(Change(i, _identity(result.table, row, lines_of_order),
+                                         [(table.header_of(k), old, new)
+                                          for k, (old, new) in diff.items()],
+                                         [kinds[k] for k in diff]))
     report.added = len(rows)
     return _Plan(report, rows, updates, key)
 
@@ -657,14 +671,23 @@ def period_months(first: dt.date, last: dt.date) -> float:
 
 
 def _days(values: Sequence[Any]) -> list[dt.date]:
+    """The days of the dates and times among ``values`` (Excel serials too)."""
     out = []
     for v in values:
-        d = key_value(v, "datetime")
+        d = v if isinstance(v, dt.date) else key_value(v, "datetime")
         if isinstance(d, dt.datetime):
             d = d.date()
         if isinstance(d, dt.date):
             out.append(d)
     return out
+
+
+def _span(values: Sequence[Any]) -> list[dt.date]:
+    """The first and last day of ``values`` (dates, times, serials), [] when none."""
+    times = [v for v in values if type(v) is dt.datetime]
+    rest = [v for v in values if type(v) is not dt.datetime and v is not None and v != ""]
+    days = _days([min(times), max(times)] if times else []) + _days(rest)
+    return [min(days), max(days)] if days else []
 
 
 def _period_setting(plan: _Plan, book: Mapping[str, Sequence[Any]], settings: Mapping[str, Any]
@@ -676,12 +699,12 @@ def _period_setting(plan: _Plan, book: Mapping[str, Sequence[Any]], settings: Ma
     holds the default or the length the book's orders gave before this
     import; any other value was typed by the seller and is kept.
     """
-    before = _days(book.get("created", []))
-    after = before + _days([r.get("created") for r in plan.rows]) + \
-        _days([u["created"] for u in plan.updates.values() if "created" in u])
+    before = _span(book.get("created", []))
+    after = _span(before + [r.get("created") for r in plan.rows]
+                  + [u["created"] for u in plan.updates.values() if "created" in u])
     if not after:
         return None, None
-    first, last = min(after), max(after)
+    first, last = after
     months = period_months(first, last)
     setting = S.SETTING["PeriodMonths"]
     current = settings.get(setting.name, setting.default)
@@ -701,9 +724,11 @@ def _period_setting(plan: _Plan, book: Mapping[str, Sequence[Any]], settings: Ma
                   f" {months:g} would match these orders)")
 
 
+_DELIVERED = frozenset(s.lower() for s in S.DELIVERED_STATUSES)
+
+
 def _status_is_delivered(status: Any) -> bool:
-    return isinstance(status, str) and status.strip().lower() in \
-        {s.lower() for s in S.DELIVERED_STATUSES}
+    return isinstance(status, str) and status.strip().lower() in _DELIVERED
 
 
 def _delivered_note(result: Any) -> str | None:
@@ -788,8 +813,8 @@ def _not_measured(book: Path, tables: set[str], columns: Mapping[str, Mapping[st
 def _has_values(book: Mapping[str, Mapping[str, Sequence[Any]]], plans: Sequence[_Plan]
                 ) -> dict[str, dict[str, bool]]:
     """``table -> key -> whether a row holds a value`` after the import."""
-    out = {t: {k: any(key_value(v) is not None for v in col) for k, col in cols.items()}
-           for t, cols in book.items()}
+    out = {t: {k: any(v is not None and v != "" and key_value(v) is not None for v in col)
+               for k, col in cols.items()} for t, cols in book.items()}
     for p in plans:
         has = out.setdefault(p.report.table, {})
         for row in [*p.rows, *p.updates.values()]:
