@@ -221,7 +221,8 @@ def test_formula_text_beside_each_kpi_is_its_formula():
     # and the text is what a seller would type (written out by hand, not rendered)
     shown = {c.value for c in p.cells if c.sheet == "KPIs" and c.col == S.KPI_FORMULA_COL}
     assert {"=REPEAT_PURCHASE_RATE(Orders[Buyer],Orders[Counted order])",
-            "=ROAS(SUM(Campaigns[Revenue]),SUM(Campaigns[Cost]))",
+            '=IF(AND(COUNT(Campaigns[Revenue])>0,COUNT(Campaigns[Cost])>0),'
+            'ROAS(SUM(Campaigns[Revenue]),SUM(Campaigns[Cost])),"")',
             "=BREAKEVEN_ROAS(Margin,RefundRate)"} <= shown
 
 

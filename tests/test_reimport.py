@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from python_calamine import CalamineWorkbook
 
 from bookfiles import copy
-from engines import mismatches, recompute_all, require_tool
+from engines import lo_csv_sheets, mismatches, recompute_all, require_tool
 from xl_kpis.book import importer, schema as S
 from xl_kpis.book.append import append_rows
 from xl_kpis.book.refresh import read_inputs, refresh
@@ -100,6 +100,11 @@ def check(book: Path, pycel: bool = True) -> dict[str, tuple]:
     for key, (value, rating) in sheet.items():
         if value == "":                 # not measured: no rating either ("weak" would lie)
             assert rating in ("", None), (key, rating)
+    # the Dashboard's tiles show the KPIs sheet's values, blank included
+    dash = CalamineWorkbook.from_path(str(book)).get_sheet_by_name(S.DASH).to_python()
+    tiles = dict(zip(dash[3], dash[4]))
+    assert {label: tiles[label] for label, _ in S.TILES} == \
+        {label: sheet[key][0] for label, key in S.TILES}
     return sheet
 
 
@@ -348,6 +353,21 @@ def test_studio_exports_two_weeks_apart(template, tmp_path):
     before = digest(book)
     out = imported("studio", DATA / "studio_2", book, "--year", 2026)
     assert digest(book) == before and "b.xlsx was not changed." in out
+
+
+def test_libreoffice_shows_what_is_not_measured_as_blank(template, tmp_path):
+    """LibreOffice recomputes a cell whose cached value is blank, without our functions: the
+    not-measured condition is plain Excel, so it shows blank there too (not #NAME?)."""
+    require_tool("soffice")
+    book = copy(template, tmp_path / "b.xlsx")
+    imported("studio", DATA / "studio_1", book, "--year", 2026)
+    shown = lo_csv_sheets(book, tmp_path / "lo", [S.KPIS_SHEET, "Brand"])
+    kpis = {r[0]: r for r in shown[S.KPIS_SHEET] if r}
+    assert kpis["Video completion rate"][1:4] == ["", "% of views", ""]
+    assert kpis["Share of voice"][1] == ""
+    brand = S.TABLE["Brand"]
+    december = next(r for r in shown["Brand"] if r and r[0].startswith("Dec"))
+    assert [december[brand.col(h)] for h in ("Views", "ER", "Profile view rate")] == [""] * 3
 
 
 # --- exports missing each optional column ---------------------------------------------------
