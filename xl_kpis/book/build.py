@@ -19,6 +19,7 @@ plain names, as Excel stores VBA functions.
 
 from __future__ import annotations
 
+import gc
 import io
 import zipfile
 from dataclasses import dataclass, replace
@@ -901,10 +902,16 @@ def _write_xlsx(file: BinaryIO, macro: bool, ev: Evaluation,
     try:
         wb.close()
     except FileCreateError as e:  # XlsxWriter's wrapper of the OSError of a failed write
-        if isinstance(e.args[0] if e.args else None, OSError):
-            raise e.args[0] from e
-        raise
-    return lite
+        cause = e.args[0] if e.args else None
+        error = cause if isinstance(cause, OSError) else e
+        # XlsxWriter's half-written zip lives on in the frames of these tracebacks: dropped
+        # and collected now, it closes while ``file`` is open, not at exit with a stray
+        # traceback
+        error.__traceback__ = e.__traceback__ = None
+    else:
+        return lite
+    gc.collect()
+    raise error
 
 
 def function_ids(ev: Evaluation) -> list[str]:

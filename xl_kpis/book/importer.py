@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import math
 import os
 import re
 import zipfile
@@ -713,7 +712,8 @@ def _period_setting(plan: _Plan, book: Mapping[str, Sequence[Any]], settings: Ma
     span = (f"the orders run from {first:%Y-%m-%d} to {last:%Y-%m-%d}"
             f" ({(last - first).days + 1} days, {months:g} months)")
     retention = settings.get("RetentionPeriods", S.SETTING["RetentionPeriods"].default)
-    life = f"; with Retention (periods) {retention:g}, the CLV counts {retention * months:.1f} months"
+    life = (f"; with Retention (periods) {retention:g}, the CLV counts"
+            f" {retention * months:.1f} months")
     if current == months:
         return None, f"{span}: the Start sheet's {setting.label} is {months:g}{life}"
     if follows:

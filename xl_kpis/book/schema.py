@@ -788,7 +788,8 @@ KPI_SECTIONS: tuple[tuple[str, tuple[Kpi, ...]], ...] = (
 )
 
 
-def _gated(sections: Sequence[tuple[str, Sequence[Kpi]]]) -> tuple[tuple[str, tuple[Kpi, ...]], ...]:
+def _gated(sections: Sequence[tuple[str, Sequence[Kpi]]]
+           ) -> tuple[tuple[str, tuple[Kpi, ...]], ...]:
     """The KPIs with their "not measured" condition in their formula: the columns they
     need hold a number, and the KPIs they read that can be blank are not."""
     kpis = {k.key: k for _, rows in sections for k in rows}
