@@ -367,8 +367,10 @@ def test_libreoffice_shows_what_is_not_measured_as_blank(template, tmp_path):
     assert kpis["Video completion rate"][1:4] == ["", "% of views", ""]
     assert kpis["Share of voice"][1] == ""
     brand = S.TABLE["Brand"]
-    december = next(r for r in shown["Brand"] if r and r[0].startswith("Dec"))
+    header = next(i for i, r in enumerate(shown["Brand"]) if r and r[0] == "Period")
+    november, december, january = shown["Brand"][header + 1:header + 4]
     assert [december[brand.col(h)] for h in ("Views", "ER", "Profile view rate")] == [""] * 3
+    assert all(m[brand.col("ER")].endswith("%") for m in (november, january))   # measured
 
 
 # --- exports missing each optional column ---------------------------------------------------
