@@ -139,8 +139,8 @@ def test_whole_table_aggregates_are_single_range_calls():
     assert text["revenue"] == "=ORDER_REVENUE(Orders[Counted order],Orders[Order amount])"
     assert text["breakeven"] == "=BREAKEVEN_ROAS(Margin,RefundRate)"
     # a KPI of KPIs is blank when one it reads is (the retention setting never is)
-    assert re.fullmatch(r'=IF\(AND\(B\d+<>"",B\d+<>""\),CLV\(B\d+,B\d+,B\d+,Margin\),""\)',
-                        text["clv_margin"])
+    assert re.fullmatch(r'=IF\(AND\(ISNUMBER\(B\d+\),ISNUMBER\(B\d+\)\),'
+                        r'CLV\(B\d+,B\d+,B\d+,Margin\),""\)', text["clv_margin"])
 
 
 def test_every_seed_metric_has_a_kpi_row():

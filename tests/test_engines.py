@@ -414,14 +414,15 @@ def test_libreoffice_recomputes_every_cached_value_of_the_demo(demo_books, lo_de
 
 
 def test_libreoffice_recomputes_every_cached_value_of_the_template(template, tmp_path):
-    """The empty template: blank rows, #DIV/0! and #VALUE! KPIs, blank padded tables."""
+    """The empty template: blank rows, blank (not measured) KPIs, blank padded tables."""
     require_tool("soffice")
     require_tool("uno")
     results = lo_recompute(template, tmp_path)
     assert len(results) > 100
     kinds = {type(normalise(c)).__name__ if normalise(c) not in ERROR_TEXTS else "error"
              for c, _ in results.values()}
-    assert {"float", "str", "error"} <= kinds
+    assert {"float", "str"} <= kinds
+    assert sum(normalise(c) == "" for c, _ in results.values()) > 50
     assert mismatches(results) == {}
 
 
@@ -629,7 +630,8 @@ def test_docs_screenshots_render(demo_books, tmp_path):
     for name, (title, dpi, max_w, max_h) in SCREENSHOTS.items():
         if only and name not in only:
             continue
-        page = next(i for i, t in enumerate(texts, start=1) if t.lstrip().startswith(title))
+        page = next((i for i, t in enumerate(texts, start=1) if t.lstrip().startswith(title)),
+                    None) or next(i for i, t in enumerate(texts, start=1) if title in t)
         out = render_pdf_page(pdf, page, docs / f"sheet-{name}.png", dpi=dpi,
                               max_width=max_w, max_height=max_h)
         assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -565,8 +565,8 @@ class Kpi:
     ``benchmark`` names the :class:`Benchmark` whose rating is shown beside it.
     ``needs`` lists groups of (number) table columns of which one must hold a
     value for the KPI to be measured; :data:`KPIS` holds the KPIs with that
-    condition, and the non-blank results of the KPIs they read, in their
-    formula (:func:`when_measured`).  ``unit`` may be a formula (a KPI that
+    condition, and a number in each KPI they read, in their formula
+    (:func:`when_measured`).  ``unit`` may be a formula (a KPI that
     says which data it was computed from).
     """
 
@@ -791,7 +791,8 @@ KPI_SECTIONS: tuple[tuple[str, tuple[Kpi, ...]], ...] = (
 def _gated(sections: Sequence[tuple[str, Sequence[Kpi]]]
            ) -> tuple[tuple[str, tuple[Kpi, ...]], ...]:
     """The KPIs with their "not measured" condition in their formula: the columns they
-    need hold a number, and the KPIs they read that can be blank are not."""
+    need hold a number, and so do the KPIs they read that can be blank (``ISNUMBER``: an
+    empty text result compares unequal to "" in LibreOffice, so ``<>""`` would not do)."""
     kpis = {k.key: k for _, rows in sections for k in rows}
     can_be_blank: dict[str, bool] = {}
 
@@ -806,7 +807,7 @@ def _gated(sections: Sequence[tuple[str, Sequence[Kpi]]]
     def gated(k: Kpi) -> Kpi:
         refs = dict.fromkeys(n.key for n in walk(k.expr)
                              if isinstance(n, Ref) and n.key in kpis and blank(n.key))
-        conds = _measured(k.needs) + [present(Ref(r)) for r in refs]
+        conds = _measured(k.needs) + [F.ISNUMBER(Ref(r)) for r in refs]
         return replace(k, expr=when_measured(k.expr, conds))
 
     return tuple((title, tuple(gated(k) for k in rows)) for title, rows in sections)
