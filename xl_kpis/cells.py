@@ -749,7 +749,8 @@ def _model_result(fn: Callable, args: Sequence[Any], options: Sequence[Any] = ()
     A line (row) counts when every range has a value in it, as for
     :func:`aggregate`; ranges of different sizes or a text/boolean/error cell
     give ``#VALUE!``; a negative amount or an impossible date serial gives
-    ``#NUM!``; a call whose ranges are all blank gives a blank; data the model
+    ``#NUM!``; a call with a range that is blank everywhere gives a blank (that
+    input was not measured, as for :func:`aggregate`); data the model
     cannot fit (:class:`~xl_kpis.metrics.predictive.FitError`: no customer,
     one customer, nobody with a repeat purchase, no convergence) gives
     ``#NUM!``, never numbers that look real.  A number result is one cell; a
@@ -783,7 +784,7 @@ def _model_result(fn: Callable, args: Sequence[Any], options: Sequence[Any] = ()
     keep = np.ones(cols[0][1].size, dtype=bool)
     for _, _, st in cols:
         keep &= st != _BLANK
-    if all(bool((st == _BLANK).all()) for _, _, st in cols):
+    if any(bool((st == _BLANK).all()) for _, _, st in cols):    # an input not measured
         if rows is None or headers is None:
             return BLANK
         return [list(headers)] + [[BLANK] * len(headers) for _ in range(rows)]
