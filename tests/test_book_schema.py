@@ -315,7 +315,9 @@ def test_predicted_clv_kpis_and_benchmark():
             for key in ("pclv", "pclv_cac")}
     assert text["pclv"] == ("=PREDICTED_CLV(Orders[Buyer],Orders[Created],"
                             "Orders[Counted sales],12,Margin,0.01)")
-    assert re.fullmatch(r"=LTV_CAC\(B\d+,B\d+\)", text["pclv_cac"])
+    # blank unless both KPIs it reads are numbers (not measured is not zero)
+    assert re.fullmatch(r'=IF\(AND\(ISNUMBER\((B\d+)\),ISNUMBER\((B\d+)\)\),LTV_CAC\(\1,\2\),""\)',
+                        text["pclv_cac"]), text["pclv_cac"]
     b = S.BENCHMARK["pclv_cac"]
     assert (b.kpi, b.weak_limit, b.good_limit) == ("pclv_cac", 1.0, 3.0)
     assert S.KPIS["pclv_cac"].benchmark == "pclv_cac"
