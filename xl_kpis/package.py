@@ -36,7 +36,8 @@ import numpy as np
 
 __all__ = ["PackageError", "MAX_MEMBERS", "MAX_TOTAL", "MAX_RATIO", "RATIO_FLOOR",
            "MIN_CELLS", "BYTES_PER_CELL", "BoundedZipFile", "open_zip", "check_members",
-           "check_cells", "check_no_dtd", "cell_grid", "part_target", "read_xml", "worksheets"]
+           "check_cells", "check_no_dtd", "cell_grid", "part_target", "rels_part", "read_xml",
+           "worksheets"]
 
 #: Members of a package.
 MAX_MEMBERS = 10_000
@@ -151,6 +152,15 @@ def open_zip(path: str | os.PathLike, max_total: int | None = None) -> BoundedZi
     except (*_DAMAGED, ValueError) as e:
         raise PackageError(f"{_base(path)}: not a readable zip file (truncated or damaged:"
                            f" {e})") from e
+
+
+def rels_part(part: str) -> str:
+    """The part holding the relationships of ``part`` (``xl/worksheets/_rels/sheet1.xml.rels``).
+
+    >>> rels_part("xl/worksheets/sheet1.xml")
+    'xl/worksheets/_rels/sheet1.xml.rels'
+    """
+    return posixpath.join(posixpath.dirname(part), "_rels", posixpath.basename(part) + ".rels")
 
 
 def part_target(source: str, target: str | None, names: Iterable[str] | None = None

@@ -33,7 +33,6 @@ import contextlib
 import datetime as dt
 import math
 import os
-import posixpath
 import re
 import shutil
 import zipfile
@@ -44,7 +43,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterable, Iterator, Mapping, Sequence
 from xml.sax.saxutils import escape, unescape
 
-from .. import officejs
+from .. import officejs, package
 from . import files, schema as S
 from .charts import chart_parts
 from .formulas import a1, excel_serial
@@ -146,26 +145,16 @@ class _Table:
         return self.columns[0].col, self.columns[-1].col
 
 
-def _rels_of(part: str) -> str:
-    return posixpath.join(posixpath.dirname(part), "_rels", posixpath.basename(part) + ".rels")
-
-
-def _target(part: str, target: str) -> str:
-    if target.startswith("/"):
-        return target.lstrip("/")
-    return posixpath.normpath(posixpath.join(posixpath.dirname(part), target))
-
-
 def _table_parts(z: zipfile.ZipFile) -> Iterator[tuple[str, str, str]]:
     """(sheet name, sheet part, table part) of every table in the workbook."""
     names = set(z.namelist())
     for sheet, part in sheet_parts(z).items():
-        rels = _rels_of(part)
+        rels = package.rels_part(part)
         if rels not in names:
             continue
         for rel in parse_xml(z, rels).findall("rel:Relationship", NS):
             if rel.get("Type", "").endswith("/table"):
-                yield sheet, part, _target(part, rel.get("Target", ""))
+                yield sheet, part, package.part_target(part, rel.get("Target"))
 
 
 def _columns(spec: S.Table, root, c0: int) -> list[_Column]:

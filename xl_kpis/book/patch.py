@@ -18,7 +18,6 @@ import contextlib
 import gc
 import math
 import os
-import posixpath
 import re
 import shutil
 import queue
@@ -89,8 +88,7 @@ def table_sheets(z: zipfile.ZipFile) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     names = set(z.namelist())
     for part in sheet_parts(z).values():
-        rels = posixpath.join(posixpath.dirname(part), "_rels",
-                              posixpath.basename(part) + ".rels")
+        rels = package.rels_part(part)
         if rels not in names:
             continue
         for rel in parse_xml(z, rels).findall("rel:Relationship", NS):

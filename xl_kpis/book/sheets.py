@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import BinaryIO, Sequence
 from xml.sax.saxutils import quoteattr, unescape
 
+from .. import package
 from .patch import BookFormatError, ZipWriter, atomic_write, open_book, parse_xml, sheet_parts
 
 __all__ = ["Copied", "copy_sheets"]
@@ -214,16 +215,6 @@ def _sheet_xml(xml: str, styles: _Styles, strings: list[str]) -> str:
 
 # --- parts and relationships ----------------------------------------------------------------
 
-def _rels_of(part: str) -> str:
-    return posixpath.join(posixpath.dirname(part), "_rels", posixpath.basename(part) + ".rels")
-
-
-def _resolve(part: str, target: str) -> str:
-    if target.startswith("/"):
-        return target.lstrip("/")
-    return posixpath.normpath(posixpath.join(posixpath.dirname(part), target))
-
-
 def _relative(part: str, target: str) -> str:
     return posixpath.relpath(target, posixpath.dirname(part))
 
@@ -290,7 +281,7 @@ def _copy_part(zs: zipfile.ZipFile, part: str, pkg: _Package, copied: Copied,
     ext = part.rsplit(".", 1)[-1].lower()
     if part not in overrides and ext in defaults:
         pkg.default(ext, defaults[ext])
-    rels = _rels_of(part)
+    rels = package.rels_part(part)
     if rels in zs.namelist():
         root = parse_xml(zs, rels)
         xml = zs.read(rels).decode("utf-8")
@@ -303,13 +294,13 @@ def _copy_part(zs: zipfile.ZipFile, part: str, pkg: _Package, copied: Copied,
                                        " source workbook)")
                 xml = re.sub(rf'<Relationship\b[^>]*\bId="{rel.get("Id")}"[^>]*/>', "", xml)
                 continue
-            src_target = _resolve(part, target)
+            src_target = package.part_target(part, target)
             if src_target not in zs.namelist():
                 continue
             new_target = _copy_part(zs, src_target, pkg, copied, types, done)
             xml = xml.replace(f'Target="{target}"',
                               f'Target="{_relative(new, new_target)}"')
-        pkg.add(_rels_of(new), xml.encode("utf-8"), None, "rels")
+        pkg.add(package.rels_part(new), xml.encode("utf-8"), None, "rels")
     pkg.add(new, data, overrides.get(part), ext)
     copied.parts.append(new)
     return new
