@@ -71,6 +71,30 @@ def test_domains_and_parameters_must_match():
             return a
 
 
+_DOMAINS = [_kpi.COUNT, _kpi.MONEY, _kpi.POSITIVE, _kpi.FRACTION, _kpi.RATING, _kpi.MONTHS,
+            _kpi.AMOUNT]
+_EDGES = [math.nan, -math.inf, math.inf, -0.0, 0.0, 5e-324, -5e-324, 1.0, 1.0 - 2**-53,
+          1.0 + 2**-52, 5.0, 5.0 + 2**-50, 120.0, 120.5, -1.0]
+
+
+def _outcome(a: np.ndarray, dom) -> str | None:
+    try:
+        _kpi.check_domain("f", "x", a, dom)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+@pytest.mark.parametrize("dom", _DOMAINS, ids=lambda d: d.name)
+def test_a_scalar_is_checked_as_the_same_value_in_an_array(dom):
+    """Scalars take a shortcut (Python comparisons); it accepts and refuses exactly what the
+    array path does, with the same message (NaN is never invalid, -0.0 is >= 0)."""
+    for v in _EDGES:
+        want = _outcome(np.array([v]), dom)
+        assert _outcome(np.asarray(v), dom) == want, (dom.name, v)
+        assert want is None or want.endswith(f"got {v!r}")
+
+
 def test_float64_arrays_are_not_copied_on_the_way_in():
     a = np.arange(5, dtype=float)
     assert _kpi.as_float_array("f", "a", a) is a

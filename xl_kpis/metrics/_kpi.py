@@ -249,13 +249,21 @@ def present(labels: np.ndarray) -> np.ndarray:
 def check_domain(fname: str, arg: str, a: np.ndarray, dom: Domain) -> None:
     """Raise ValueError naming the argument, the rule and the value when ``a`` leaves ``dom``.
 
-    One NaN-ignoring reduction per bound (no temporary arrays) on the happy path.
+    A scalar is compared as a Python float (a ufunc call costs more than the whole
+    comparison); an array takes one NaN-ignoring reduction per bound (no temporary arrays)
+    on the happy path.
     """
-    if (dom.lo is None and dom.hi is None) or a.size == 0:
+    lo, hi = dom.lo, dom.hi
+    if (lo is None and hi is None) or a.size == 0:
         return
-    if (dom.lo is not None and np.fmin.reduce(a, axis=None) < dom.lo) or \
-            (dom.hi is not None and np.fmax.reduce(a, axis=None) > dom.hi):
-        v = float(a[dom.invalid(a)].flat[0] if a.ndim else a)  # a plain number in the message
+    if a.ndim == 0:
+        v = float(a)                           # NaN compares False: never invalid
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            raise ValueError(f"{fname}: argument {arg!r} {dom.rule}, got {v!r}")
+        return
+    if (lo is not None and np.fmin.reduce(a, axis=None) < lo) or \
+            (hi is not None and np.fmax.reduce(a, axis=None) > hi):
+        v = float(a[dom.invalid(a)].flat[0])   # a plain number in the message
         raise ValueError(f"{fname}: argument {arg!r} {dom.rule}, got {v!r}")
 
 
