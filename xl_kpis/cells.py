@@ -478,6 +478,53 @@ def _row_count(x: float) -> bool:
     return 1 <= x < SHEET_ROWS and float(x).is_integer()
 
 
+def _table_option(param: tuple[str, Domain, Any], o: Any) -> Any:
+    """A single-cell option of a table KPI: its number (a blank takes the default), or an
+    error text: ``#VALUE!`` for text, ``#NUM!`` outside the domain or, for the number of
+    rows ``n``, not a whole number of rows a sheet can hold."""
+    name, dom, default = param
+    x, s = _option(o)
+    if s == _VALUE:
+        return VALUE
+    if s == _BLANK:
+        x = default
+    if dom.invalid(np.asarray(x)) or (name == "n" and not _row_count(x)):
+        return NUM
+    return int(x) if name == "n" else x
+
+
+def _arguments(spec: KpiSpec, args: Sequence[Any], options: Sequence[Any],
+               option: Callable[[tuple[str, Domain, Any], Any], Any]
+               ) -> tuple[list[tuple[Domain, np.ndarray, np.ndarray]], list] | str:
+    """The ranges and options of a table or model KPI: ``([(domain, values, status)] of
+    each range, [value of each option])``, or the error text the call shows.
+
+    A range is read by its domain (:func:`_range_of`: labels, dates or numbers); a range
+    that is not rectangular, holds a text/boolean/error cell where a number goes, or
+    differs in size from the others gives ``#VALUE!``.  ``option(param, cell)`` reads one
+    option (``param`` is its ``(name, domain, default)``): its value, or an error text,
+    which the call returns.
+    """
+    try:
+        cols = []
+        for (_, dom, _), a in zip(spec.params, args):
+            vals, st = _range_of(dom, a)
+            if (st == _VALUE).any():
+                return VALUE
+            cols.append((dom, vals, st))
+    except _Malformed:
+        return VALUE
+    if len({v.size for _, v, _ in cols}) > 1:
+        return VALUE
+    opts = []
+    for param, o in zip(spec.params[len(args):], options):
+        v = option(param, o)
+        if isinstance(v, str) and v in ERRORS:
+            return v
+        opts.append(v)
+    return cols, opts
+
+
 def _table(fn: Callable, args: Sequence[Any], headers: Sequence[str],
           options: Sequence[Any] = (), pad_to: str | None = None, rows: Any = None) -> Any:
     """Apply a table KPI (ranges in, a table out): a header row, then one row per group.
@@ -494,27 +541,10 @@ def _table(fn: Callable, args: Sequence[Any], headers: Sequence[str],
     a worksheet (:data:`SHEET_ROWS`), else the result is ``#NUM!``.
     """
     spec: KpiSpec = fn.__kpi__
-    try:
-        cols = []
-        for (name, dom, _), a in zip(spec.params, args):
-            vals, st = _labels(a) if dom.kind == "label" else _flat(a)
-            if (st == _VALUE).any():
-                return VALUE
-            cols.append((dom, vals, st))
-    except _Malformed:
-        return VALUE
-    if len({v.size for _, v, _ in cols}) > 1:
-        return VALUE
-    opts = []
-    for (name, dom, default), o in zip(spec.params[len(args):], options):
-        x, s = _option(o)
-        if s == _VALUE:
-            return VALUE
-        if s == _BLANK:
-            x = default
-        if dom.invalid(np.asarray(x)) or (name == "n" and not _row_count(x)):
-            return NUM
-        opts.append(int(x) if name == "n" else x)
+    got = _arguments(spec, args, options, _table_option)
+    if isinstance(got, str):
+        return got
+    cols, opts = got
     if pad_to is not None:  # a fixed number of rows: the spill range never changes size
         rows = dict(zip([p[0] for p in spec.params[len(args):]], opts)).get(
             pad_to, spec.params[[p[0] for p in spec.params].index(pad_to)][2])
@@ -760,24 +790,10 @@ def _model_result(fn: Callable, args: Sequence[Any], options: Sequence[Any] = ()
     """
     from .metrics.predictive import FitError
 
-    spec: KpiSpec = fn.__kpi__
-    try:
-        cols = []
-        for (name, dom, _), a in zip(spec.params, args):
-            vals, st = _range_of(dom, a)
-            if (st == _VALUE).any():
-                return VALUE
-            cols.append((dom, vals, st))
-    except _Malformed:
-        return VALUE
-    if len({v.size for _, v, _ in cols}) > 1:
-        return VALUE
-    opts = []
-    for (name, dom, default), o in zip(spec.params[len(args):], options):
-        v = _option_of(dom, default, o)
-        if isinstance(v, str) and v in ERRORS:
-            return v
-        opts.append(v)
+    got = _arguments(fn.__kpi__, args, options, lambda param, o: _option_of(*param[1:], o))
+    if isinstance(got, str):
+        return got
+    cols, opts = got
     rows = _layout_rows(rows)
     if isinstance(rows, str):
         return rows
