@@ -30,7 +30,7 @@ import posixpath
 import re
 import zipfile
 import zlib
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -251,6 +251,28 @@ def _find2(c: np.ndarray, pat: bytes) -> np.ndarray:
     return np.flatnonzero(m)
 
 
+def _chunks(xml: bytes, tag: bytes) -> Iterator[tuple[int, np.ndarray, int, np.ndarray]]:
+    """Scan ``xml`` in chunks for the two bytes ``tag`` (``b"<c"``, ``b"<r"``): per chunk,
+    ``(offset, window, limit, tags)``.
+
+    ``window`` holds the chunk's ``limit`` bytes (from ``offset`` of ``xml``) and the
+    next :data:`_WIN` + 8 bytes, zeros past the end of ``xml``, so that a tag's name and
+    attribute read from it never need a bound check; ``tags`` are the positions in it of
+    the tags that start within the chunk.  One buffer serves every chunk: read it before
+    asking for the next.
+    """
+    a = np.frombuffer(xml, np.uint8)
+    n = len(a)
+    c = np.zeros(_CHUNK + _WIN + 8, np.uint8)
+    for s in range(0, n, _CHUNK):
+        m = min(len(c), n - s)
+        c[:m] = a[s:s + m]
+        c[m:] = 0
+        limit = min(_CHUNK, n - s)
+        tags = _find2(c[:limit + 1], tag)
+        yield s, c, limit, tags[tags < limit]
+
+
 def _number(w: np.ndarray, base: int, zero: int) -> int:
     """The largest of the numbers written in the rows of ``w`` (same width, no sign)."""
     out = np.zeros(len(w), np.int64)
@@ -354,17 +376,9 @@ def cell_grid(xml: bytes, exact: bool = True) -> tuple[int, int]:
     (``<c r="B5"``), prefixed (``<x:c``) or escaped are read one by one, and
     the rows are looked at only when a cell has no address.
     """
-    a = np.frombuffer(xml, np.uint8)
-    n = len(a)
+    n = len(xml)
     g = _Grid(exact)
-    c = np.zeros(_CHUNK + _WIN + 8, np.uint8)
-    for s in range(0, n, _CHUNK):
-        m = min(len(c), n - s)
-        c[:m] = a[s:s + m]
-        c[m:] = 0
-        limit = min(_CHUNK, n - s)
-        tags = _find2(c[:limit + 1], b"<c")
-        tags = tags[tags < limit]
+    for s, c, limit, tags in _chunks(xml, b"<c"):
         cells = tags[_DELIMS[c[tags + 2]]]
         regular = (c[cells + 2] == 32) & (c[cells + 3] == 114) & (c[cells + 4] == 61) & \
             (c[cells + 5] == 34)
@@ -403,17 +417,8 @@ def cell_grid(xml: bytes, exact: bool = True) -> tuple[int, int]:
 def _rows(xml: bytes, g: _Grid) -> np.ndarray:
     """Offsets of the ``<row`` elements; their numbers (and the rows without one) go into
     ``g``."""
-    a = np.frombuffer(xml, np.uint8)
-    n = len(a)
     out, odd = [], []
-    c = np.zeros(_CHUNK + _WIN + 8, np.uint8)
-    for s in range(0, n, _CHUNK):
-        m = min(len(c), n - s)
-        c[:m] = a[s:s + m]
-        c[m:] = 0
-        limit = min(_CHUNK, n - s)
-        tags = _find2(c[:limit + 1], b"<r")
-        tags = tags[tags < limit]
+    for s, c, _, tags in _chunks(xml, b"<r"):
         rows = tags[(c[tags + 2] == 111) & (c[tags + 3] == 119) & _DELIMS[c[tags + 4]]]
         out.append(rows + s)
         regular = (c[rows + 4] == 32) & (c[rows + 5] == 114) & (c[rows + 6] == 61) & \
