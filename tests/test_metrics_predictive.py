@@ -363,24 +363,31 @@ def test_p_alive_buckets_count_the_customers_by_their_p_alive(cdnow, calibration
 
 # --- the cohort triangle against plain Python -----------------------------------------------
 
+def _month(d):
+    return d.year * 12 + d.month - 1
+
+
+def _first_and_active(records):
+    """Each customer's first month, and the months after it (0: that month) in which she
+    bought, by dicts."""
+    first, active = {}, defaultdict(set)
+    for c, d in records:
+        first[c] = min(first.get(c, _month(d)), _month(d))
+    for c, d in records:
+        active[c].add(_month(d) - first[c])
+    return first, active
+
+
 def _plain_cohorts(records, as_of=None):
     records = [(c, d) for c, d in records if as_of is None or d <= as_of]
     end = max(d for _, d in records) if as_of is None else as_of
-
-    def month(d):
-        return d.year * 12 + d.month - 1
-
-    first, active = {}, defaultdict(set)
-    for c, d in records:
-        first[c] = min(first.get(c, month(d)), month(d))
-    for c, d in records:
-        active[c].add(month(d) - first[c])
+    first, active = _first_and_active(records)
     table = {}
     for cohort in sorted(set(first.values())):
         members = [c for c in first if first[c] == cohort]
         row = []
-        for k in range(month(end) - min(first.values()) + 1):
-            if cohort + k > month(end):
+        for k in range(_month(end) - min(first.values()) + 1):
+            if cohort + k > _month(end):
                 row.append(None)
             else:
                 row.append(sum(k in active[c] for c in members) / len(members))
@@ -404,20 +411,12 @@ def test_cohort_triangle_equals_a_plain_python_computation(cdnow, as_of):
 def _plain_window(records, months):
     """The last ``months`` calendar months' cohorts, months 0 .. months - 1, by dicts."""
     end = max(d for _, d in records)
-
-    def month(d):
-        return d.year * 12 + d.month - 1
-
-    first, active = {}, defaultdict(set)
-    for c, d in records:
-        first[c] = min(first.get(c, month(d)), month(d))
-    for c, d in records:
-        active[c].add(month(d) - first[c])
+    first, active = _first_and_active(records)
     rows = []
-    for cohort in range(month(end) - months + 1, month(end) + 1):
+    for cohort in range(_month(end) - months + 1, _month(end) + 1):
         members = [c for c in first if first[c] == cohort]
         rows.append((len(members), [
-            math.nan if cohort + k > month(end) or not members else
+            math.nan if cohort + k > _month(end) or not members else
             sum(k in active[c] for c in members) / len(members) for k in range(months)]))
     return rows
 
