@@ -609,3 +609,27 @@ def test_import_xl_kpis_does_not_import_scipy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=ROOT).stdout.strip()
     assert out == "True"
+
+
+# --- the shared parameter text ----------------------------------------------------------------
+
+def test_shared_parameter_text_is_filled_in_every_docstring():
+    """The order-line KPIs write their common arguments once (``{{name}}`` lines): every
+    placeholder is filled, with the same text in each function, indented as numpydoc wants
+    (so the Excel argument help, read from the docstring, has it)."""
+    import inspect
+
+    from xl_kpis.udfs import parameter_docs
+
+    for name, fn in vars(P).items():
+        if callable(fn) and getattr(fn, "__module__", None) == P.__name__ and \
+                not name.startswith("_"):
+            assert "{{" not in fn.__doc__, name
+    shared = ["customer_ids", "order_dates", "order_amounts", "months", "margin", "discount",
+              "as_of"]
+    docs = parameter_docs(customer_clv)
+    assert all(parameter_docs(predicted_clv)[n] == docs[n] for n in shared)
+    assert docs["order_dates"] == ("The date of each line; lines of a customer on one day are "
+                                   "one purchase.")
+    assert "    as_of : date-like, optional\n        The as-of date:" in predicted_clv.__doc__
+    assert "as_of : date-like, optional\n    The as-of date:" in inspect.getdoc(clv_parameters)

@@ -55,8 +55,9 @@ building blocks (:func:`rfm_summary`, :func:`bgnbd_fit`,
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
@@ -76,6 +77,41 @@ _BOUND = 15.0            # the box the optimiser searches, in log parameters (of
 _DIVERGED = 12.0         # |log parameter| beyond which a fit runs off: e^12 = 1.6e5
 _GRAD_TOL = 1e-4         # largest gradient (of the mean log-likelihood) of a converged fit
 _CURVATURE = 1e-6        # smallest curvature of the mean log-likelihood at a maximum
+
+
+#: The numpydoc entries of the arguments the order-line KPIs share.  A docstring line
+#: ``{{name}}`` stands for the entry of ``name`` (:func:`_shared_parameters`), so the text is
+#: written once; the Excel functions' argument help is read from the filled docstrings.
+_SHARED_PARAMETERS = """\
+customer_ids : array_like
+    The customer of each order line (``Buyer Username``).
+order_dates : array_like
+    The date of each line; lines of a customer on one day are one purchase.
+order_amounts : array_like
+    The amount of each line, >= 0 (summed per customer-day).
+months : int, optional
+    The horizon in months (1..120; 12 by default); a month is 30 days
+    (4.345 weeks).
+margin : float, optional
+    Gross margin 0..1 for a profit CLV (1, revenue CLV, by default).
+discount : float, optional
+    Discount rate per month, >= 0 (0.01 by default, lifetimes' default).
+as_of : date-like, optional
+    The as-of date: later lines are left out; the last order date by default.
+unit : {"weeks", "days"}, optional
+    The time unit the model is fitted in: weeks (the default) or days.
+"""
+_ENTRIES = {m.group(1): m.group(0).rstrip("\n").split("\n") for m in
+            re.finditer(r"^(\w+) :.*\n(?: {4}.*\n)*", _SHARED_PARAMETERS, re.M)}
+_PLACEHOLDER = re.compile(r"^( *)\{\{(\w+)\}\}$", re.M)
+
+
+def _shared_parameters(fn: Callable) -> Callable:
+    """Put the shared entries (:data:`_SHARED_PARAMETERS`) in ``fn``'s docstring, indented
+    as each ``{{name}}`` line that stands for one."""
+    fn.__doc__ = _PLACEHOLDER.sub(
+        lambda m: "\n".join(m.group(1) + line for line in _ENTRIES[m.group(2)]), fn.__doc__)
+    return fn
 
 
 class FitError(ValueError):
@@ -997,27 +1033,20 @@ def model_clv(model, months=12, margin=1.0, discount=0.01):
 
 @kpi(shape="table", customer_ids=LABELS, order_dates=DATES, order_amounts=MONEY, months=MONTHS,
      margin=FRACTION, discount=NONNEG, as_of=DATES, unit=UNIT)
+@_shared_parameters
 def customer_clv(customer_ids, order_dates, order_amounts, months=12, margin=1.0,
                  discount=0.01, as_of=None, unit="weeks"):
     """Predicted CLV per customer (BG/NBD + Gamma-Gamma), highest first.
 
     Parameters
     ----------
-    customer_ids : array_like
-        The customer of each order line (``Buyer Username``).
-    order_dates : array_like
-        The date of each line; lines of a customer on one day are one purchase.
-    order_amounts : array_like
-        The amount of each line, >= 0 (summed per customer-day).
-    months : int, optional
-        The horizon in months (1..120; 12 by default); a month is 30 days
-        (4.345 weeks).
-    margin : float, optional
-        Gross margin 0..1 for a profit CLV (1, revenue CLV, by default).
-    discount : float, optional
-        Discount rate per month, >= 0 (0.01 by default, lifetimes' default).
-    as_of : date-like, optional
-        The as-of date: later lines are left out; the last order date by default.
+    {{customer_ids}}
+    {{order_dates}}
+    {{order_amounts}}
+    {{months}}
+    {{margin}}
+    {{discount}}
+    {{as_of}}
     unit : {"weeks", "days"}, optional
         The time unit the model is fitted in: weeks (the default) or days (a
         month is 4.345 weeks or 30 days, so the two differ very slightly).
@@ -1079,29 +1108,21 @@ def customer_clv(customer_ids, order_dates, order_amounts, months=12, margin=1.0
 
 @kpi(shape="aggregate", customer_ids=LABELS, order_dates=DATES, order_amounts=MONEY,
      months=MONTHS, margin=FRACTION, discount=NONNEG, as_of=DATES, unit=UNIT)
+@_shared_parameters
 def predicted_clv(customer_ids, order_dates, order_amounts, months=12, margin=1.0,
                   discount=0.01, as_of=None, unit="weeks"):
     """Predicted CLV of the shop's customers (BG/NBD + Gamma-Gamma), mean per customer.
 
     Parameters
     ----------
-    customer_ids : array_like
-        The customer of each order line (``Buyer Username``).
-    order_dates : array_like
-        The date of each line; lines of a customer on one day are one purchase.
-    order_amounts : array_like
-        The amount of each line, >= 0 (summed per customer-day).
-    months : int, optional
-        The horizon in months (1..120; 12 by default); a month is 30 days
-        (4.345 weeks).
-    margin : float, optional
-        Gross margin 0..1 for a profit CLV (1, revenue CLV, by default).
-    discount : float, optional
-        Discount rate per month, >= 0 (0.01 by default, lifetimes' default).
-    as_of : date-like, optional
-        The as-of date: later lines are left out; the last order date by default.
-    unit : {"weeks", "days"}, optional
-        The time unit the model is fitted in: weeks (the default) or days.
+    {{customer_ids}}
+    {{order_dates}}
+    {{order_amounts}}
+    {{months}}
+    {{margin}}
+    {{discount}}
+    {{as_of}}
+    {{unit}}
 
     Returns
     -------
@@ -1204,19 +1225,16 @@ PARAMETER_ROWS = (
 
 @kpi(shape="table", customer_ids=LABELS, order_dates=DATES, order_amounts=MONEY, as_of=DATES,
      unit=UNIT)
+@_shared_parameters
 def clv_parameters(customer_ids, order_dates, order_amounts, as_of=None, unit="weeks"):
     """The fitted BG/NBD and Gamma-Gamma parameters behind the predicted CLV.
 
     Parameters
     ----------
-    customer_ids : array_like
-        The customer of each order line (``Buyer Username``).
-    order_dates : array_like
-        The date of each line; lines of a customer on one day are one purchase.
-    order_amounts : array_like
-        The amount of each line, >= 0 (summed per customer-day).
-    as_of : date-like, optional
-        The as-of date: later lines are left out; the last order date by default.
+    {{customer_ids}}
+    {{order_dates}}
+    {{order_amounts}}
+    {{as_of}}
     unit : {"weeks", "days"}, optional
         The time unit of ``alpha``: weeks (the default) or days.
 
@@ -1293,23 +1311,20 @@ ALIVE_GROUPS = (
 
 @kpi(shape="table", customer_ids=LABELS, order_dates=DATES, order_ids=LABELS, as_of=DATES,
      unit=UNIT)
+@_shared_parameters
 def p_alive_buckets(customer_ids, order_dates, order_ids=None, as_of=None, unit="weeks"):
     """Customers by P(alive): how many of those who bought again are likely still buying.
 
     Parameters
     ----------
-    customer_ids : array_like
-        The customer of each order line (``Buyer Username``).
-    order_dates : array_like
-        The date of each line; lines of a customer on one day are one purchase.
+    {{customer_ids}}
+    {{order_dates}}
     order_ids : array_like, optional
         The order of each line: lines without one are left out (the template passes
         ``Counted order``, blank for cancelled orders, so that the fit sees the lines
         the predicted CLV sees).
-    as_of : date-like, optional
-        The as-of date: later lines are left out; the last order date by default.
-    unit : {"weeks", "days"}, optional
-        The time unit the model is fitted in: weeks (the default) or days.
+    {{as_of}}
+    {{unit}}
 
     Returns
     -------
