@@ -18,7 +18,7 @@ Each is measured in CPU time (user + system of the process and its threads, from
 wall time and peak memory (the child's own ``VmHWM``).  The ratio to polars is the median
 of the rounds' ratios.  The three must print the same KPIs, or the benchmark fails.
 
-polars and pyarrow are not dependencies of xl-kpis: ``pip install -e .[bench]``.
+polars is not a dependency of xl-kpis (pyarrow is: it reads the exports): ``pip install -e .[bench]``.
 """
 
 from __future__ import annotations

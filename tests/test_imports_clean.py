@@ -12,14 +12,13 @@ import io
 import time
 import zipfile
 
-import numpy as np
 import openpyxl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xl_kpis.imports.clean import (ExportFormatError, clean_text, convert_rows, datetimes_from_bytes,
-                                   is_total_row, normalise_header, numbers_from_bytes, open_table, parse_code,
+from xl_kpis.imports.clean import (ExportFormatError, clean_text, convert_rows,
+                                   is_total_row, normalise_header, open_table, parse_code,
                                    parse_date, parse_datetime, parse_id, parse_number, sniff, split_header)
 
 # --------------------------------------------------------------------------- headers
@@ -207,83 +206,6 @@ def test_parse_datetime_rejects(raw):
 def test_parse_date(raw, expected):
     got = parse_date(raw)
     assert got == expected and type(got) is type(expected)
-
-
-def _matrix(cells: list[bytes]) -> np.ndarray:
-    arr = np.array(cells, dtype=f"S{max(1, max(map(len, cells)))}")
-    return arr.view(np.uint8).reshape(len(cells), -1)
-
-
-@pytest.mark.parametrize("text", [
-    "12/15/2025 9:30:33 AM", "12/15/2025 12:00:00 AM", "1/2/2026 11:59:59 PM", "02/29/2024",
-    "2026-07-18", "2026-07-18 00:00:00", "2026-07-18T09:05", "2026/07/18 09:05:01",
-    "02/29/2025", "13/01/2025", "12/15/2025 13:00 PM", "12/15/2025 9:30PM", "12/15/2025  9:30",
-    "2026-07-18 9:5", "12/15/2025 PM", "12/15/2025 9:30 AM PM", "2026-07-18 AM", "12-15-2025",
-    "2026-7-8", "0000-01-01", "9999-12-31 23:59:59", "2026-07-18 24:00", "12/31/2025 0:00 AM",
-])
-def test_vectorised_dates_agree_with_parse_datetime(text):
-    """The fast date parser accepts a subset of parse_datetime, with equal values (ours)."""
-    values, ok = datetimes_from_bytes(_matrix([text.encode()]))
-    try:
-        expected = parse_datetime(text)
-    except ValueError:
-        assert not ok[0]
-    else:
-        assert not ok[0] or values[0].astype(object) == expected
-
-
-@settings(max_examples=200)
-@given(when=st.datetimes(min_value=dt.datetime(1900, 3, 1), max_value=dt.datetime(2100, 1, 1)),
-       form=st.sampled_from(["us", "us_pad", "us24", "iso", "iso_min", "date_us", "date_iso"]))
-def test_vectorised_dates_parse_generated(when, form):
-    when = when.replace(microsecond=0)
-    h12 = when.hour % 12 or 12
-    ampm = "AM" if when.hour < 12 else "PM"
-    text = {
-        "us": f"{when.month}/{when.day}/{when.year:04d} {h12}:{when:%M:%S} {ampm}",
-        "us_pad": f"{when:%m/%d/%Y} {h12:02d}:{when:%M:%S} {ampm}",
-        "us24": f"{when:%m/%d/%Y} {when:%H:%M:%S}",
-        "iso": f"{when.year:04d}-{when:%m-%d %H:%M:%S}",
-        "iso_min": f"{when.year:04d}-{when:%m-%d %H:%M}",
-        "date_us": f"{when:%m/%d/%Y}",
-        "date_iso": f"{when.year:04d}-{when:%m-%d}",
-    }[form]
-    values, ok = datetimes_from_bytes(_matrix([text.encode()]))
-    assert ok[0], text
-    assert values[0].astype(object) == parse_datetime(text)
-
-
-@settings(max_examples=300)
-@given(st.text(alphabet="0123456789/-: APMapmT.", max_size=24))
-def test_vectorised_dates_never_accept_what_parse_datetime_refuses(text):
-    text = text.strip()
-    if not text:
-        return
-    values, ok = datetimes_from_bytes(_matrix([text.encode()]))
-    if ok[0]:
-        assert values[0].astype(object) == parse_datetime(text)
-
-
-@pytest.mark.parametrize("text, expected", [
-    ("53.79", 53.79), ("0.00", 0.0), ("12", 12.0), ("12.", 12.0), (".5", 0.5), ("007.50", 7.5),
-    ("999999999999999", 999999999999999.0), ("0.1", 0.1), ("1234567.891", 1234567.891),
-    ("9999999999999999", None), ("1.2.3", None), (".", None), ("", None), ("-1", None), ("$1.00", None),
-    ("1,234", None), ("1e5", None), ("<5", None), ("1.5%", None), ("12 ", None), ("1\x002", None),
-])
-def test_vectorised_numbers(text, expected):
-    """The fast number parser reads plain decimals exactly as parse_number; it leaves the rest (None)."""
-    values, ok = numbers_from_bytes(_matrix([text.encode()]))
-    assert bool(ok[0]) == (expected is not None)
-    if expected is not None:
-        assert values[0] == expected == parse_number(text)
-
-
-@settings(max_examples=300)
-@given(st.text(alphabet="0123456789.,$-% ", max_size=18))
-def test_vectorised_numbers_agree_with_parse_number(text):
-    values, ok = numbers_from_bytes(_matrix([text.encode() or b""]))
-    if ok[0]:
-        assert values[0] == parse_number(text)
 
 
 # --------------------------------------------------------------------------- total rows and row conversion

@@ -207,7 +207,7 @@ def test_odd_csvs_read_the_same_both_ways(tmp_path, case):
     rows = [_row("11", Order_Amount="1.50", Buyer_Username="x"), _row("12", Order_Amount="2", Quantity="3")]
     text = _csv_text(rows, quoting=csv.QUOTE_ALL if case == "quote_all" else csv.QUOTE_MINIMAL)
     if case == "ragged":
-        text += "13,Completed\r\n"                    # a short row: the scanner hands over to the csv module
+        text += "13,Completed\r\n"                    # a short row: read by the csv module
     elif case == "semicolon":
         text = text.replace(",", ";")
     elif case == "unterminated":
@@ -224,9 +224,9 @@ def test_odd_csvs_read_the_same_both_ways(tmp_path, case):
         text = text.replace(",x,", ', "x" ,')              # not a quoted cell for the csv module
     path = tmp_path / "o.csv"
     path.write_text(text, encoding="utf-8")
-    result = parse_orders(path, block_size=64)
+    result = parse_orders(path)
     assert result == _parse_with_csv_module(path)
-    cols = read_order_columns(path, COLUMN_KEYS, block_size=64)
+    cols = read_order_columns(path, COLUMN_KEYS)
     _assert_same(cols, result)
     assert cols.skipped == result.skipped
     assert [x["order_id"] for x in result.rows][:2] == ["11", "12"]
@@ -253,12 +253,11 @@ def test_invalid_utf8_in_kpi_column(tmp_path):
 # --------------------------------------------------------------------------- fast path = slow path
 
 
-@pytest.mark.parametrize("block_size", [1 << 23, 4096, 257])
-def test_columns_equal_parse_orders_on_synthetic_export(tmp_path, block_size):
+def test_columns_equal_parse_orders_on_synthetic_export(tmp_path):
     path = tmp_path / "orders.csv"
     write_order_export(path, 3000, seed=11)
     result = parse_orders(path)
-    cols = read_order_columns(path, COLUMN_KEYS, block_size=block_size)
+    cols = read_order_columns(path, COLUMN_KEYS)
     assert len(result.rows) == 3000
     _assert_same(cols, result)
     assert cols.skipped == result.skipped == [(2, "description row")]
@@ -276,16 +275,15 @@ _cell = st.one_of(
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=st.lists(st.tuples(st.sampled_from(["11", "12", "x", "", "576461234567890123", "Total"]),
                                _cell, _cell, _cell, _cell, _cell, _cell, _cell), max_size=25),
-       quoting=st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]),
-       block_size=st.sampled_from([16, 100, 1 << 16]))
-def test_fast_reader_matches_parse_orders(tmp_path_factory, rows, quoting, block_size):
+       quoting=st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]))
+def test_fast_reader_matches_parse_orders(tmp_path_factory, rows, quoting):
     """Any mix of quirky cells: read_order_columns keeps/drops the same rows with the same values."""
     path = tmp_path_factory.mktemp("prop") / "o.csv"
     lines = [_row(oid, Order_Status=a, Buyer_Username=b, Order_Amount=c, Product_Name=d,
                   SKU_Subtotal_After_Discount=e, Quantity=f, Created_Time=g) for oid, a, b, c, d, e, f, g in rows]
     path.write_text(_csv_text(lines, quoting=quoting), encoding="utf-8")
     result = parse_orders(path)
-    cols = read_order_columns(path, COLUMN_KEYS, block_size=block_size)
+    cols = read_order_columns(path, COLUMN_KEYS)
     _assert_same(cols, result)
     # parse_orders also checks columns the fast reader does not read; restricted to ours they agree
     kept = {line for line, _ in cols.skipped}
@@ -293,24 +291,39 @@ def test_fast_reader_matches_parse_orders(tmp_path_factory, rows, quoting, block
 
 
 def _parse_with_csv_module(path):
-    """parse_orders as it reads the files its scanner does not follow: the csv module, row by row."""
-    def irregular(*args):
-        raise orders_module._Irregular("test")
-
+    """parse_orders as it reads the files pyarrow does not read as the csv module: row by row."""
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(orders_module, "_parse_csv", irregular)
+        m.setattr(orders_module, "_arrow_table", lambda *args: None)
         return parse_orders(path)
 
 
-@pytest.mark.parametrize("block_size", [1 << 23, 4096, 257])
-def test_parse_orders_scanner_equals_csv_module(tmp_path, monkeypatch, block_size):
+def _read_with_csv_module(path, keys=COLUMN_KEYS):
+    """read_order_columns on the csv module's rows."""
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(orders_module, "_arrow_table", lambda *args: None)
+        return read_order_columns(path, keys)
+
+
+class _Spy:
+    """Records which reader read a file: pyarrow's table, or None (the csv module)."""
+
+    def __init__(self, monkeypatch):
+        self.tables = []
+        real = orders_module._arrow_table
+        monkeypatch.setattr(orders_module, "_arrow_table",
+                            lambda *a: self.tables.append(real(*a)) or self.tables[-1])
+
+    @property
+    def by_arrow(self):
+        return bool(self.tables) and all(t is not None for t in self.tables)
+
+
+def test_parse_orders_on_pyarrow_equals_csv_module(tmp_path, monkeypatch):
     path = tmp_path / "orders.csv"
     write_order_export(path, 3000, seed=11)
-    calls = []
-    monkeypatch.setattr(orders_module, "_parse_csv",
-                        lambda *a, f=orders_module._parse_csv: calls.append(a) or f(*a))
-    result = parse_orders(path, block_size=block_size)
-    assert calls                                                    # the scanner read it
+    spy = _Spy(monkeypatch)
+    result = parse_orders(path)
+    assert spy.by_arrow                                             # pyarrow read it
     assert len(result.rows) == 3000 and result.skipped == [(2, "description row")]
     assert result == _parse_with_csv_module(path)
     with open(path, encoding="utf-8-sig", newline="") as f:
@@ -326,10 +339,9 @@ _order_id = st.sampled_from(["11", "12", "x", "", " 13\t", "576461234567890123",
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=st.lists(st.tuples(_row_kind, _order_id, *[_cell] * 8), max_size=25),
-       quoting=st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]),
-       block_size=st.sampled_from([16, 100, 1 << 16]))
-def test_parse_orders_scanner_matches_csv_module(tmp_path_factory, rows, quoting, block_size):
-    """Any mix of quirky cells and rows: the scanner gives parse_orders' rows, values and reasons."""
+       quoting=st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]))
+def test_parse_orders_scanner_matches_csv_module(tmp_path_factory, rows, quoting):
+    """Any mix of quirky cells and rows: pyarrow's cells give parse_orders' rows, values and reasons."""
     lines = []
     for kind, oid, a, b, c, d, e, f, g, h in rows:
         if kind == "blank":
@@ -344,7 +356,7 @@ def test_parse_orders_scanner_matches_csv_module(tmp_path_factory, rows, quoting
                               SKU_ID=h, Seller_Note="Total" if kind == "late total" else ""))
     path = tmp_path_factory.mktemp("prop") / "o.csv"
     path.write_text(_csv_text(lines, quoting=quoting), encoding="utf-8")
-    assert parse_orders(path, block_size=block_size) == _parse_with_csv_module(path)
+    assert parse_orders(path) == _parse_with_csv_module(path)
 
 
 def test_parse_orders_invalid_utf8_anywhere(tmp_path):
@@ -357,14 +369,6 @@ def test_parse_orders_invalid_utf8_anywhere(tmp_path):
     with pytest.raises(ExportFormatError) as slow:
         _parse_with_csv_module(path)
     assert str(fast.value) == str(slow.value)
-
-
-def test_hash_collisions_fall_back_to_exact_grouping(tmp_path, monkeypatch):
-    """The scanner groups equal cells by a hash and checks it; force every hash to collide."""
-    monkeypatch.setattr(orders_module, "_FNV_PRIME", np.uint64(0))
-    path = tmp_path / "orders.csv"
-    write_order_export(path, 500, seed=3)
-    _assert_same(read_order_columns(path, COLUMN_KEYS), parse_orders(path))
 
 
 def test_very_wide_cells(tmp_path):
@@ -433,3 +437,87 @@ def test_synthetic_export_zero_lines(tmp_path):
     assert write_order_export(path, 0, seed=1) == 0
     assert parse_orders(path).rows == []
     assert len(read_order_columns(path)["order_id"]) == 0
+
+
+# --------------------------------------------------------------------------- which reader reads what
+
+
+def test_a_well_formed_export_is_read_by_pyarrow(tmp_path, monkeypatch):
+    path = tmp_path / "orders.csv"
+    write_order_export(path, 200, seed=4)
+    spy = _Spy(monkeypatch)
+    cols = read_order_columns(path, COLUMN_KEYS)
+    parse_orders(path)
+    assert len(spy.tables) == 2 and spy.by_arrow
+    _assert_same(cols, _parse_with_csv_module(path))
+    assert cols.skipped == _read_with_csv_module(path).skipped == [(2, "description row")]
+
+
+@pytest.mark.parametrize("case, reason", [
+    ("short", "fewer fields than the header"),        # a line cut short: pyarrow refuses it
+    ("long", None),                                   # more fields than the header
+    ("unterminated_last_cell", "unterminated quote"),  # pyarrow would close the quote at the end
+    ("not_utf8", None),
+])
+def test_irregular_exports_are_read_by_the_csv_module(tmp_path, monkeypatch, case, reason):
+    rows = [_row("11", Order_Amount="1.50", Buyer_Username="x"), _row("12", Order_Amount="2")]
+    text = _csv_text(rows).encode("utf-8")
+    if case == "short":
+        text += b"13,Completed\r\n" + text.split(b"\r\n")[2] + b"\r\n"
+    elif case == "long":
+        text = text.replace(b"\r\n12,", b",extra\r\n12,")
+    elif case == "unterminated_last_cell":
+        text += ",".join(["14"] + [""] * (len(ORDER_HEADERS) - 2)).encode() + b',"a note, cut\r\n'
+    elif case == "not_utf8":
+        text = text.replace(b",x,", b",\xff,")
+    path = tmp_path / "o.csv"
+    path.write_bytes(text)
+    spy = _Spy(monkeypatch)
+    try:
+        result = parse_orders(path)
+    except ExportFormatError as e:
+        assert case == "not_utf8" and "not UTF-8" in str(e)
+        return
+    assert spy.tables and not spy.by_arrow
+    assert result == _parse_with_csv_module(path)
+    if reason:
+        assert reason in result.skipped[-1][1] and result.skipped[-1][0] == 5
+    cols = read_order_columns(path, COLUMN_KEYS)
+    assert cols.skipped == result.skipped
+    _assert_same(cols, result)
+
+
+def test_line_numbers_count_records_across_quoted_line_breaks(tmp_path, monkeypatch):
+    """A record with line breaks in quoted cells is one line, as Excel numbers its rows (and the
+    csv module its records): the reason for record 5 says line 5 though it starts on file line 8."""
+    rows = [_row("11", Buyer_Message="two\r\nlines"), _row("12", Buyer_Message="three\nshort\nlines"),
+            _row("13", Order_Amount="1,5"), _row("", Buyer_Username="y"), _row("15", Created_Time="31/12/2025")]
+    path = tmp_path / "o.csv"
+    path.write_text(_csv_text(rows), encoding="utf-8", newline="")
+    spy = _Spy(monkeypatch)
+    result = parse_orders(path)
+    cols = read_order_columns(path, COLUMN_KEYS)
+    assert spy.by_arrow
+    assert result.skipped == [(2, "description row"),
+                              (5, "line 5, column 'Order Amount': '1,5' is not a number"),
+                              (6, "no order id"),
+                              (7, "line 7, column 'Created Time': '31/12/2025' is not a date")]
+    assert cols.skipped == result.skipped
+    assert [r["buyer_message"] for r in result.rows] == ["two\r\nlines", "three\nshort\nlines"]
+    assert result == _parse_with_csv_module(path)
+
+
+def test_blank_rows_and_a_total_row_on_pyarrow(tmp_path, monkeypatch):
+    """Rows blank in the columns read but not elsewhere are read whole before they are dropped."""
+    rows = [_row("11"), [""] * len(ORDER_HEADERS), _row("", Seller_Note="a note"), _row("Total of 2 results"),
+            _row("12")]
+    path = tmp_path / "o.csv"
+    path.write_text(_csv_text(rows) + "\r\n", encoding="utf-8", newline="")
+    spy = _Spy(monkeypatch)
+    result = parse_orders(path)
+    cols = read_order_columns(path)
+    assert spy.by_arrow
+    assert result.skipped == [(2, "description row"), (5, "no order id"), (6, "total row")]
+    assert cols.skipped == [(2, "description row"), (5, "no order id"), (6, "total row")]
+    assert result == _parse_with_csv_module(path)
+    assert cols["order_id"].tolist() == ["11", "12"]

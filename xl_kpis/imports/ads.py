@@ -69,16 +69,21 @@ def period_in_text(text: Any) -> tuple[dt.date, dt.date] | None:
     (datetime.date(2026, 7, 1), datetime.date(2026, 7, 31))
     """
     m = _TEXT_PERIOD.search(text) if isinstance(text, str) else None
-    if not m:
-        return None
+    ends = _dates(m[1], m[2]) if m else None
+    return _valid_period(*(_day(x) for x in ends)) if ends else None
+
+
+def _dates(first: str, last: str) -> tuple[dt.date | dt.datetime, dt.date | dt.datetime] | None:
+    """The two dates of a range's ends (:func:`parse_date`); None unless both are dates."""
     try:
-        start, end = parse_date(m[1]), parse_date(m[2])
+        start, end = parse_date(first), parse_date(last)
     except ValueError:
         return None
-    if start is None or end is None:
-        return None
-    start, end = (x.date() if isinstance(x, dt.datetime) else x for x in (start, end))
-    return _valid_period(start, end)
+    return None if start is None or end is None else (start, end)
+
+
+def _day(when: dt.date | dt.datetime) -> dt.date:
+    return when.date() if isinstance(when, dt.datetime) else when
 
 
 def _period(path: str | os.PathLike[str], header_line: int) -> tuple[tuple[dt.date, dt.date] | None, str]:
@@ -109,15 +114,8 @@ def parse_period_start(value: Any, column: str | None = None, line: int | None =
     (datetime.date(2026, 7, 1), datetime.date(2026, 7, 18))
     """
     m = _range_ends(value) if isinstance(value, str) else None
-    if m:
-        try:
-            start, end = parse_date(m[0]), parse_date(m[1])
-        except ValueError:
-            pass
-        else:
-            if start is not None and end is not None:
-                return start
-    return parse_date(value, column, line)
+    ends = _dates(*m) if m else None
+    return ends[0] if ends else parse_date(value, column, line)
 
 
 _CONVERTERS = {**CONVERTERS, "period": parse_period_start}
@@ -130,15 +128,8 @@ def _period_end(value: Any) -> dt.date | None:
     (datetime.date(2026, 7, 31), None)
     """
     m = _range_ends(value) if isinstance(value, str) else None
-    if not m:
-        return None
-    try:
-        start, end = parse_date(m[0]), parse_date(m[1])
-    except ValueError:
-        return None
-    if start is None or end is None:
-        return None
-    return end.date() if isinstance(end, dt.datetime) else end
+    ends = _dates(*m) if m else None
+    return _day(ends[1]) if ends else None
 
 
 def _after(keys: tuple[str, ...], anchor: str, key: str) -> tuple[str, ...]:

@@ -34,7 +34,6 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-import numpy as np
 
 from ..package import PackageError, check_cells, open_zip, worksheets
 
@@ -44,7 +43,7 @@ __all__ = [
     "parse_id", "parse_datetime", "parse_date", "is_total_row", "clean_texts",
     "sniff", "open_table", "csv_sheet", "csv_format", "sheet_from_bytes", "sheet_names",
     "convert_rows", "ColumnConverter", "CONVERTERS",
-    "datetimes_from_bytes", "numbers_from_bytes", "parse_code", "cell_location",
+    "parse_code", "cell_location",
     "parse_amount", "Broken", "SHORT_ROW", "UNTERMINATED", "MAX_RECORD", "FIRST_DATE",
     "MAX_TEXT", "too_long",
 ]
@@ -918,23 +917,10 @@ _MAX_KEPT = 200_000         # results kept per column
 
 
 def _datetimes_of_texts(texts: list[str]) -> list[Any]:
-    """:func:`parse_datetime` of text cells, vectorised for the usual forms (``_FAILED``: refused)."""
-    stripped = [t.strip(_STRIP) for t in texts]
-    short = [i for i, t in enumerate(stripped) if len(t) <= _DATE_WIDTH]   # no date is longer
-    joined = "".join(stripped[i] for i in short)
-    if not short or not joined.isascii() or "\0" in joined:
-        return [_attempt_datetime(t) for t in texts]
-    cells = np.array([stripped[i] for i in short], dtype=bytes)
-    values, ok = datetimes_from_bytes(cells.view(np.uint8).reshape(len(cells), -1))
-    out = [_FAILED] * len(texts)
-    for i, v, good in zip(short, values.astype(object).tolist(), ok.tolist()):
-        out[i] = v if good else None
-    return [v if v is not None and v is not _FAILED else _attempt_datetime(t)
-            for v, t in zip(out, texts)]
+    """:func:`parse_datetime` of text cells, the usual forms vectorised (``_FAILED``: refused)."""
+    from .arrow import datetimes_of_texts
 
-
-#: Characters of the longest date-time text parsed vectorised ("12/31/2025 11:59:59 PM" is 22).
-_DATE_WIDTH = 32
+    return [v if v is not None else _attempt_datetime(t) for v, t in zip(datetimes_of_texts(texts), texts)]
 
 
 def _attempt_datetime(text: str) -> Any:
@@ -943,141 +929,3 @@ def _attempt_datetime(text: str) -> Any:
         return parse_datetime(text)
     except ValueError:
         return _FAILED
-
-
-# --------------------------------------------------------------------------- vectorised numbers and dates
-
-_POW10 = (10 ** np.arange(16)).astype(np.float64)     # exact: all below 2**53
-
-
-def numbers_from_bytes(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Vectorised :func:`parse_number` for plain decimals, for big files.
-
-    ``m`` is an (n, W) uint8 matrix of stripped cells, zero-padded on the
-    right.  Returns ``(float64 array, ok mask)``.  Only digits with at most
-    one decimal point (``12``, ``53.79``, ``.5``) and at most 15 digits are
-    parsed here; every other row has ``ok`` False and must go through
-    :func:`parse_number`.  The value is the integer of the digits divided by
-    a power of ten, both exact in float64, so the one rounding of the
-    division gives the float nearest to the decimal, as ``float()`` does.
-
-    >>> import numpy as np
-    >>> cells = [b"53.79", b"12", b".5", b"$1.00", b"1,234", b""]
-    >>> m = np.array(cells).view(np.uint8).reshape(len(cells), -1)
-    >>> values, ok = numbers_from_bytes(m)
-    >>> values[ok].tolist(), ok.tolist()
-    ([53.79, 12.0, 0.5], [True, True, True, False, False, False])
-    """
-    n, width = m.shape
-    digit = m - np.uint8(48) < 10
-    dot = m == ord(".")
-    length = width - np.argmax(m[:, ::-1] != 0, axis=1)       # up to the last non-zero byte
-    length[~m.any(axis=1)] = 0
-    n_digits = np.count_nonzero(digit, axis=1)
-    n_dots = np.count_nonzero(dot, axis=1)
-    ok = (n_digits + n_dots == length) & (n_dots <= 1) & (n_digits >= 1) & (n_digits < len(_POW10))
-    mantissa = np.zeros(n, np.int64)
-    decimals = np.zeros(n, np.int64)
-    after_dot = np.zeros(n, dtype=bool)
-    for j in range(width):
-        d = digit[:, j] & ok
-        mantissa = np.where(d, mantissa * 10 + (m[:, j].astype(np.int64) - 48), mantissa)
-        decimals += d & after_dot
-        after_dot |= dot[:, j]
-    values = mantissa / _POW10[np.where(ok, decimals, 0)]
-    values[~ok] = np.nan
-    return values, ok
-
-
-def _allowed_bytes() -> np.ndarray:
-    """Bytes that may occur in a date-time cell parsed by :func:`datetimes_from_bytes`."""
-    table = np.zeros(256, dtype=bool)
-    for ch in b"0123456789/-: TAPMapm\x00":
-        table[ch] = True
-    return table
-
-
-def datetimes_from_bytes(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Vectorised :func:`parse_datetime` for the common text forms, for big files.
-
-    ``m`` is an (n, W) uint8 matrix of stripped cells, zero-padded on the
-    right.  Returns ``(datetime64[s] array, ok mask)``.  Only the canonical
-    shapes ``YYYY-MM-DD[ HH:MM[:SS]]`` and ``M/D/YYYY[ H:MM[:SS][ AM|PM]]``
-    (single separators) are parsed here, and only when valid; every other
-    row has ``ok`` False and must go through :func:`parse_datetime`, which
-    stays the reference for what is accepted.
-
-    >>> import numpy as np
-    >>> cells = [b"12/15/2025 9:30:33 PM", b"2026-07-18", b"15/12/2025", b"12/15/2025 9:30PM"]
-    >>> m = np.array(cells).view(np.uint8).reshape(len(cells), -1)
-    >>> values, ok = datetimes_from_bytes(m)
-    >>> values[ok].tolist()
-    [datetime.datetime(2025, 12, 15, 21, 30, 33), datetime.datetime(2026, 7, 18, 0, 0)]
-    >>> ok.tolist()
-    [True, True, False, False]
-    """
-    n, width = m.shape
-    vals = np.zeros((n, 6), np.int64)
-    ndig = np.zeros((n, 6), np.int64)
-    seps = np.zeros((n, 6), np.uint8)          # the byte right after each number
-    tok = np.zeros(n, np.int64)
-    cur = np.zeros(n, np.int64)
-    curlen = np.zeros(n, np.int64)
-    prev = np.zeros(n, dtype=bool)
-    rows = np.arange(n)
-    zero = np.zeros(n, np.uint8)
-    for j in range(width + 1):
-        c = m[:, j] if j < width else zero
-        d = (c >= 48) & (c <= 57)
-        cur = np.where(d, cur * 10 + (c.astype(np.int64) - 48), cur)
-        curlen += d
-        ended = prev & ~d
-        if ended.any():
-            r = rows[ended]
-            t = np.minimum(tok[r], 5)
-            vals[r, t], ndig[r, t], seps[r, t] = cur[r], curlen[r], c[r]
-            tok[r] += 1
-            cur[r] = 0
-            curlen[r] = 0
-        prev = d
-
-    letters = np.isin(m, np.frombuffer(b"APMapm", np.uint8))
-    nletters = letters.sum(axis=1)
-    others = ((m != 0) & ((m < 48) | (m > 57))).sum(axis=1) - nletters
-    last = m[rows, np.maximum((m != 0).sum(axis=1) - 1, 0)]
-    before_last = m[rows, np.maximum((m != 0).sum(axis=1) - 2, 0)]
-    ampm = nletters == 2
-    pm = ampm & np.isin(before_last, np.frombuffer(b"Pp", np.uint8))
-    ok = _allowed_bytes()[m].all(axis=1) & ((nletters == 0) | (
-        ampm & np.isin(last, np.frombuffer(b"Mm", np.uint8))
-        & np.isin(before_last, np.frombuffer(b"AaPp", np.uint8)) & (tok >= 5)))
-
-    us = (seps[:, 0] == ord("/")) & (ndig[:, 2] == 4)
-    iso = (seps[:, 0] == ord("-")) & (ndig[:, 0] == 4) & ~ampm
-    ok &= (us | iso) & (seps[:, 1] == seps[:, 0])
-    ok &= np.where(iso, (ndig[:, 1] <= 2) & (ndig[:, 2] <= 2), (ndig[:, 0] <= 2) & (ndig[:, 1] <= 2))
-    has_time = tok >= 5
-    ok &= (tok == 3) | (tok == 5) | (tok == 6)
-    ok &= ~has_time | ((seps[:, 2] == ord(" ")) | (iso & (seps[:, 2] == ord("T"))))
-    ok &= ~has_time | ((seps[:, 3] == ord(":")) & (ndig[:, 3] <= 2) & (ndig[:, 4] == 2))
-    ok &= (tok != 6) | ((seps[:, 4] == ord(":")) & (ndig[:, 5] == 2))
-    # exactly the separators of the canonical shape, nothing more
-    expected = 2 + np.where(has_time, 2 + (tok == 6), 0) + np.where(ampm, 1, 0)
-    ok &= others == expected
-
-    year = np.where(iso, vals[:, 0], vals[:, 2])
-    month = np.where(iso, vals[:, 1], vals[:, 0])
-    day = np.where(iso, vals[:, 2], vals[:, 1])
-    hour, minute, second = vals[:, 3], vals[:, 4], vals[:, 5]
-    ok &= (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (minute <= 59) & (second <= 59)
-    ok &= np.where(ampm, (hour >= 1) & (hour <= 12), hour <= 23)
-    hour = np.where(ampm, hour % 12 + np.where(pm, 12, 0), hour)
-
-    months = np.where(ok, (year - 1970) * 12 + month - 1, 0).astype("timedelta64[M]")
-    first = np.datetime64("1970-01", "M") + months
-    days = first.astype("datetime64[D]") + np.where(ok, day - 1, 0).astype("timedelta64[D]")
-    ok &= days.astype("datetime64[M]") == first      # day within its month
-    ok &= days >= np.datetime64(FIRST_DATE.date(), "D")   # earlier ones are refused
-    out = days.astype("datetime64[s]") + (hour * 3600 + minute * 60 + second).astype("timedelta64[s]")
-    out[~ok] = np.datetime64("NaT")
-    return out, ok

@@ -1,0 +1,366 @@
+"""A well-formed UTF-8 comma CSV export read and its cells converted with pyarrow.
+
+:func:`read_table` reads the records after the header line with
+``pyarrow.csv``, every cell as text, only the columns asked for; it raises
+:class:`Irregular` for anything the csv module would read otherwise (a row
+with more or fewer fields than the header, bytes that are not UTF-8, a
+record longer than a read block, a file ending inside quotes), and the
+caller reads the file with the csv module instead.
+
+:func:`convert` turns one column of raw cells into the values the scalar
+converters of :data:`xl_kpis.imports.clean.CONVERTERS` give (ids as exact
+text, amounts as floats, US and ISO date-times): the usual forms are
+converted by pyarrow compute functions; every other distinct cell goes
+through the scalar converter itself, which stays the reference for what is
+accepted and for the reason a cell is refused.
+
+pyarrow is imported by this module only: the readers import it when they
+read a CSV, so nothing the Excel functions import (``xl_kpis.udfs``, the
+Pyodide lane) pulls it in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+# pyarrow's allocator (mimalloc) reserves address space in arenas of 1 GiB: under a cap on
+# address space (the hardening tests run every command under 768 MiB) the rest of a command
+# (python-calamine, numpy) would find too little left.  Arenas of 64 MiB reserve what a read
+# needs.  mimalloc reads the variable when pyarrow loads it.  (The system allocator reserves
+# less but keeps what a read frees: 200 MB more resident memory on a 1,000,000-line export.)
+os.environ.setdefault("MIMALLOC_ARENA_RESERVE", "64MiB")
+
+import pyarrow as pa  # noqa: E402
+import pyarrow.compute as pc  # noqa: E402
+import pyarrow.csv as pacsv  # noqa: E402
+
+from .clean import _STRIP, CONVERTERS, FIRST_DATE, MAX_RECORD, MAX_TEXT
+
+__all__ = ["Irregular", "read_table", "column_name", "trimmed", "convert", "Converted", "parse_datetimes",
+           "factorize", "digits", "as_numpy"]
+
+
+class Irregular(Exception):
+    """The file is not a CSV pyarrow reads as the csv module does: read it with the csv module."""
+
+
+def column_name(col: int) -> str:
+    """The name :func:`read_table` gives column ``col`` (the header cells may repeat or be empty)."""
+    return f"c{col}"
+
+
+def _refuse(row: Any) -> str:
+    """pyarrow's invalid-row handler: a row without the header's number of fields stops the read."""
+    return "error"
+
+
+def read_table(name: str, header_line: int, width: int, columns: Sequence[int] | None) -> pa.Table:
+    """The records after the header of a UTF-8 comma CSV, every cell as text (``str``, never null).
+
+    Parameters
+    ----------
+    name : str
+        The file.
+    header_line : int
+        The header's record number; only 1 is read here (rows before a header may hold
+        quoted line breaks, which pyarrow's ``skip_rows`` does not follow).
+    width : int
+        The header's number of fields: every record must have exactly as many.
+    columns : sequence of int or None
+        The columns to convert (None: all), named by :func:`column_name`; the last
+        column is always read too (see :func:`_ends_outside_quotes`).
+
+    Raises
+    ------
+    Irregular
+        When the csv module would read the file otherwise, or pyarrow refuses it: a record
+        with another number of fields (a line cut short, a stray line end), invalid UTF-8 in a
+        column read,
+        a record longer than :data:`~xl_kpis.imports.clean.MAX_RECORD` bytes (pyarrow reads
+        in blocks of that size and refuses a record spanning more), a header that is not
+        the first record, a file that ends inside a quoted cell.
+    """
+    if header_line != 1 or width < 1:
+        raise Irregular("the header is not the first record")
+    names = [column_name(i) for i in range(width)]
+    wanted = names if columns is None else [names[i] for i in sorted({*columns, width - 1})]
+    try:
+        with pa.OSFile(name) as f:      # a file, not a path: pyarrow would inflate a '.gz' name
+            table = pacsv.read_csv(
+                f,
+                read_options=pacsv.ReadOptions(skip_rows=1, column_names=names, block_size=MAX_RECORD,
+                                                  use_threads=False),
+                parse_options=pacsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False,
+                                                 invalid_row_handler=_refuse),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={n: pa.string() for n in wanted}, include_columns=wanted,
+                    strings_can_be_null=False, quoted_strings_can_be_null=False))
+    except (pa.ArrowException, OSError) as e:
+        raise Irregular(str(e)) from e
+    if table.num_rows:
+        last = table.column(names[-1])[-1].as_py()
+        if not _ends_outside_quotes(name, last):
+            raise Irregular("the file ends inside a quoted cell")
+    return table
+
+
+def _ends_outside_quotes(name: str, last: str) -> bool:
+    """Whether the file ends with ``last`` as a whole last cell (quoted or not), then at most one line end.
+
+    pyarrow reads a file that ends inside quotes as if the quote closed at its
+    end; the csv module reports that record (a download cut short).  When the
+    last cell is not found written out at the end of the file, that is what
+    happened, or something as unusual (text after a closing quote).
+    """
+    raw = last.encode("utf-8")
+    quoted = b'"' + raw.replace(b'"', b'""') + b'"'
+    with open(name, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        f.seek(max(0, size - len(quoted) - 3))
+        tail = f.read()
+    for end in (b"\r\n", b"\n", b"\r"):
+        if tail.endswith(end):
+            tail = tail[: -len(end)]
+            break
+
+    whole = size <= len(quoted) + 3            # the tail read is the whole file
+
+    def starts_cell(at: int) -> bool:
+        return at == 0 and whole or at > 0 and tail[at - 1:at] in (b",", b"\n", b"\r")
+
+    if tail.endswith(quoted) and starts_cell(len(tail) - len(quoted)):
+        return True
+    plain = not raw.startswith(b'"') and b"\n" not in raw and b"\r" not in raw
+    return plain and tail.endswith(raw) and starts_cell(len(tail) - len(raw))
+
+
+def trimmed(raw: pa.Array) -> pa.Array:
+    """The cells without the blanks :func:`~xl_kpis.imports.clean.clean_text` strips (tabs, NBSP...)."""
+    return pc.utf8_trim(raw, characters=_STRIP)
+
+
+@dataclass
+class Converted:
+    """One column converted: ``values`` (a pyarrow string array with nulls for text and ids,
+    float64 with NaN for numbers, datetime64[s] with NaT for date-times), ``bad`` (the
+    cells the converter refuses) and ``marked`` (cells not blank that convert to blank:
+    ``--``, ``<5``)."""
+
+    values: Any
+    bad: np.ndarray
+    marked: np.ndarray
+    empty: np.ndarray            #: the blank cells (empty once stripped)
+    #: the rows converted by the scalar converter, and its exact values (a date-time's
+    #: microseconds, which datetime64[s] drops)
+    rest: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    rest_values: list = field(default_factory=list)
+
+
+_DIGITS = r"^[0-9]+$"
+_PLAIN_NUMBER = r"^(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$"
+
+
+def convert(raw: pa.Array, kind: str) -> Converted:
+    """The cells of a column (raw text) converted as ``CONVERTERS[kind]`` converts each.
+
+    ``kind``: ``"text"``, ``"id"``, ``"number"`` and ``"datetime"`` are
+    converted vectorised where the cell has a usual form; every other distinct
+    cell (and every cell of another kind) goes through the scalar converter.
+    """
+    t = trimmed(raw)
+    n = len(t)
+    empty = _np(pc.equal(pc.utf8_length(t), 0))
+    no = np.zeros(n, dtype=bool)
+    if kind == "text":
+        values = pc.if_else(pa.array(empty), pa.scalar(None, pa.string()), t)
+        return Converted(values, _np(pc.greater(pc.utf8_length(t), MAX_TEXT)), no, empty)
+    if kind == "id":
+        ok = digits(t)
+        values = pc.if_else(pa.array(ok), t, pa.scalar(None, pa.string()))
+        rest = np.flatnonzero(~ok & ~empty)
+        if not len(rest):
+            return Converted(values, no, no, empty)
+        got, bad = _scalar(t, rest, CONVERTERS[kind])
+        fixed = ~bad & np.array([v is not None for v in got])
+        if fixed.any():
+            if isinstance(values, pa.ChunkedArray):
+                values = values.combine_chunks()
+            mask = np.zeros(n, dtype=bool)
+            mask[rest[fixed]] = True
+            values = pc.replace_with_mask(values, pa.array(mask),
+                                          pa.array([v for v, f in zip(got, fixed) if f], pa.string()))
+        return Converted(values, _scatter(n, rest, bad), no, empty)
+    if kind == "number":
+        plain = pc.match_substring_regex(t, _PLAIN_NUMBER)
+        values = pc.cast(pc.if_else(plain, t, pa.scalar(None, pa.string())), pa.float64())
+        values = values.to_numpy(zero_copy_only=False).astype(np.float64, copy=True)
+        ok = np.isfinite(values)
+        values[~ok] = np.nan
+        missing = np.nan
+    elif kind == "datetime":
+        values, ok = parse_datetimes(t)
+        missing = np.datetime64("NaT")
+    else:
+        values = np.empty(n, dtype=object)
+        ok = no
+        missing = None
+    rest = np.flatnonzero(~ok & ~empty)
+    if not len(rest):
+        return Converted(values, no, no, empty)
+    got, bad = _scalar(t, rest, CONVERTERS[kind])
+    values[rest] = [missing if v is None else v for v in got]
+    blank = np.array([v is None for v in got], dtype=bool) & ~bad
+    return Converted(values, _scatter(n, rest, bad), _scatter(n, rest, blank), empty, rest, got)
+
+
+class _Refused:
+    """What :func:`_scalar` gives for a cell the converter refuses."""
+
+
+_REFUSED = _Refused()
+
+
+def _scalar(t: pa.Array, rows: np.ndarray, fn: Callable[..., Any]) -> tuple[list, np.ndarray]:
+    """``fn`` of the (trimmed) cells at ``rows``, once per distinct text: (values, refused mask)."""
+    done: dict[str, Any] = {}
+    texts = t.take(pa.array(rows)).to_pylist()
+    for text in set(texts):
+        try:
+            done[text] = fn(text)
+        except ValueError:
+            done[text] = _REFUSED
+    values = [done[text] for text in texts]
+    bad = np.array([v is _REFUSED for v in values], dtype=bool)
+    return [None if v is _REFUSED else v for v in values], bad
+
+
+def _scatter(n: int, rows: np.ndarray, flags: np.ndarray) -> np.ndarray:
+    out = np.zeros(n, dtype=bool)
+    out[rows[flags]] = True
+    return out
+
+
+def digits(t: pa.Array) -> np.ndarray:
+    """Which (stripped) cells are one or more ASCII digits: an id as it is."""
+    return _np(pc.match_substring_regex(t, _DIGITS))
+
+
+def as_numpy(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A boolean pyarrow array (null: False) as numpy."""
+    return _np(mask)
+
+
+def _np(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A boolean pyarrow array (null: False) as numpy."""
+    return pc.fill_null(mask, False).to_numpy(zero_copy_only=False).astype(bool, copy=False)
+
+
+# --------------------------------------------------------------------------- date-times
+
+_US = (r"^(?P<month>[0-9]{1,2})/(?P<day>[0-9]{1,2})/(?P<year>[0-9]{4}) "
+       r"(?P<hour>[0-9]{1,2}):(?P<minute>[0-9]{2}):(?P<second>[0-9]{2}) (?P<ampm>[AP])M$")
+_ISO = (r"^(?P<year>[0-9]{4})-(?P<month>[0-9]{2})-(?P<day>[0-9]{2})"
+        r" (?P<hour>[0-9]{2}):(?P<minute>[0-9]{2}):(?P<second>[0-9]{2})$")
+_ISO_DAY = r"^(?P<year>[0-9]{4})-(?P<month>[0-9]{2})-(?P<day>[0-9]{2})$"
+_FIRST_DAY = np.datetime64(FIRST_DATE.date(), "D")
+
+
+def parse_datetimes(t: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`~xl_kpis.imports.clean.parse_datetime` of the usual forms of stripped text cells.
+
+    Returns ``(datetime64[s] array, ok mask)``: the forms
+    ``M/D/YYYY H:MM:SS AM`` (an export's), ``YYYY-MM-DD HH:MM:SS`` and
+    ``YYYY-MM-DD`` are read when valid (a real day, hours in range, not
+    before 1900-03-01); every other cell has ``ok`` False, NaT, and must go
+    through ``parse_datetime``, which stays the reference.
+
+    >>> import pyarrow as pa
+    >>> values, ok = parse_datetimes(pa.array(["12/15/2025 9:30:33 PM", "2026-07-18", "15/12/2025"]))
+    >>> values[ok].tolist(), ok.tolist()
+    ([datetime.datetime(2025, 12, 15, 21, 30, 33), datetime.datetime(2026, 7, 18, 0, 0)], [True, True, False])
+    """
+    n = len(t)
+    out = np.full(n, np.datetime64("NaT"), dtype="datetime64[s]")
+    ok = np.zeros(n, dtype=bool)
+    for pattern in (_US, _ISO, _ISO_DAY):
+        parts = pc.extract_regex(t, pattern)
+        found = _np(pc.is_valid(parts)) & ~ok
+        if not found.any():
+            continue
+        rows = np.flatnonzero(found)
+        parts = parts.take(pa.array(rows))
+        field = {f.name: i for i, f in enumerate(parts.type)}
+
+        def number(key: str) -> np.ndarray:
+            return pc.cast(pc.struct_field(parts, [field[key]]), pa.int64()).to_numpy(zero_copy_only=False)
+
+        year, month, day = number("year"), number("month"), number("day")
+        if "hour" in field:
+            hour, minute, second = number("hour"), number("minute"), number("second")
+        else:
+            hour = minute = second = np.zeros(len(rows), dtype=np.int64)
+        good = (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (minute <= 59) & (second <= 59)
+        if "ampm" in field:
+            pm = _np(pc.equal(pc.struct_field(parts, [field["ampm"]]), "P"))
+            good &= (hour >= 1) & (hour <= 12)
+            hour = hour % 12 + np.where(pm, 12, 0)
+        else:
+            good &= hour <= 23
+        first = (np.where(good, (year - 1970) * 12 + month - 1, 0)).astype("timedelta64[M]") \
+            + np.datetime64("1970-01", "M")
+        days = first.astype("datetime64[D]") + np.where(good, day - 1, 0).astype("timedelta64[D]")
+        good &= (days.astype("datetime64[M]") == first) & (days >= _FIRST_DAY)
+        stamp = days.astype("datetime64[s]") + (hour * 3600 + minute * 60 + second).astype("timedelta64[s]")
+        out[rows[good]] = stamp[good]
+        ok[rows[good]] = True
+    return out, ok
+
+
+def datetimes_of_texts(texts: list[str]) -> list[dt.datetime | None]:
+    """:func:`parse_datetimes` of Python strings: a ``datetime`` per text, None where not read."""
+    values, ok = parse_datetimes(trimmed(pa.array(texts, pa.string())))
+    return [v if good else None for v, good in zip(values.astype(object).tolist(), ok.tolist())]
+
+
+# --------------------------------------------------------------------------- categories
+
+_ID_WIDTH = 19         # digits an uint64 always holds
+
+
+def _text_order(texts: pa.Array) -> np.ndarray:
+    """The indices that sort distinct strings as Python sorts them.
+
+    Ids of 1 to 19 ASCII digits (an export's) sort as text by their digits
+    left-aligned and zero-padded to 19 places, an uint64, then their length
+    (``"123" < "1230" < "124"``): much faster than sorting strings.
+    """
+    if len(texts) and pc.all(digits(texts)).as_py() and pc.max(pc.utf8_length(texts)).as_py() <= _ID_WIDTH:
+        padded = pc.cast(pc.utf8_rpad(texts, _ID_WIDTH, "0"), pa.uint64()).to_numpy(zero_copy_only=False)
+        return np.lexsort((pc.utf8_length(texts).to_numpy(zero_copy_only=False), padded))
+    return pc.array_sort_indices(texts).to_numpy(zero_copy_only=False)
+
+
+def factorize(values: pa.Array, sort: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``(codes, distinct)`` of a string array with nulls: int64 codes (-1 for null) and an
+    object array of the distinct ``str``, in order of first appearance or, with ``sort``,
+    sorted (as Python sorts ``str``: by code point, which UTF-8 byte order is)."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    encoded = pc.dictionary_encode(values, null_encoding="mask")
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    distinct = encoded.dictionary
+    if sort and len(distinct):
+        order = _text_order(distinct)
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))
+        codes = np.where(codes >= 0, rank[np.maximum(codes, 0)], -1)
+        distinct = distinct.take(pa.array(order))
+    out = np.empty(len(distinct), dtype=object)
+    out[:] = distinct.to_pylist()
+    return codes, out
