@@ -89,7 +89,7 @@ def add_table_column(book, table: str, header: str, values: list) -> str:
     import re
 
     from xl_kpis.book import patch
-    from xl_kpis.book.formulas import a1
+    from xl_kpis.xlsx.refs import a1, col_index
 
     data = parts(book)
     with zipfile.ZipFile(book) as z:
@@ -99,7 +99,7 @@ def add_table_column(book, table: str, header: str, values: list) -> str:
                 and re.search(rb'displayName="%s"' % table.encode(), x))
     xml = data[name].decode()
     ref = re.search(r'\bref="([A-Z]+)(\d+):([A-Z]+)(\d+)"', xml)
-    last_col = patch.col_index(ref.group(3)) + 1
+    last_col = col_index(ref.group(3)) + 1
     letters = a1(0, last_col)[:-1]
     first_row = int(ref.group(2))
     new_ref = f"{ref.group(1)}{ref.group(2)}:{letters}{ref.group(4)}"
@@ -126,7 +126,7 @@ def sheet_kpis(book) -> dict:
     from openpyxl import load_workbook
 
     from xl_kpis.book import schema as S
-    from xl_kpis.book.formulas import a1
+    from xl_kpis.xlsx.refs import a1
 
     ws = load_workbook(book, data_only=True)[S.KPIS_SHEET]
     out = {}

@@ -35,6 +35,7 @@ from bookfiles import copy
 from xl_kpis import officejs
 from xl_kpis.book import build_workbook, patch
 from xl_kpis.imports.synth import ORDER_HEADERS
+from xl_kpis.xlsx.refs import rowcol
 
 #: Address space of a child: several times what any command needs on these small files
 #: (a refresh of the template peaks near 300 MB of address space with one BLAS thread).
@@ -458,7 +459,7 @@ def test_a_long_product_name_costs_its_own_length(book, tmp_path):
     top = patch.read_formulas(book)["KPIs"]
     assert "kept" not in r.out                      # TOP_PRODUCTS was refreshed, not kept
     from xl_kpis.book import schema as S
-    from xl_kpis.book.formulas import a1
+    from xl_kpis.xlsx.refs import a1
 
     first = S.plan().cell("top_products")           # the anchor's header; the 1st product
     spilled = table_cell(book, "KPIs", a1(first.row + 1, first.col, False))
@@ -473,8 +474,8 @@ def table_cell(book: Path, sheet: str, ref: str):
     from python_calamine import CalamineWorkbook
     grid = CalamineWorkbook.from_path(str(book)).get_sheet_by_name(sheet).to_python(
         skip_empty_area=False)
-    m = re.fullmatch(r"([A-Z]+)(\d+)", ref)
-    return grid[int(m.group(2)) - 1][patch.col_index(m.group(1))]
+    row, col = rowcol(ref)
+    return grid[row][col]
 
 
 def test_a_text_longer_than_a_cell_is_refused_with_its_line(book, tmp_path):
@@ -503,7 +504,7 @@ def test_error_looking_text_is_text_to_the_evaluator(book, tmp_path):
                     "BUYER_COUNT(": 3.0, "AOV(": 25.0, "CLV(": kpis["CLV("]}
     assert isinstance(kpis["CLV("], float)
     from xl_kpis.book import schema as S
-    from xl_kpis.book.formulas import a1
+    from xl_kpis.xlsx.refs import a1
 
     top = S.plan().cell("top_products")
     first = a1(top.row + 1, top.col, False)                # the best seller's cell

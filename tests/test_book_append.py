@@ -14,7 +14,8 @@ from python_calamine import CalamineWorkbook
 from engines import lo_convert, require_tool
 from xl_kpis.book import build_workbook, patch, schema as S
 from xl_kpis.book.append import VALIDATION_MARGIN, append_rows, xml_text
-from xl_kpis.book.formulas import a1, excel_serial
+from xl_kpis.xlsx.dates import to_serial
+from xl_kpis.xlsx.refs import a1
 from bookfiles import copy, parts
 
 ORDERS, CAMPAIGNS, BRAND = S.TABLE["Orders"], S.TABLE["Campaigns"], S.TABLE["Brand"]
@@ -106,7 +107,7 @@ def test_new_cells_have_the_right_types_styles_and_formulas(template, tmp_path):
     oid, qty, created = (new[letter(h)] for h in ("Order ID", "Quantity", "Created"))
     assert oid[0]["t"] == "inlineStr" and ">576400000000000002</t>" in oid[1]   # id as text
     assert "t" not in qty[0] and qty[1] == "<v>3</v>"
-    assert created[1] == f"<v>{excel_serial(dt.datetime(2026, 1, 2, 9, 30, 15))!r}</v>"
+    assert created[1] == f"<v>{to_serial(dt.datetime(2026, 1, 2, 9, 30, 15))!r}</v>"
     assert letter("Delivered") not in new and letter("Rating") not in new      # None: no cell
     for c in ORDERS.computed:
         attrs, inner = new[letter(c.header)]

@@ -14,6 +14,8 @@ from xl_kpis.book import build as B
 from xl_kpis.book import demo
 from xl_kpis.book import formulas as fx
 from xl_kpis.book import schema as S
+from xl_kpis.xlsx.errors import is_error
+from xl_kpis.xlsx.refs import a1
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = {ext: ROOT / "workbook" / f"tiktok_kpis.{ext}" for ext in ("xlsx", "xlsm")}
@@ -75,11 +77,6 @@ def test_references_blank_and_ranges():
     assert _eval(fx.F.SUM(fx.Lit(1), fx.Lit("#NUM!")), cells=cells) == "#NUM!"
     assert _eval(fx.F.IF(fx.Lit(True), ref("blank")), cells=cells) == 0.0
     assert _eval(fx.F.SUM(fx.Lit(1), fx.Lit(date(1900, 1, 1)))) == 3.0   # serial 2
-
-
-def test_excel_serial():
-    assert fx.excel_serial(date(1900, 3, 1)) == 61.0
-    assert fx.excel_serial(datetime(2026, 1, 1, 12)) == 46023.5
 
 
 def test_render():
@@ -266,7 +263,7 @@ def test_structure_with_openpyxl(books):
                   if str(dv.sqref).startswith(rating_col))
     assert (rating.type, rating.operator or "between", rating.formula1, rating.formula2) == \
         ("whole", "between", "1", "5")
-    cost_col = fx.a1(0, S.CAMPAIGNS.col("Cost"))[:-1]
+    cost_col = a1(0, S.CAMPAIGNS.col("Cost"))[:-1]
     cost = next(dv for dv in wb["Campaigns"].data_validations.dataValidation
                 if re.match(rf"{cost_col}\d", str(dv.sqref)))
     assert (cost.type, cost.operator, cost.formula1) == ("decimal", "greaterThanOrEqual", "0")
@@ -315,7 +312,7 @@ def test_blank_results_are_written_as_empty_text(books):
     import re
 
     counted = S.ORDERS.col("Counted order")
-    letter = fx.a1(0, counted)[:-1]
+    letter = a1(0, counted)[:-1]
     blanks = re.findall(rf'<c r="{letter}\d+"[^>]*t="str"><f>[^<]*</f><v></v></c>', sheet)
     assert blanks and not re.search(r'<c r="[A-Z]+\d+"( s="\d+")?><f>[^<]*</f><v></v>', sheet)
 
@@ -348,7 +345,7 @@ def test_cached_values_are_the_evaluation(books, demo_eval):
     checked = 0
     for (sheet, r, c), v in demo_eval.cells.items():
         shown = sheets[sheet][r][c]
-        if fx.is_error(v) or v == "":
+        if is_error(v) or v == "":
             assert shown == "", (sheet, r, c)              # calamine shows errors as ""
         elif isinstance(v, float):
             assert shown == pytest.approx(v, rel=1e-14), (sheet, r, c)
@@ -368,7 +365,7 @@ def test_empty_template_builds(tmp_path):
     ev = B.build_workbook(path)
     assert ev.rows == {t.name: 1 for t in S.TABLES}
     wb = load_workbook(path, keep_vba=True)
-    assert wb["Orders"].tables["Orders"].ref == f"A4:{fx.a1(4, len(S.ORDERS.headers) - 1)}"
+    assert wb["Orders"].tables["Orders"].ref == f"A4:{a1(4, len(S.ORDERS.headers) - 1)}"
 
 
 def test_bad_suffix():

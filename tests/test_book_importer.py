@@ -13,7 +13,7 @@ from python_calamine import CalamineWorkbook
 
 from engines import lo_convert, mismatches, recompute_all, require_tool
 from xl_kpis.book import build_workbook, importer, patch, schema as S
-from xl_kpis.book.formulas import a1
+from xl_kpis.xlsx.refs import a1
 from xl_kpis.book.importer import REPEATED, import_export, key_value
 from xl_kpis.book.refresh import BookLocked
 from xl_kpis.imports import ExportFormatError

@@ -9,7 +9,7 @@ from bookfiles import add_table_column, copy, type_cells
 from engines import (chart_cache_mismatches, mismatches, openxml_audit, recompute_all,
                      require_tool)
 from xl_kpis.book import schema as S
-from xl_kpis.book.formulas import a1
+from xl_kpis.xlsx.refs import a1
 from xl_kpis.book.rebuild import build_from
 from xl_kpis.book.refresh import read_inputs, refresh
 from xl_kpis.book.sheets import copy_sheets

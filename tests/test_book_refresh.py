@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from engines import chart_cache_mismatches, mismatches, recompute_all, require_tool
 from xl_kpis.book import build_workbook, patch, schema as S
-from xl_kpis.book.formulas import a1
+from xl_kpis.xlsx.refs import a1
 from xl_kpis.book.refresh import CHANGED, BookLocked, refresh
 from xl_kpis.cli import main
 from bookfiles import copy, kill_while_writing, parts, type_cells

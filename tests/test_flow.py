@@ -33,7 +33,7 @@ from engines import (chart_cache_mismatches, lo_convert, mismatches, openxml_aud
                      pdf_page_texts, pdf_words, recompute_all, require_tool)
 from xl_kpis.book import build_workbook
 from xl_kpis.book import schema as S
-from xl_kpis.book.formulas import a1
+from xl_kpis.xlsx.refs import a1
 from xl_kpis.book.refresh import read_inputs
 from xl_kpis.cli import main
 

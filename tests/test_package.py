@@ -151,7 +151,7 @@ def test_cell_grid(cells, grid):
 def test_cell_grid_finds_the_furthest_cell(refs, chunk):
     """Whatever the cells and wherever the 1 MiB chunks of the scan end: the furthest row and
     column are found (known values: the refs written)."""
-    from xl_kpis.book.formulas import a1
+    from xl_kpis.xlsx.refs import a1
     cells = "".join(f'<row r="{r}"><c r="{a1(r - 1, c - 1, False)}"><v>1</v></c></row>'
                     for r, c in refs)
     old = P._CHUNK

@@ -3,7 +3,8 @@
 This is the one module that decides how values arriving from Excel (through
 xlwings, classic or Lite, or from a formula engine) become numbers for the
 pure KPI functions, and how their results become cell values.  It imports
-numpy and :mod:`xl_kpis.metrics` only.
+numpy, :mod:`xl_kpis.metrics` and Excel's error values and date serials
+(:mod:`xl_kpis.xlsx.errors`, :mod:`xl_kpis.xlsx.dates`) only.
 
 Cell rules (the README's "Conventions" repeats them):
 
@@ -49,6 +50,8 @@ import numpy as np
 
 from .metrics._kpi import MAX_ROWS, Domain, KpiSpec
 from .metrics._kpi import codes as _codes
+from .xlsx.dates import FIRST_SERIAL, LAST_SERIAL, to_serial
+from .xlsx.errors import DIV0, ERRORS, NA, NUM, VALUE, Text, is_error
 
 __all__ = ["BLANK", "DIV0", "NUM", "VALUE", "NA", "ERRORS", "Text", "is_error", "to_number",
            "elementwise", "aggregate", "table", "model", "strict"]
@@ -56,37 +59,11 @@ __all__ = ["BLANK", "DIV0", "NUM", "VALUE", "NA", "ERRORS", "Text", "is_error", 
 log = logging.getLogger("xl_kpis")
 
 BLANK = ""
-DIV0 = "#DIV/0!"
-NUM = "#NUM!"
-VALUE = "#VALUE!"
-NA = "#N/A"
-ERRORS = frozenset({"#NULL!", DIV0, VALUE, "#REF!", "#NAME?", NUM, NA, "#GETTING_DATA",
-                    "#SPILL!", "#CALC!", "#FIELD!", "#BLOCKED!", "#CONNECT!", "#UNKNOWN!",
-                    "#BUSY!", "#PYTHON!"})
 
 #: Rows of a worksheet (Microsoft, "Excel specifications and limits": 1,048,576 rows).  A table
 #: asked to spill more rows than fit below its header is #NUM!: building it would only hang
 #: the workbook (a top_n of 1E+12 must not allocate a trillion rows).
 SHEET_ROWS = MAX_ROWS + 1      # the core's bound: top_products refuses more
-
-class Text(str):
-    """Text known to be text although it reads like an error value: a cell holding the
-    text ``#N/A`` (typed, or from an export) rather than the error.
-
-    Error values travel as their text (xlwings hands them over that way,
-    ``err_to_str=True``), so a reader that can tell the two apart (a workbook
-    file says which cells are errors) marks such text with this type: it is
-    text to every rule here (a label is a label, arithmetic on it is
-    ``#VALUE!``), never the error.  In Excel itself xlwings hands a UDF the
-    same string for both, so there a label reading ``#N/A`` counts as the error.
-    """
-
-    __slots__ = ()
-
-
-def is_error(v: Any) -> bool:
-    """True for an Excel error value (its text, not :class:`Text`)."""
-    return isinstance(v, str) and v in ERRORS and not isinstance(v, Text)
 
 # per-element status codes
 _OK, _BLANK, _VALUE, _NA, _NUM = 0, 1, 2, 3, 4
@@ -585,9 +562,9 @@ def _table(fn: Callable, args: Sequence[Any], headers: Sequence[str],
 
 # --- order lines in, a model out (predictive CLV, cohorts) ---------------------------------
 
-_SERIAL_1970 = 25569            # the Excel serial number of 1970-01-01 (1900 date system)
-_SERIAL_MIN, _SERIAL_MAX = 61, 2958465   # 1900-03-01 (before it Excel's 1900 is a leap year)
-_ORDINAL_1970 = date(1970, 1, 1).toordinal()             # ... and 9999-12-31
+_SERIAL_1970 = int(to_serial(date(1970, 1, 1)))       # the Excel serial number of 1970-01-01
+_SERIAL_MIN, _SERIAL_MAX = FIRST_SERIAL, LAST_SERIAL    # 1900-03-01 and 9999-12-31
+_ORDINAL_1970 = date(1970, 1, 1).toordinal()
 _ISO_DATE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d*)?)?)?\s*$")
 
 

@@ -44,11 +44,12 @@ from typing import Any, BinaryIO, Callable, Iterable, Iterator, Mapping, Sequenc
 from xml.sax.saxutils import escape, unescape
 
 from .. import officejs, package
+from ..xlsx.dates import to_serial
+from ..xlsx.refs import bounds, col_letters, rowcol
 from . import files, schema as S
 from .charts import chart_parts
-from .formulas import a1, excel_serial
-from .patch import (NS, BookFormatError, ZipWriter, col_index, encode_value, open_book,
-                    parse_xml, paused_gc, sheet_parts)
+from .patch import (NS, BookFormatError, ZipWriter, encode_value, open_book, parse_xml,
+                    paused_gc, sheet_parts)
 
 __all__ = ["Appended", "append_rows", "table_layouts", "VALIDATION_MARGIN", "xml_text"]
 
@@ -81,34 +82,28 @@ class Appended:
 
 # --- addresses --------------------------------------------------------------------------
 
-_A1 = re.compile(r"^\$?([A-Z]{1,3})\$?(\d+)$")
-
-
-def _letters(col: int) -> str:
-    """Column letters of a 0-based column."""
-    return a1(0, col)[:-1]
-
-
 def _cell(ref: str) -> tuple[int, int]:
-    """``"B5"`` → (0-based column, 1-based row)."""
-    m = _A1.match(ref)
-    if not m:
-        raise BookFormatError(f"not a cell reference: {ref!r}")
-    return col_index(m.group(1)), int(m.group(2))
+    """``"B5"`` → (0-based column, 1-based row), as this module counts."""
+    try:
+        row, col = rowcol(ref)
+    except ValueError as e:
+        raise BookFormatError(str(e)) from None
+    return col, row + 1
 
 
 def _range(ref: str) -> tuple[int, int, int, int]:
     """``"A4:Z5"`` → (first col, first row, last col, last row); cols 0-based, rows 1-based."""
-    first, _, last = ref.partition(":")
-    c0, r0 = _cell(first)
-    c1, r1 = _cell(last or first)
-    return c0, r0, c1, r1
+    try:
+        r0, c0, r1, c1 = bounds(ref)
+    except ValueError as e:
+        raise BookFormatError(str(e)) from None
+    return c0, r0 + 1, c1, r1 + 1
 
 
 def _with_last_row(ref: str, row: int) -> str:
     """``ref`` (``A4:Z5`` or ``A1``) with its last row set to ``row``."""
     c0, r0, c1, _ = _range(ref)
-    return f"{_letters(c0)}{r0}:{_letters(c1)}{row}"
+    return f"{col_letters(c0)}{r0}:{col_letters(c1)}{row}"
 
 
 # --- the table's layout -----------------------------------------------------------------
@@ -240,7 +235,7 @@ def _plain(v: Any, kind: str | None) -> Any:
     if isinstance(v, (dt.date, dt.time)):
         if isinstance(v, dt.datetime) and v.tzinfo is not None:
             v = v.replace(tzinfo=None)
-        return excel_serial(v)
+        return to_serial(v)
     if kind == "id" and isinstance(v, (int, float)) and not isinstance(v, bool):
         return str(int(v)) if float(v).is_integer() else repr(v)
     if isinstance(v, (str, bool, int, float)):
@@ -286,7 +281,7 @@ def _datetime_tails(values: list[dt.datetime], style: str) -> list[bytes]:
     writes these finite numbers below 1e15 (``repr``, a whole one as an int)."""
     naive = [v if v.tzinfo is None else v.replace(tzinfo=None) for v in values]
     return [f'"{style}><v>{int(x) if x.is_integer() else x!r}</v></c>'.encode()
-            for x in map(excel_serial, naive)]
+            for x in map(to_serial, naive)]
 
 
 def _distinct_tails(values: Sequence[Any], kind: str | None, style: str
@@ -395,7 +390,7 @@ def _rows_xml(table: _Table, rows: Sequence[Mapping[str, Any]], keys: set[str], 
     pieces: list[bytes | _RowPiece] = [b'<row r="', _numbers, f'"{spans}>'.encode()]
     longest = len(b'<row r=""></row>') + len(spans) + width        # of a row
     for c in table.columns:
-        prefix = f'<c r="{_letters(c.col)}'.encode()
+        prefix = f'<c r="{col_letters(c.col)}'.encode()
         style = f' s="{styles[c.col]}"' if c.col in styles else ""
         if c.formula is not None:
             tail = f'"{style}><f>{escape(c.formula)}</f></c>'.encode("utf-8")
@@ -545,8 +540,8 @@ def _merge_below(below: list[_Row], table: _Table, new_end: int) -> bytes:
 def _grow_dimension(head: str, last_row: int, last_col: int) -> str:
     def sub(m: re.Match) -> str:
         c0, r0, c1, r1 = _range(m.group(2))
-        end = f"{_letters(max(c1, last_col))}{max(r1, last_row)}"
-        return f'{m.group(1)}{_letters(c0)}{r0}:{end}"'
+        end = f"{col_letters(max(c1, last_col))}{max(r1, last_row)}"
+        return f'{m.group(1)}{col_letters(c0)}{r0}:{end}"'
     return re.sub(r'(<dimension\b[^>]*?\bref=")([^"]+)"', sub, head, count=1)
 
 
@@ -620,7 +615,7 @@ _ROW_START = re.compile(rb'<row\b[^>]*?\br="(\d+)"')
 
 def _new_cell(col: int, row: int, value: Any, kind: str | None, style: str) -> str:
     """The XML of a cell holding ``value`` (an empty styled cell for None)."""
-    ref = f"{_letters(col)}{row}"
+    ref = f"{col_letters(col)}{row}"
     tail = _tail_of(value, kind, style)
     return f'<c r="{ref}"{style}/>' if tail is None else f'<c r="{ref}' + tail.decode("utf-8")
 
@@ -723,7 +718,7 @@ def _grow_print_area(xml: str, sheet_index: int, sheet: str, old_last: int, new_
         c0, r0, c1, r1 = _range(m.group(2).replace("$", ""))
         if not old_last <= r1 < new_last:
             return m.group(0)
-        return f"{m.group(1)}${_letters(c0)}${r0}:${_letters(c1)}${new_last}"
+        return f"{m.group(1)}${col_letters(c0)}${r0}:${col_letters(c1)}${new_last}"
 
     def name(m: re.Match) -> str:
         attrs = dict(_ATTR.findall(m.group(1)))

@@ -28,10 +28,12 @@ from pathlib import Path
 from typing import Any, BinaryIO, Mapping, Sequence
 
 from .. import officejs, udfs
+from ..xlsx.dates import to_serial
+from ..xlsx.errors import is_error
+from ..xlsx.refs import a1
 from . import files, patch
 from . import schema as S
-from .formulas import (Evaluator, RenderContext, a1, excel_serial, functions_used, is_error,
-                       render)
+from .formulas import Evaluator, RenderContext, functions_used, render
 
 __all__ = ["Evaluation", "ExtraColumn", "evaluate_book", "evaluate_kpis", "workbook_bytes", "normalise_tables", "build_workbook",
            "write_workbook", "vba_project_path", "CREATED", "CALC_ID"]
@@ -342,7 +344,7 @@ def _cached(v: Any) -> Any:
     if isinstance(v, str) and v == "":
         return _EMPTY
     if isinstance(v, (date, datetime)):
-        return excel_serial(v)
+        return to_serial(v)
     return v
 
 

@@ -22,8 +22,9 @@ from datetime import date, datetime
 from typing import Any, Callable, Sequence
 from xml.sax.saxutils import escape, unescape
 
-from .formulas import a1, excel_serial
-from .patch import col_index, parse_xml
+from ..xlsx.dates import to_serial
+from ..xlsx.refs import area_text, bounds, sheet_ref
+from .patch import parse_xml
 
 __all__ = ["Area", "Ranges", "Values", "chart_parts", "rewrite_chart", "read_caches",
            "parse_area"]
@@ -43,8 +44,6 @@ _OVERRIDE = "{http://schemas.openxmlformats.org/package/2006/content-types}Overr
 # <c:numRef><c:f>…</c:f><c:numCache>…</c:numCache></c:numRef> (any prefix, the cache optional)
 _REF = re.compile(rb"(?P<cat><(?:[\w.-]+:)?cat>\s*)?<(?P<p>(?:[\w.-]+:)?)(?P<kind>numRef|strRef)>\s*"
                   rb"<(?P=p)f>(?P<f>[^<]*)</(?P=p)f>(?P<rest>.*?)</(?P=p)(?P=kind)>", re.S)
-_AREA = re.compile(r"^(?P<sheet>'(?:[^']|'')+'|[^'!:,()\s]+)!\$?(?P<c0>[A-Z]{1,3})\$?(?P<r0>\d+)"
-                   r"(?::\$?(?P<c1>[A-Z]{1,3})\$?(?P<r1>\d+))?$")
 _FORMAT = re.compile(rb"<(?:[\w.-]+:)?formatCode>([^<]*)</(?:[\w.-]+:)?formatCode>")
 _PT = re.compile(rb'<(?:[\w.-]+:)?pt\s+idx="(\d+)"[^>]*>\s*<(?:[\w.-]+:)?v>([^<]*)</')
 _COUNT = re.compile(rb'<(?:[\w.-]+:)?ptCount\s+val="(\d+)"')
@@ -65,27 +64,17 @@ def parse_area(text: str) -> Area | None:
     >>> parse_area("Dashboard!$N$11:$N$15"), parse_area("'My data'!A1")
     (('Dashboard', 10, 13, 14, 13), ('My data', 0, 0, 0, 0))
     """
-    m = _AREA.match(text.strip())
-    if m is None:
+    found = sheet_ref(text)
+    if found is None:
         return None
-    sheet = m["sheet"]
-    if sheet.startswith("'"):
-        sheet = sheet[1:-1].replace("''", "'")
-    r0, c0 = int(m["r0"]) - 1, col_index(m["c0"])
-    r1, c1 = (int(m["r1"]) - 1, col_index(m["c1"])) if m["c1"] else (r0, c0)
+    sheet, ref = found
+    try:
+        r0, c0, r1, c1 = bounds(ref)
+    except ValueError:        # row 0
+        return None
     if r1 < r0 or c1 < c0 or (r1 != r0 and c1 != c0):
         return None
     return sheet, r0, c0, r1, c1
-
-
-def _area_text(area: Area) -> str:
-    sheet, r0, c0, r1, c1 = area
-    if sheet.replace("_", "").isalnum() and not sheet[0].isdigit():
-        prefix = sheet
-    else:
-        prefix = "'" + sheet.replace("'", "''") + "'"
-    first, last = a1(r0, c0, True), a1(r1, c1, True)
-    return f"{prefix}!{first}" + (f":{last}" if last != first else "")
 
 
 def _number(v: Any) -> float | None:
@@ -94,7 +83,7 @@ def _number(v: Any) -> float | None:
     if isinstance(v, (int, float)):
         return float(v) if math.isfinite(v) else None
     if isinstance(v, (date, datetime)):
-        return excel_serial(v)
+        return to_serial(v)
     return None
 
 
@@ -104,7 +93,7 @@ def _text(v: Any) -> str | None:
     if isinstance(v, bool):
         return "TRUE" if v else "FALSE"
     if isinstance(v, (date, datetime)):
-        v = excel_serial(v)
+        v = to_serial(v)
     if isinstance(v, float):
         return str(int(v)) if v.is_integer() else repr(v)
     return str(v)
@@ -184,7 +173,7 @@ def rewrite_chart(xml: bytes, ranges: Ranges, values: Values) -> bytes:
         f = m["f"]
         if moved is not None and moved != area:
             area = moved
-            f = escape(_area_text(area)).encode("utf-8")
+            f = escape(area_text(*area)).encode("utf-8")
         known = values(area)
         p, kind, rest = m["p"], m["kind"], m["rest"]
         if known is not None:

@@ -51,10 +51,13 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from .. import cells, officejs, udfs
+from ..xlsx.dates import to_serial
+from ..xlsx.errors import is_error
+from ..xlsx.refs import a1, quote_sheet
 
 __all__ = ["Node", "This", "Column", "Name", "Ref", "Lit", "Call", "Op", "F", "lit",
            "NATIVE_FUNCTIONS", "NATIVE_OPERATORS", "RenderContext", "render", "walk",
-           "functions_used", "Evaluator", "is_error", "a1", "excel_serial"]
+           "functions_used", "Evaluator"]
 
 
 # --- nodes ---------------------------------------------------------------------
@@ -186,25 +189,8 @@ class RenderContext:
     officejs: bool = False
 
 
-def a1(row: int, col: int, absolute: bool = False) -> str:
-    """The A1 address of a 0-based (row, col), ``$``-absolute or relative.
-
-    >>> a1(4, 1), a1(0, 27, absolute=True)
-    ('B5', '$AB$1')
-    """
-    letters = ""
-    col += 1
-    while col:
-        col, rem = divmod(col - 1, 26)
-        letters = chr(65 + rem) + letters
-    d = "$" if absolute else ""
-    return f"{d}{letters}{d}{row + 1}"
-
-
 def _sheet_prefix(sheet: str) -> str:
-    if sheet.replace("_", "").isalnum() and not sheet[0].isdigit():
-        return f"{sheet}!"
-    return "'" + sheet.replace("'", "''") + "'!"
+    return quote_sheet(sheet) + "!"
 
 
 def _render_lit(v: Any) -> str:
@@ -273,24 +259,6 @@ def _render_operand(node: Node, ctx: RenderContext) -> str:
 
 # --- native functions: Excel semantics for the values the template meets ---------------
 
-def is_error(v: Any) -> bool:
-    """True for an Excel error value (represented, as in :mod:`xl_kpis.cells`, by its text;
-    text that only reads like one, :class:`xl_kpis.cells.Text`, is text)."""
-    return isinstance(v, str) and v in cells.ERRORS and not isinstance(v, cells.Text)
-
-
-_EPOCH = datetime(1899, 12, 30)
-
-
-def excel_serial(v: date | datetime | time) -> float:
-    """The Excel serial number (1900 date system) of a date, datetime or time."""
-    if isinstance(v, time):
-        return (v.hour * 3600 + v.minute * 60 + v.second + v.microsecond / 1e6) / 86400
-    if not isinstance(v, datetime):
-        v = datetime(v.year, v.month, v.day)
-    return (v - _EPOCH).total_seconds() / 86400
-
-
 def _number(v: Any) -> float | str:
     """A value as a number in arithmetic, or an error text."""
     if v is None:
@@ -300,7 +268,7 @@ def _number(v: Any) -> float | str:
     if isinstance(v, (int, float)):
         return float(v)
     if isinstance(v, (date, datetime, time)):
-        return excel_serial(v)
+        return to_serial(v)
     if isinstance(v, str):
         if is_error(v):
             return v
@@ -373,7 +341,7 @@ def _sum(*args: Any) -> float | str:
                 if isinstance(v, (int, float)) and not isinstance(v, bool):
                     total += v
                 elif isinstance(v, (date, datetime)):
-                    total += excel_serial(v)
+                    total += to_serial(v)
         else:                      # a value: coerced
             x = _number(a)
             if isinstance(x, str):
@@ -566,7 +534,7 @@ class _Vec:
         for k in (_K_NUMBER, _K_BOOL, _K_DATE):
             at = np.flatnonzero(kind == k)
             if at.size:
-                conv = excel_serial if k == _K_DATE else float
+                conv = to_serial if k == _K_DATE else float
                 num[at] = [conv(v) for v in obj[at]]
         return cls(kind, num, obj)
 

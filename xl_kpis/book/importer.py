@@ -49,6 +49,8 @@ from typing import Any, Callable, Mapping, Sequence
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError
 
+from ..xlsx.dates import from_serial
+from ..xlsx.refs import sheet_ref
 from . import files, schema as S
 from .append import append_rows
 from .formulas import Column, Ref, walk
@@ -350,7 +352,6 @@ def _table_lines(t: TableReport, max_reasons: int) -> list[str]:
 # --- keys ---------------------------------------------------------------------------------
 
 _DATE_KINDS = frozenset({"date", "month", "datetime"})
-_EPOCH = dt.datetime(1899, 12, 30)
 
 
 def key_value(v: Any, kind: str | None = None) -> Any:
@@ -378,7 +379,7 @@ def key_value(v: Any, kind: str | None = None) -> Any:
         return v.strip() or None
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         if kind in _DATE_KINDS:
-            return key_value(_EPOCH + dt.timedelta(days=float(v)))
+            return key_value(from_serial(v))
         return str(int(v)) if float(v).is_integer() else repr(float(v))
     if isinstance(v, dt.datetime):
         v = (v.replace(tzinfo=None) + dt.timedelta(microseconds=500_000)).replace(microsecond=0)
@@ -841,8 +842,8 @@ def _setting_cell(book: Path, name: str) -> tuple[str, str] | None:
     """(sheet, A1 reference) of a setting's defined name."""
     with zipfile.ZipFile(book) as z:
         ref = defined_names(z).get(name, "")
-    m = re.match(r"^'?(?P<sheet>[^'!]+)'?!\$?(?P<col>[A-Z]+)\$?(?P<row>\d+)$", ref)
-    return (m["sheet"], f"{m['col']}{m['row']}") if m else None
+    found = sheet_ref(ref)
+    return found if found and ":" not in found[1] else None
 
 
 def import_export(kind: str, src: str | os.PathLike, book: str | os.PathLike,

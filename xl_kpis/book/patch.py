@@ -31,15 +31,14 @@ from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeET
 
 from .. import package
-from ..cells import Text
 from ..package import PackageError
+from ..xlsx.errors import ERRORS, Text, of_number
+from ..xlsx.refs import a1, rowcol
 from .files import atomic_write
 
 NS = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
       "r": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
       "rel": "http://schemas.openxmlformats.org/package/2006/relationships"}
-
-from ..cells import ERRORS
 
 # A formula cell as Excel, XlsxWriter and LibreOffice write it:
 #   <c r="K2" s="3" t="str"><f ...>FORMULA</f><v>VALUE</v></c>
@@ -158,14 +157,6 @@ def array_ranges(xml: str | bytes) -> list[str]:
     return _ARRAY_F.findall(xml)
 
 
-def col_index(letters: str) -> int:
-    """0-based column of the letters of an A1 reference (``"AB"`` -> 27)."""
-    n = 0
-    for ch in letters:
-        n = n * 26 + ord(ch) - 64
-    return n - 1
-
-
 def formula_cells(xml: str) -> Iterator[tuple[str, str | None, str | None, str | None]]:
     """(cell ref, formula text or None for a shared child, cached value text, type)."""
     for m in _FORMULA_CELL.finditer(xml):
@@ -206,7 +197,7 @@ def encode_value(value: Any) -> tuple[str | None, str]:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         x = float(value)
         if not math.isfinite(x):
-            return "e", "#NUM!" if not math.isnan(x) else "#DIV/0!"
+            return "e", of_number(x)
         return None, repr(int(x)) if x.is_integer() and abs(x) < 1e15 else repr(x)
     if value is None:
         value = ""
@@ -351,7 +342,8 @@ class FormulaScan:
                     raise BookFormatError("a formula cell has no address (r attribute)")
                 ref = found.group(1)
             letters = ref.rstrip(_DIGITS)
-            if not letters or len(letters) == len(ref) or not letters.isalpha():
+            if not 0 < len(letters) < min(len(ref), 4) or not (letters.isalpha()
+                                                               and letters.isupper()):
                 raise BookFormatError(f"a formula cell has a bad address "
                                       f"{ref[:20].decode('utf-8', 'replace')!r}")
             append((c_at, end, attrs, f_end, v_at, m[2], m[3], letters,
@@ -552,15 +544,6 @@ _ROW_EL = re.compile(rb"<row\b[^>]*?(?:/>|>.*?</row>)", re.S)
 _CELL_EL = re.compile(rb"<c\b([^>]*?)(?:/>|>(.*?)</c>)", re.S)
 _F_EL = re.compile(rb"<f\b[^>]*?(?:/>|>[^<]*</f>)")
 _ATTR_B = re.compile(rb'([\w:]+)="([^"]*)"')
-_CELL_REF = re.compile(r"([A-Z]+)(\d+)$")
-
-
-def ref_rc(ref: str) -> tuple[int, int]:
-    """``"B7"`` -> (1-based row, 0-based column)."""
-    m = _CELL_REF.match(ref)
-    if m is None:
-        raise ValueError(f"not a cell reference: {ref!r}")
-    return int(m.group(2)), col_index(m.group(1))
 
 
 def cell_styles(xml: bytes) -> dict[str, str]:
@@ -628,7 +611,7 @@ def _edit_row(row: bytes, number: int, edits: Mapping[int, tuple[str, CellEdit |
         if r is None:
             raise BookFormatError(f"a cell of row {number} has no reference (unsupported"
                                   " writer)")
-        col = ref_rc(r.decode())[1]
+        col = rowcol(r.decode())[1]
         if col in edits:
             ref, edit = edits[col]
             f = _F_EL.search(m.group(2) or b"")
@@ -663,7 +646,8 @@ def edit_cells(xml: bytes, edits: Mapping[str, CellEdit | None]) -> bytes:
         return xml
     by_row: dict[int, dict[int, tuple[str, CellEdit | None]]] = {}
     for ref, edit in edits.items():
-        row, col = ref_rc(ref)
+        row, col = rowcol(ref)
+        row += 1
         by_row.setdefault(row, {})[col] = (ref, edit)
     lo = xml.find(b"<sheetData")
     if lo < 0:
@@ -707,21 +691,14 @@ def _grow_dimension(head: bytes, refs: Sequence[str]) -> bytes:
     if m is None or not refs:
         return head
     first, _, last = m.group(2).decode().partition(":")
-    corners = [ref_rc(x) for x in (first, last or first) if _CELL_REF.match(x)] + \
-        [ref_rc(x) for x in refs]
+    corners = [rowcol(x) for x in refs]
+    for x in (first, last or first):
+        with contextlib.suppress(ValueError):     # a dimension that is no reference
+            corners.append(rowcol(x))
     r0, r1 = min(r for r, _ in corners), max(r for r, _ in corners)
     c0, c1 = min(c for _, c in corners), max(c for _, c in corners)
-    ref = f"{_letters(c0)}{r0}:{_letters(c1)}{r1}".encode()
+    ref = f"{a1(r0, c0)}:{a1(r1, c1)}".encode()
     return head[:m.start(2)] + ref + head[m.end(2):]
-
-
-def _letters(col: int) -> str:
-    letters = ""
-    col += 1
-    while col:
-        col, rem = divmod(col - 1, 26)
-        letters = chr(65 + rem) + letters
-    return letters
 
 
 def _set_type(attrs: str, t: str | None) -> str:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from python_calamine import CalamineWorkbook
 
+from ..xlsx.refs import a1, bounds
 from . import files, patch
 from . import schema as S
 from .build import Evaluation, ExtraColumn, evaluate_book, workbook_bytes
@@ -94,8 +95,6 @@ def extra_columns(path: str | os.PathLike) -> dict[str, list[ExtraColumn]]:
 def _not_carried(path: Path, plan: S.Plan) -> list[str]:
     """Cells of ``path``'s template sheets that the template does not plan (a seller's own
     value or formula there): a fresh layout does not have them."""
-    from .formulas import a1
-
     planned = {(c.sheet, a1(c.row, c.col + j, False)) for c in plan.cells
                for j in range(c.span + 1)}
     out = []
@@ -107,9 +106,8 @@ def _not_carried(path: Path, plan: S.Plan) -> list[str]:
             xml = z.read(parts[sheet])
             spilled = set()
             for rng in patch.array_ranges(xml):
-                first, _, last = rng.partition(":")
-                (r0, c0), (r1, c1) = patch.ref_rc(first), patch.ref_rc(last or first)
-                spilled |= {(sheet, a1(r - 1, c, False)) for r in range(r0, r1 + 1)
+                r0, c0, r1, c1 = bounds(rng)
+                spilled |= {(sheet, a1(r, c)) for r in range(r0, r1 + 1)
                             for c in range(c0, c1 + 1)}
             formulas = {ref: f for ref, f, _, _ in patch.formula_cells(xml.decode("utf-8"))}
             for ref, full in patch.cell_contents(xml).items():

@@ -32,14 +32,15 @@ from typing import Any, Callable, Collection
 from python_calamine import CalamineError, CalamineWorkbook
 
 from .. import officejs, package
-from ..cells import ERRORS, Text
+from ..xlsx.errors import ERRORS, Text
+from ..xlsx.refs import a1, bounds, rowcol, sheet_ref
 from . import files, patch
 from . import schema as S
 from .build import Evaluation, _as_grid, _shape, evaluate_book
 from .append import table_layouts
 from .charts import Area, chart_parts, rewrite_chart
 from .files import BookLocked  # noqa: F401 - raised here, for callers
-from .formulas import Column, Ref, RenderContext, This, a1, render, walk
+from .formulas import Column, Ref, RenderContext, This, render, walk
 
 
 @dataclass
@@ -80,12 +81,16 @@ class RefreshResult:
             self.kept_more += 1
 
 
-_CELL_REF = re.compile(r"^'?(?P<sheet>[^'!]+)'?!\$?(?P<col>[A-Z]+)\$?(?P<row>\d+)$")
-
-
-def _split(ref: str) -> tuple[int, int]:
-    m = re.match(r"([A-Z]+)(\d+)$", ref)
-    return int(m.group(2)) - 1, patch.col_index(m.group(1))
+def _setting(text: str) -> tuple[str, int, int] | None:
+    """(sheet, 0-based row, column) of the cell a setting's defined name refers to (None for
+    anything but one cell)."""
+    found = sheet_ref(text)
+    if found is None or ":" in found[1]:
+        return None
+    try:
+        return (found[0], *rowcol(found[1]))
+    except ValueError:
+        return None
 
 
 @functools.lru_cache(maxsize=4096)
@@ -134,10 +139,10 @@ def read_book(path: str | os.PathLike, columns: Collection[tuple[str, str]] | No
         parts = patch.sheet_parts(z)
         tables_at = patch.table_sheets(z)
         names = patch.defined_names(z)
-        settings_at = {s.name: _CELL_REF.match(names.get(s.name, "")) for s in S.SETTINGS}
+        settings_at = {s.name: _setting(names.get(s.name, "")) for s in S.SETTINGS}
         every_table = sorted({p for ps in tables_at.values() for p in ps})
         read = {t.name: tables_at.get(t.name, every_table) for t in S.TABLES}
-        sheets = {m["sheet"] for m in settings_at.values() if m}
+        sheets = {m[0] for m in settings_at.values() if m}
         sheets |= {sheet for sheet, _, _, _ in _input_cells().values()}
         read_order = _read_order(read, [parts[s] for s in sorted(sheets) if s in parts])
     if checked is None:
@@ -188,10 +193,10 @@ def read_book(path: str | os.PathLike, columns: Collection[tuple[str, str]] | No
             m = settings_at[s.name]
             if not m:
                 continue
-            if m["sheet"] not in parts:
+            if m[0] not in parts:
                 raise patch.BookFormatError(f"{os.fspath(path)}: the setting {s.name} refers"
-                                            f" to sheet {m['sheet']!r}, which is missing")
-            v = at(m["sheet"], int(m["row"]) - 1, patch.col_index(m["col"]))
+                                            f" to sheet {m[0]!r}, which is missing")
+            v = at(*m)
             settings[s.name] = v if _is_number(v) else s.default
         # the other input cells outside the tables (Benchmarks limits ...), where the
         # template puts them when the row still has the template's label
@@ -285,9 +290,7 @@ def inputs_read() -> frozenset[tuple[str, str]]:
 
 
 def _array_cells(rng: str) -> list[str]:
-    first, _, last = rng.partition(":")
-    r0, c0 = _split(first)
-    r1, c1 = _split(last or first)
+    r0, c0, r1, c1 = bounds(rng)
     return [a1(r, c, False) for r in range(r0, r1 + 1) for c in range(c0, c1 + 1)]
 
 
@@ -393,7 +396,7 @@ def _refresh_order(z, parts: dict[str, str]) -> tuple[list[str], set[str]]:
     tables_at = patch.table_sheets(z)
     every_table = sorted({p for ps in tables_at.values() for p in ps})
     names = patch.defined_names(z)
-    sheets = {m["sheet"] for s in S.SETTINGS if (m := _CELL_REF.match(names.get(s.name, "")))}
+    sheets = {m[0] for s in S.SETTINGS if (m := _setting(names.get(s.name, "")))}
     sheets |= {sheet for sheet, _, _, _ in _input_cells().values()}
     first = _read_order({t.name: tables_at.get(t.name, every_table) for t in S.TABLES},
                         [parts[s] for s in sorted(sheets) if s in parts])
@@ -694,7 +697,7 @@ class _Book:
 
 
 def _row_order(pos: tuple[str, str]) -> tuple[str, int, int]:
-    r, c = _split(pos[1])
+    r, c = rowcol(pos[1])
     return pos[0], r, c
 
 
@@ -746,9 +749,6 @@ def _table_columns(ev: Evaluation, sheet: str, layouts: dict[str, tuple[str, int
     return None
 
 
-_REF = re.compile(r"([A-Z]+)(\d+)$")
-
-
 def _decider(sheet: str, table: tuple[int, int, dict], result: RefreshResult
              ) -> Callable[[str, str | None], Any]:
     """The per-cell decision of a table's sheet: the new value of a cell of a calculated
@@ -756,8 +756,8 @@ def _decider(sheet: str, table: tuple[int, int, dict], result: RefreshResult
     first, n, cols = table
 
     def decide(ref: str, formula: str | None) -> Any:
-        m = _REF.match(ref)
-        row, col = int(m.group(2)) - 1 - first, patch.col_index(m.group(1))
+        row, col = rowcol(ref)
+        row -= first
         if col not in cols or not 0 <= row < n:
             result.keep(Kept(sheet, ref, formula, OWN))
             return patch.KEEP
@@ -772,7 +772,5 @@ def _decider(sheet: str, table: tuple[int, int, dict], result: RefreshResult
 
 
 def _range_shape(rng: str) -> tuple[int, int]:
-    first, _, last = rng.partition(":")
-    r0, c0 = _split(first)
-    r1, c1 = _split(last or first)
+    r0, c0, r1, c1 = bounds(rng)
     return r1 - r0 + 1, c1 - c0 + 1

@@ -36,6 +36,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 
 from ..package import PackageError, check_cells, open_zip, worksheets
+from ..xlsx.dates import FIRST_DATE, FIRST_SERIAL, LAST_SERIAL, from_serial
 
 __all__ = [
     "ExportFormatError", "ImportResult", "Sheet",
@@ -315,10 +316,6 @@ _ISO = re.compile(r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})"
                   r"(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6})\d*)?)?)?$")
 _US = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})"
                  r"(?:\s+(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\s*([AaPp])\.?[Mm]\.?)?)?$")
-_EXCEL_EPOCH = dt.datetime(1899, 12, 30)
-#: The first date Excel's serial numbers give right: before it Excel counts 29 February 1900
-#: (Lotus 1-2-3's leap year that was not), so an earlier date would be shown a day off.
-FIRST_DATE = dt.datetime(1900, 3, 1)
 
 
 def _in_excel_range(when: dt.datetime) -> dt.datetime:
@@ -373,9 +370,9 @@ def parse_datetime(value: Any, column: str | None = None, line: int | None = Non
         if isinstance(value, dt.date):
             return _in_excel_range(dt.datetime(value.year, value.month, value.day))
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if not (61 <= value < 2958466):
+            if not (FIRST_SERIAL <= value < LAST_SERIAL + 1):
                 raise ValueError("not a date")
-            return _EXCEL_EPOCH + dt.timedelta(seconds=round(float(value) * 86400))
+            return from_serial(value)
         if isinstance(value, str):
             text = value.strip(_STRIP)
             return None if _blank_number(text) else _in_excel_range(_datetime_from_text(text))
