@@ -48,10 +48,11 @@ def type_cells(book, sheet: str, values: dict) -> None:
     from xml.sax.saxutils import escape
 
     from xl_kpis.book import patch
+    from xl_kpis.xlsx import books
 
     data = parts(book)
     with zipfile.ZipFile(book) as z:
-        part = patch.sheet_parts(z)[sheet]
+        part = books.sheet_parts(z)[sheet]
     sst = data["xl/sharedStrings.xml"].decode()
     count = len(re.findall(r"<si>|<si ", sst))
     edits = {}
@@ -89,12 +90,13 @@ def add_table_column(book, table: str, header: str, values: list) -> str:
     import re
 
     from xl_kpis.book import patch
+    from xl_kpis.xlsx import books
     from xl_kpis.xlsx.refs import a1, col_index
 
     data = parts(book)
     with zipfile.ZipFile(book) as z:
         sheet = table
-        part = patch.sheet_parts(z)[sheet]
+        part = books.sheet_parts(z)[sheet]
     name = next(n for n, x in data.items() if n.startswith("xl/tables/")
                 and re.search(rb'displayName="%s"' % table.encode(), x))
     xml = data[name].decode()

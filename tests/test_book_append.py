@@ -12,8 +12,9 @@ from openpyxl import load_workbook
 from python_calamine import CalamineWorkbook
 
 from engines import lo_convert, require_tool
-from xl_kpis.book import build_workbook, patch, schema as S
-from xl_kpis.book.append import VALIDATION_MARGIN, append_rows, xml_text
+from xl_kpis.book import build_workbook, schema as S
+from xl_kpis.xlsx import books
+from xl_kpis.book.append import VALIDATION_MARGIN, append_rows
 from xl_kpis.xlsx.dates import to_serial
 from xl_kpis.xlsx.refs import a1
 from bookfiles import copy, parts
@@ -30,7 +31,7 @@ HOSTILE = ['=HYPERLINK("http://evil","x")', "=1+1", "+1", "@SUM(A1)", "<b>&amp;<
 def part_names(path, table="Orders"):
     """(sheet part, table part) of a table."""
     with zipfile.ZipFile(path) as z:
-        sheet = patch.sheet_parts(z)[table]
+        sheet = books.sheet_parts(z)[table]
         for name in z.namelist():
             if name.startswith("xl/tables/") and f'displayName="{table}"' in z.read(name).decode():
                 return sheet, name
@@ -167,11 +168,6 @@ def test_text_that_looks_like_a_formula_stays_text(template, tmp_path):
     assert got[0].value == HOSTILE[0] and got[1].value == "=1+1"
 
 
-def test_xml_text_escapes():
-    assert xml_text("a<b>&c") == "a&lt;b&gt;&amp;c"
-    assert xml_text("_x000D_") == "_x005F_x000D_" and xml_text("\x0b") == "_x000B_"
-
-
 def test_appending_to_a_full_table_goes_after_its_last_row(demo, tmp_path):
     book = copy(demo, tmp_path / "d.xlsx")
     sheet, _ = part_names(book)
@@ -231,7 +227,7 @@ def test_data_below_the_table_is_never_overwritten(template, tmp_path):
     book = copy(template, tmp_path / "b.xlsx")
     _add_row(book, '<row r="7"><c r="A7" t="inlineStr"><is><t>my note</t></is></c></row>')
     before = book.read_bytes()
-    with pytest.raises(patch.BookFormatError, match="row 7 below table Orders"):
+    with pytest.raises(books.BookFormatError, match="row 7 below table Orders"):
         append_rows(book, {"Orders": [order(i) for i in range(3)]})
     assert book.read_bytes() == before
     append_rows(book, {"Orders": [order(i) for i in range(2)]})     # rows 5-6: fits above
@@ -274,11 +270,11 @@ def test_bad_rows_and_books_are_refused(template, tmp_path):
     wb = xlsxwriter.Workbook(other)
     wb.add_worksheet("Orders").write("A1", 1)
     wb.close()
-    with pytest.raises(patch.BookFormatError, match="no table 'Orders'"):
+    with pytest.raises(books.BookFormatError, match="no table 'Orders'"):
         append_rows(other, {"Orders": [order(1)]})
     text = tmp_path / "text.xlsx"
     text.write_text("not a workbook")
-    with pytest.raises(patch.BookFormatError):
+    with pytest.raises(books.BookFormatError):
         append_rows(text, {"Orders": [order(1)]})
 
 
@@ -445,7 +441,7 @@ def test_updates_and_appends_together_and_a_setting(template, tmp_path):
     assert [r["Status"] for r in rows] == ["Completed", "Canceled", "Completed"]
     start = CalamineWorkbook.from_path(str(book)).get_sheet_by_name("Start").to_python()
     assert start[7][1] == 1.25
-    with pytest.raises(patch.BookFormatError, match="row 9 to update"):
+    with pytest.raises(books.BookFormatError, match="row 9 to update"):
         append_rows(book, {}, updates={"Orders": {4: {"status": "Shipped"}}})
-    with pytest.raises(patch.BookFormatError, match="no sheet 'Nope'"):
+    with pytest.raises(books.BookFormatError, match="no sheet 'Nope'"):
         append_rows(book, {}, cells={"Nope": {"A1": 1}})

@@ -406,7 +406,7 @@ def test_a_sellers_formula_column_is_spelled_as_the_book_written_stores_calls(
     table = next(v for k, v in parts.items() if k.startswith("xl/tables/")
                  and b'displayName="Campaigns"' in v).decode()
     with zipfile.ZipFile(out) as z:
-        from xl_kpis.book.patch import sheet_parts
+        from xl_kpis.xlsx.books import sheet_parts
         sheet = parts[sheet_parts(z)["Campaigns"]].decode()
     from xml.sax.saxutils import escape
     want = escape(stored + rest)

@@ -12,7 +12,8 @@ from openpyxl import load_workbook
 from python_calamine import CalamineWorkbook
 
 from engines import lo_convert, mismatches, recompute_all, require_tool
-from xl_kpis.book import build_workbook, importer, patch, schema as S
+from xl_kpis.book import build_workbook, importer, schema as S
+from xl_kpis.xlsx import books
 from xl_kpis.xlsx.refs import a1
 from xl_kpis.book.importer import REPEATED, import_export, key_value
 from xl_kpis.book.refresh import BookLocked
@@ -168,10 +169,10 @@ def test_a_failure_leaves_the_book_as_it_was(template, tmp_path, monkeypatch):
     before = digest(book)
 
     def broken(*args, **kwargs):
-        raise patch.BookFormatError("disk full, say")
+        raise books.BookFormatError("disk full, say")
 
     monkeypatch.setattr(importer, "refresh", broken)
-    with pytest.raises(patch.BookFormatError):
+    with pytest.raises(books.BookFormatError):
         import_export("orders", ORDERS_US, book)
     assert digest(book) == before and leftovers(tmp_path) == []
     bad = tmp_path / "bad.csv"

@@ -9,6 +9,7 @@ import xlsxwriter
 from python_calamine import CalamineWorkbook
 
 from xl_kpis.book import patch
+from xl_kpis.xlsx import books
 from bookfiles import kill_while_writing, parts
 
 
@@ -55,11 +56,11 @@ def test_an_independent_reader_sees_the_new_values(book, tmp_path):
 
 
 def test_unknown_sheet_and_not_a_workbook(book, tmp_path):
-    with pytest.raises(patch.BookFormatError, match="no sheet named 'Nope'"):
+    with pytest.raises(books.BookFormatError, match="no sheet named 'Nope'"):
         patch.patch_workbook(book, tmp_path / "x.xlsx", {"Nope": {"A1": 1}})
     bad = tmp_path / "bad.xlsx"
     bad.write_bytes(b"not a zip")
-    with pytest.raises(patch.BookFormatError, match="not an .xlsx"):
+    with pytest.raises(books.BookFormatError, match="not an .xlsx"):
         patch.read_formulas(bad)
 
 
@@ -85,15 +86,6 @@ def test_killed_mid_write_leaves_the_original_intact(book, tmp_path):
     assert hashlib.sha256(book.read_bytes()).hexdigest() == digest
     with zipfile.ZipFile(book) as z:
         assert z.testzip() is None
-
-
-@pytest.mark.parametrize("value, t, v", [
-    (2.0, None, "2"), (0.1, None, "0.1"), (1 / 3, None, "0.3333333333333333"),
-    ("#N/A", "e", "#N/A"), ("", "str", ""), ("a<b", "str", "a&lt;b"), (True, "b", "1"),
-    (float("nan"), "e", "#DIV/0!"), (float("inf"), "e", "#NUM!"),
-])
-def test_encode_value(value, t, v):
-    assert patch.encode_value(value) == (t, v)
 
 
 def test_shared_strings_parsed_one_item_at_a_time(tmp_path):
@@ -198,14 +190,3 @@ def test_edit_cells_resizes_an_array_formula():
     assert patch.array_ranges(shrunk) == ["A1:B1"]
     assert b'<row r="2" spans="1:2"><c r="A2" s="3"/><c r="B2" s="3"/></row>' in shrunk
     assert b'<row r="3"><c r="A3" s="3"/><c r="B3" s="3"/></row>' in shrunk
-
-
-def test_every_excel_error_is_written_as_an_error():
-    """The package has one list of Excel's error values (cells.ERRORS): a cached #FIELD! or
-    #SPILL! is an error cell (t="e"), not the text "#FIELD!"."""
-    from xl_kpis import cells
-
-    assert patch.ERRORS is cells.ERRORS and len(cells.ERRORS) == 16
-    for e in ("#FIELD!", "#SPILL!", "#DIV/0!", "#BUSY!"):
-        assert patch.encode_value(e)[0] == "e" and patch.encode_value_b(e)[0] == b"e"
-    assert patch.encode_value("#FIELD") == ("str", "#FIELD")

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from engines import chart_cache_mismatches, mismatches, recompute_all, require_tool
 from xl_kpis.book import build_workbook, patch, schema as S
+from xl_kpis.xlsx import books
 from xl_kpis.xlsx.refs import a1
 from xl_kpis.book.refresh import CHANGED, BookLocked, refresh
 from xl_kpis.cli import main
@@ -77,7 +78,7 @@ def _set_input(book, table, header, row, value):
     t = S.TABLE[table]
     ref = a1(t.first_data_row + row, t.col(header), False)
     with zipfile.ZipFile(book) as z:
-        part = patch.sheet_parts(z)[t.sheet]
+        part = books.sheet_parts(z)[t.sheet]
     data = parts(book)
     xml = data[part].decode()
     xml, n = re.subn(rf'(<c r="{ref}"[^>]*?)(?: t="\w+")?>(?:<v>[^<]*</v>)?</c>',
@@ -112,7 +113,7 @@ def test_a_formula_the_template_does_not_have_keeps_its_value(demo, tmp_path):
     book = copy(demo, tmp_path / "own.xlsx")
     data = parts(book)
     with zipfile.ZipFile(book) as z:
-        part = patch.sheet_parts(z)["KPIs"]
+        part = books.sheet_parts(z)["KPIs"]
     xml = data[part].decode()
     # the seller's own formula replaces the template's (a dynamic-array call in the .xlsx)
     xml, n = re.subn(r'<c r="B6"([^>]*?)(?: cm="1")?>(<f[^>]*>)[^<]*</f><v>[^<]*</v>',
@@ -152,7 +153,7 @@ def test_refuses_when_open_in_excel(demo, tmp_path):
 
 @pytest.mark.parametrize("content, words", [
     (b"just text", "not an .xlsx"),
-    (patch.OLE2_MAGIC + b"\0" * 600, "password-protected"),
+    (books.OLE2_MAGIC + b"\0" * 600, "password-protected"),
 ])
 def test_bad_files_give_one_line_and_exit_1(tmp_path, content, words):
     bad = tmp_path / "bad.xlsx"
@@ -244,7 +245,7 @@ def test_a_resized_array_is_rewritten_in_place_with_what_shows_it(tmp_path):
 
 def sheet_part(book, sheet):
     with zipfile.ZipFile(book) as z:
-        return patch.sheet_parts(z)[sheet]
+        return books.sheet_parts(z)[sheet]
 
 
 # --- books other writers saved ------------------------------------------------------------
@@ -300,7 +301,7 @@ def test_a_book_libreoffice_saved(small, tmp_path):
 def _rewrite_sheet(book, sheet, fn):
     data = parts(book)
     with zipfile.ZipFile(book) as z:
-        part = patch.sheet_parts(z)[sheet]
+        part = books.sheet_parts(z)[sheet]
     data[part] = fn(data[part].decode()).encode()
     with zipfile.ZipFile(book, "w", zipfile.ZIP_DEFLATED) as out:
         for name, b in data.items():

@@ -12,7 +12,7 @@ import xlsxwriter
 
 from bookfiles import parts
 from engines import lo_csv_sheets, openxml_audit, require_tool
-from xl_kpis.book import patch
+from xl_kpis.xlsx import books
 from xl_kpis.book.sheets import copy_sheets
 
 
@@ -79,16 +79,16 @@ def test_libreoffice_shows_the_copied_sheet(own, template, tmp_path):
     out = copy_sheets(own, template, ["My notes"], out=tmp_path / "n.xlsx") and \
         tmp_path / "n.xlsx"
     with zipfile.ZipFile(out) as z:
-        names = list(patch.sheet_parts(z))
+        names = list(books.sheet_parts(z))
     shown = lo_csv_sheets(out, tmp_path / "csv", names)["My notes"]
     assert shown[0][0] == "Notes on the shop" and shown[1][0] == "Margin check"
     assert shown[1][1].startswith("50") and shown[4][:2] == ["tee", "10"]
 
 
 def test_refusals(own, template, tmp_path):
-    with pytest.raises(patch.BookFormatError, match="no sheet 'Nope'"):
+    with pytest.raises(books.BookFormatError, match="no sheet 'Nope'"):
         copy_sheets(own, template, ["Nope"], out=tmp_path / "x.xlsx")
-    with pytest.raises(patch.BookFormatError, match="already has a sheet 'Start'"):
+    with pytest.raises(books.BookFormatError, match="already has a sheet 'Start'"):
         copy_sheets(own, template, ["Start"], out=tmp_path / "x.xlsx")
     assert not (tmp_path / "x.xlsx").exists()
     # nothing to copy: the book as it was

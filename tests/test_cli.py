@@ -14,7 +14,7 @@ import xlsxwriter
 from click.testing import CliRunner
 from python_calamine import CalamineWorkbook
 
-from xl_kpis.book import patch
+from xl_kpis.xlsx import books
 from xl_kpis.cli import main
 from bookfiles import copy
 
@@ -263,7 +263,7 @@ def _lol(xml):
 HOSTILE_EXPORTS = {
     "empty.csv": lambda: b"",
     "picture.csv": lambda: b"\x89PNG\r\n\x1a\n" + bytes(range(256)),
-    "encrypted.xlsx": lambda: patch.OLE2_MAGIC + b"\0" * 1024,
+    "encrypted.xlsx": lambda: books.OLE2_MAGIC + b"\0" * 1024,
     "truncated.xlsx": lambda: _xlsx_bytes()[:1500],
     "bomb.xlsx": lambda: _rewrite(_xlsx_bytes(), "xl/worksheets/sheet1.xml", _lol),
     "zipbomb.xlsx": lambda: _rewrite(_xlsx_bytes(), "xl/worksheets/sheet1.xml",

@@ -237,7 +237,7 @@ def test_calls_are_stored_in_the_cell_form_excel_saved(demo):
     ``<c r="A1" cm="1"><f t="array" ref="A1">_xldudf_CONTOSO_ADD(1,2)</f><v>3</v></c>``):
     a single-cell dynamic-array formula pointing at the XLDAPR cell metadata.  Inside a table
     (no Excel-saved example known): a plain formula with the stored names."""
-    from xl_kpis.book.patch import sheet_parts
+    from xl_kpis.xlsx.books import sheet_parts
 
     with zipfile.ZipFile(demo) as z:
         sheets = {name: z.read(part).decode() for name, part in sheet_parts(z).items()}

@@ -4941,7 +4941,7 @@ _SOURCES = {
         '  :mod:`xlsxwriter.utility`;\n'
         "* :mod:`~xl_kpis.xlsx.values`: a typed value as a cell's ``t`` attribute and\n"
         '  ``<v>`` text, and back;\n'
-        '* :mod:`~xl_kpis.xlsx.parts`: opening a book safely (within the bounds of\n'
+        '* :mod:`~xl_kpis.xlsx.books`: opening a book safely (within the bounds of\n'
         '  :mod:`xl_kpis.package`) and reading its parts (sheets, tables, defined\n'
         '  names).\n'
         '\n'

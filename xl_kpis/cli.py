@@ -66,7 +66,7 @@ def build(out: Path, demo: bool, seed: int | None, source: Path | None, force: b
     """Write the template workbook OUT (.xlsx, or .xlsm with the xlwings VBA)."""
     from xl_kpis.book import files
     from xl_kpis.book.build import build_workbook
-    from xl_kpis.book.patch import BookFormatError
+    from xl_kpis.xlsx.books import BookFormatError
     from xl_kpis.package import PackageError
 
     if out.suffix.lower() not in (".xlsx", ".xlsm"):
@@ -125,7 +125,7 @@ def refresh(book: Path, out: Path | None, progress: bool | None) -> None:
     value and is listed.
     """
     from xl_kpis.book import files
-    from xl_kpis.book.patch import BookFormatError
+    from xl_kpis.xlsx.books import BookFormatError
     from xl_kpis.book.refresh import refresh as run
     from xl_kpis.package import PackageError
 
@@ -168,7 +168,7 @@ def report(book: Path | None, orders_file: Path | None, ads_file: Path | None,
     fits the models: about twice the time of the other KPIs on a large export).
     """
     from xl_kpis import report as rep
-    from xl_kpis.book.patch import BookFormatError
+    from xl_kpis.xlsx.books import BookFormatError
     from xl_kpis.package import PackageError
 
     if (book is None) == (orders_file is None and ads_file is None):
@@ -235,7 +235,7 @@ def import_cmd(kind: str, src: Path, book: Path, year: int | None, period_text: 
     """
     from xl_kpis.book import files
     from xl_kpis.book.importer import import_export, parse_period
-    from xl_kpis.book.patch import BookFormatError
+    from xl_kpis.xlsx.books import BookFormatError
     from xl_kpis.imports import ExportFormatError
     from xl_kpis.package import PackageError
 

@@ -44,14 +44,16 @@ from typing import Any, BinaryIO, Callable, Iterable, Iterator, Mapping, Sequenc
 from xml.sax.saxutils import escape, unescape
 
 from .. import officejs, package
+from ..xlsx.books import NS, BookFormatError, open_book, parse_xml, sheet_parts
 from ..xlsx.dates import to_serial
 from ..xlsx.refs import bounds, col_letters, rowcol
+from ..xlsx.errors import Text
+from ..xlsx.values import INLINE_END, INLINE_START, constant_xml, number_text, xml_text
 from . import files, schema as S
 from .charts import chart_parts
-from .patch import (NS, BookFormatError, ZipWriter, encode_value, open_book, parse_xml,
-                    paused_gc, sheet_parts)
+from .patch import ZipWriter, paused_gc
 
-__all__ = ["Appended", "append_rows", "table_layouts", "VALIDATION_MARGIN", "xml_text"]
+__all__ = ["Appended", "append_rows", "table_layouts", "VALIDATION_MARGIN"]
 
 #: A data validation that must grow reaches this many rows below the new last row
 #: (as the builder leaves room below a table).
@@ -204,28 +206,6 @@ def _find_table(z: zipfile.ZipFile, name: str) -> _Table:
 
 # --- cell values --------------------------------------------------------------------------
 
-_ESCAPED = re.compile(r"_x[0-9A-Fa-f]{4}_")
-_NOT_XML = re.compile("[\x00-\x08\x0b-\x1f\ufffe\uffff]")
-
-
-def xml_text(s: str) -> str:
-    """Text as the content of a ``<t>`` element.
-
-    ``& < >`` are escaped; characters XML cannot hold become Excel's
-    ``_xHHHH_`` escapes, and a literal ``_xHHHH_`` is protected as
-    ``_x005F_xHHHH_`` (what Excel and XlsxWriter write).
-
-    >>> xml_text('=HYPERLINK("a&b") <x> _x0041_\\x01')
-    '=HYPERLINK("a&amp;b") &lt;x&gt; _x005F_x0041__x0001_'
-    """
-    s = escape(s)
-    if "_x" in s:
-        s = _ESCAPED.sub(lambda m: "_x005F" + m.group(0), s)
-    if _NOT_XML.search(s):
-        s = _NOT_XML.sub(lambda m: f"_x{ord(m.group(0)):04X}_", s)
-    return s
-
-
 def _plain(v: Any, kind: str | None) -> Any:
     """A row value as the cell will hold it: None (no cell), str, bool, number."""
     if hasattr(v, "item") and not isinstance(v, (str, bytes)):
@@ -244,14 +224,11 @@ def _plain(v: Any, kind: str | None) -> Any:
 
 
 def _tail(v: Any, style: str) -> bytes:
-    """A cell's XML after its ``r="…"`` attribute, UTF-8 encoded."""
-    if isinstance(v, str):
-        xml = f'"{style} t="inlineStr"><is><t xml:space="preserve">{xml_text(v)}</t></is></c>'
-    else:
-        t, text = encode_value(v)
-        t_attr = f' t="{t}"' if t else ""
-        xml = f'"{style}{t_attr}><v>{text}</v></c>'
-    return xml.encode("utf-8")
+    """A cell's XML after its ``r="…"`` attribute, UTF-8 encoded (text as an inline string,
+    also text that reads like an error: a row's values are constants the seller typed)."""
+    t, content = constant_xml(Text(v) if isinstance(v, str) else v)
+    t_attr = f' t="{t}"' if t else ""
+    return f'"{style}{t_attr}>{content}</c>'.encode("utf-8")
 
 
 def _tail_of(v: Any, kind: str | None, style: str) -> bytes | None:
@@ -270,18 +247,16 @@ _UNSAFE = re.compile("[&<>\x00-\x08\x0b-\x1f\ufffe\uffff]|_x")
 
 def _text_tails(texts: list[str], style: str) -> list[bytes | None]:
     """:func:`_tail_of` of texts ("" gives no cell); escaped only when one of them needs it."""
-    head = f'"{style} t="inlineStr"><is><t xml:space="preserve">'
+    head, end = f'"{style} t="inlineStr">{INLINE_START}', f"{INLINE_END}</c>"
     if _UNSAFE.search("".join(texts)):
         texts = list(map(xml_text, texts))
-    return [(head + t + "</t></is></c>").encode("utf-8") if t else None for t in texts]
+    return [(head + t + end).encode("utf-8") if t else None for t in texts]
 
 
 def _datetime_tails(values: list[dt.datetime], style: str) -> list[bytes]:
-    """:func:`_tail_of` of datetimes: their Excel serial numbers, as :func:`encode_value`
-    writes these finite numbers below 1e15 (``repr``, a whole one as an int)."""
+    """:func:`_tail_of` of datetimes: their Excel serial numbers."""
     naive = [v if v.tzinfo is None else v.replace(tzinfo=None) for v in values]
-    return [f'"{style}><v>{int(x) if x.is_integer() else x!r}</v></c>'.encode()
-            for x in map(to_serial, naive)]
+    return [f'"{style}><v>{number_text(x)}</v></c>'.encode() for x in map(to_serial, naive)]
 
 
 def _distinct_tails(values: Sequence[Any], kind: str | None, style: str

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Mapping, Sequence
 
 from .. import officejs, udfs
+from ..xlsx import books
 from ..xlsx.dates import to_serial
 from ..xlsx.errors import is_error
 from ..xlsx.refs import a1
@@ -832,15 +833,13 @@ def _with_error_cells(book: bytes, ev: Evaluation) -> bytes:
     """
     import re
 
-    from . import patch
-
     errors = _array_errors(ev)
     if not errors:
         return book
     with zipfile.ZipFile(io.BytesIO(book)) as z:
         infos = z.infolist()
         data = {i.filename: z.read(i) for i in infos}
-        parts = patch.sheet_parts(z)
+        parts = books.sheet_parts(z)
     for sheet, cells in errors.items():
         def cell(m: re.Match) -> str:
             attrs = re.sub(r' t="[^"]*"', "", m["attrs"])
@@ -934,7 +933,7 @@ def _lite_package(data: bytes, arrays: Mapping[str, Mapping[str, Any]],
     with zipfile.ZipFile(io.BytesIO(data)) as z:
         infos = z.infolist()
         parts = {i.filename: z.read(i) for i in infos}
-        sheet_of = {part: name for name, part in patch.sheet_parts(z).items()}
+        sheet_of = {part: name for name, part in books.sheet_parts(z).items()}
     for part, sheet in sheet_of.items():
         values = arrays.get(sheet)
         if values:

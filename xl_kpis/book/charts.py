@@ -24,7 +24,8 @@ from xml.sax.saxutils import escape, unescape
 
 from ..xlsx.dates import to_serial
 from ..xlsx.refs import area_text, bounds, sheet_ref
-from .patch import parse_xml
+from ..xlsx.books import parse_xml
+from ..xlsx.values import number_text
 
 __all__ = ["Area", "Ranges", "Values", "chart_parts", "rewrite_chart", "read_caches",
            "parse_area"]
@@ -99,10 +100,6 @@ def _text(v: Any) -> str | None:
     return str(v)
 
 
-def _num_text(x: float) -> str:
-    return str(int(x)) if x.is_integer() and abs(x) < 1e15 else repr(x)
-
-
 def _cache(p: bytes, kind: bytes, values: Sequence[Any], old_rest: bytes) -> bytes:
     """A ``numCache``/``strCache`` element holding ``values`` (``old_rest``: what followed
     the ``<c:f>`` before, for the number format of the points)."""
@@ -112,7 +109,7 @@ def _cache(p: bytes, kind: bytes, values: Sequence[Any], old_rest: bytes) -> byt
             x = _number(v)
             if x is not None:
                 pts.append(b'<%spt idx="%d"><%sv>%s</%sv></%spt>' % (
-                    p, i, p, _num_text(x).encode(), p, p))
+                    p, i, p, number_text(x).encode(), p, p))
         else:
             t = _text(v)
             if t is not None:

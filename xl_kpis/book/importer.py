@@ -49,12 +49,12 @@ from typing import Any, Callable, Mapping, Sequence
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError
 
+from ..xlsx.books import BookFormatError, check_workbook_file, defined_names
 from ..xlsx.dates import from_serial
 from ..xlsx.refs import sheet_ref
 from . import files, schema as S
 from .append import append_rows
 from .formulas import Column, Ref, walk
-from .patch import BookFormatError, check_workbook_file, defined_names
 from .refresh import Kept, RefreshResult, read_inputs, refresh
 
 __all__ = ["KINDS", "REPEATED", "OLDER", "Change", "TableReport", "ImportReport", "import_export",
@@ -885,7 +885,7 @@ def import_export(kind: str, src: str | os.PathLike, book: str | os.PathLike,
         :func:`~xl_kpis.book.files.lock_wait`.
     xl_kpis.imports.ExportFormatError
         The export is not what ``kind`` says, or is damaged.
-    xl_kpis.book.patch.BookFormatError
+    xl_kpis.xlsx.books.BookFormatError
         The book is not an xl-kpis workbook, or is damaged.
     xl_kpis.book.files.BookWriteError
         The book cannot be written (read-only folder, full disk): it is unchanged.

@@ -10,13 +10,20 @@ Writes are atomic (:class:`xl_kpis.book.files.atomic_write`): the new file is
 written to a temporary file beside the target, flushed and fsynced, then
 renamed over it, so a crash or a kill at any point leaves either the old file
 or the new one, never a broken one.
+
+The jobs here are the in-place edits the book commands share: finding a
+worksheet's formula cells (:class:`FormulaScan`, :func:`formula_cells`,
+:func:`array_ranges`), rewriting their cached values (:func:`patch_cells`,
+:func:`patch_plain`), writing whole cells (:func:`edit_cells`), and writing the
+book again around them (:func:`patch_workbook`, :class:`ZipWriter`).  The
+file-format facts they rest on (error values, references, a value's ``t`` and
+``<v>``, opening a book and finding its parts) are :mod:`xl_kpis.xlsx`'s.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
-import math
 import os
 import re
 import shutil
@@ -30,15 +37,10 @@ from xml.sax.saxutils import escape, unescape
 from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeET
 
-from .. import package
-from ..package import PackageError
-from ..xlsx.errors import ERRORS, Text, of_number
+from ..xlsx.books import NS, BookFormatError, open_book, read_part, sheet_parts
 from ..xlsx.refs import a1, rowcol
+from ..xlsx.values import constant_xml, decode_value, encode_value, encode_value_b
 from .files import atomic_write
-
-NS = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
-      "r": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
-      "rel": "http://schemas.openxmlformats.org/package/2006/relationships"}
 
 # A formula cell as Excel, XlsxWriter and LibreOffice write it:
 #   <c r="K2" s="3" t="str"><f ...>FORMULA</f><v>VALUE</v></c>
@@ -54,96 +56,6 @@ _PLAIN_CELL = re.compile(
     r'<c (?P<attrs>[^>]*?)(?:/>|>(?:<v>(?P<v>[^<]*)</v>|<v\s*/>|'
     r'<is>(?P<is>(?:[^<]|<(?!/is>|/c>|c[\s/>]))*)</is>)?</c>)')
 _IS_TEXT = re.compile(r"<t[^>]*>([^<]*)</t>")
-
-
-class BookFormatError(ValueError):
-    """The file is not a workbook this module can read (one-line message)."""
-
-
-def sheet_parts(z: zipfile.ZipFile) -> dict[str, str]:
-    """Sheet name → zip part name of its worksheet XML (from workbook.xml and its rels).
-
-    A sheet without a relationship, a relationship without a target or
-    pointing outside the package, or a missing part is a BookFormatError.
-    """
-    wb = parse_xml(z, "xl/workbook.xml")
-    rels = parse_xml(z, "xl/_rels/workbook.xml.rels")
-    target = {r.get("Id"): r.get("Target") for r in rels.findall("rel:Relationship", NS)}
-    names = set(z.namelist())
-    out = {}
-    for s in wb.findall("m:sheets/m:sheet", NS):
-        rid = s.get(f"{{{NS['r']}}}id")
-        if rid not in target:
-            raise BookFormatError(f"{_zip_name(z)}: sheet {s.get('name')!r} has no "
-                                  "relationship in xl/_rels/workbook.xml.rels")
-        with _package_errors(z):
-            out[s.get("name")] = package.part_target("xl/workbook.xml", target[rid], names)
-    return out
-
-
-def table_sheets(z: zipfile.ZipFile) -> dict[str, list[str]]:
-    """Table name (``name`` and ``displayName``) → the worksheet parts holding a table of
-    that name (a well-formed book has one per name)."""
-    out: dict[str, list[str]] = {}
-    names = set(z.namelist())
-    for part in sheet_parts(z).values():
-        rels = package.rels_part(part)
-        if rels not in names:
-            continue
-        for rel in parse_xml(z, rels).findall("rel:Relationship", NS):
-            if not rel.get("Type", "").endswith("/table"):
-                continue
-            with _package_errors(z):
-                table = package.part_target(part, rel.get("Target"), names)
-            root = parse_xml(z, table)
-            for key in {root.get("name"), root.get("displayName")} - {None}:
-                out.setdefault(key, []).append(part)
-    return out
-
-
-def defined_names(z: zipfile.ZipFile) -> dict[str, str]:
-    """Workbook-level defined names → their reference text (``Start!$B$6``)."""
-    wb = parse_xml(z, "xl/workbook.xml")
-    return {d.get("name"): (d.text or "") for d in wb.findall("m:definedNames/m:definedName", NS)
-            if d.get("localSheetId") is None}
-
-
-def _zip_name(z: zipfile.ZipFile) -> str:
-    return os.path.basename(z.filename or "") or "the workbook"
-
-
-@contextlib.contextmanager
-def _package_errors(z: zipfile.ZipFile | str | os.PathLike | None = None):
-    """A damaged or oversized package (:class:`~xl_kpis.package.PackageError`) as a
-    BookFormatError."""
-    try:
-        yield
-    except PackageError as e:
-        text = str(e)
-        if z is not None and not isinstance(z, zipfile.ZipFile):
-            name = os.path.basename(os.fspath(z))
-            text = text if text.startswith(f"{name}:") else f"{name}: {text}"
-        elif isinstance(z, zipfile.ZipFile) and not text.startswith(_zip_name(z)):
-            text = f"{_zip_name(z)}: {text}"
-        raise BookFormatError(text) from e
-
-
-def read_part(z: zipfile.ZipFile, name: str | zipfile.ZipInfo) -> bytes:
-    """A part of the package (never inflated beyond its declared size when ``z`` comes from
-    :func:`open_book`); a damaged part is a BookFormatError."""
-    with _package_errors(z):
-        return z.read(name)
-
-
-def parse_xml(z: zipfile.ZipFile, name: str):
-    """A workbook part parsed with defusedxml; unsafe or broken XML is a BookFormatError."""
-    if name not in z.NameToInfo:
-        raise BookFormatError(f"{_zip_name(z)}: not an Excel workbook: missing {name}")
-    try:
-        return SafeET.fromstring(read_part(z, name))
-    except (DefusedXmlException, SafeET.ParseError) as e:
-        raise BookFormatError(f"{_zip_name(z)}: unsafe or broken XML in {name} "
-                              f"({type(e).__name__})") from e
 
 
 _ARRAY_F = re.compile(r'<f(?=[^>]*\bt="array")[^>]*\bref="([A-Z]+\d+(?::[A-Z]+\d+)?)"')
@@ -169,40 +81,11 @@ def formula_cells(xml: str) -> Iterator[tuple[str, str | None, str | None, str |
 def read_formulas(path: str | os.PathLike) -> dict[str, dict[str, tuple[str | None, Any]]]:
     """Every formula cell of every sheet: ``{sheet: {ref: (formula, cached value)}}``."""
     out: dict[str, dict[str, tuple[str | None, Any]]] = {}
-    with _open(path) as z:
+    with open_book(path) as z:
         for name, part in sheet_parts(z).items():
             xml = read_part(z, part).decode("utf-8", "replace")
             out[name] = {ref: (f, decode_value(v, t)) for ref, f, v, t in formula_cells(xml)}
     return out
-
-
-def decode_value(v: str | None, t: str | None) -> Any:
-    """A cached ``<v>`` text as a Python value ("" for none)."""
-    if v is None:
-        return ""
-    if t in ("str", "s", "inlineStr", "e"):
-        return unescape(v, {"&quot;": '"'})
-    if t == "b":
-        return v == "1"
-    try:
-        return float(v)
-    except ValueError:
-        return unescape(v)
-
-
-def encode_value(value: Any) -> tuple[str | None, str]:
-    """A cell value → (``t`` attribute or None for a number, ``<v>`` text)."""
-    if isinstance(value, bool):
-        return "b", "1" if value else "0"
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        x = float(value)
-        if not math.isfinite(x):
-            return "e", of_number(x)
-        return None, repr(int(x)) if x.is_integer() and abs(x) < 1e15 else repr(x)
-    if value is None:
-        value = ""
-    s = str(value)          # text that reads like an error (cells.Text) stays text
-    return ("e" if s in ERRORS and not isinstance(value, Text) else "str"), escape(s)
 
 
 def _comparable(value: Any) -> Any:
@@ -437,9 +320,6 @@ def patch_cells(xml: bytes | FormulaScan, decide: Callable[[str, str | None], An
     yield b"".join(out)
 
 
-_T_STR, _T_E = b"str", b"e"
-
-
 def _encode_column(values: Sequence[Any]) -> list[tuple[bytes | None, bytes]]:
     """:func:`encode_value_b` of every value of a column (a repeated number or text is
     encoded once)."""
@@ -456,21 +336,6 @@ def _encode_column(values: Sequence[Any]) -> list[tuple[bytes | None, bytes]]:
             e = memo[x] = encode_value_b(x)
         append(e)
     return out
-
-
-def encode_value_b(value: Any) -> tuple[bytes | None, bytes]:
-    """:func:`encode_value` as bytes."""
-    tp = type(value)
-    if tp is float and math.isfinite(value):
-        return None, (repr(int(value)) if value.is_integer() and abs(value) < 1e15
-                      else repr(value)).encode()
-    if tp is str:
-        v = value.encode("utf-8")
-        if b"&" in v or b"<" in v or b">" in v:
-            v = escape(value).encode("utf-8")
-        return (_T_E if value in ERRORS else _T_STR), v
-    t, v = encode_value(value)
-    return (None if t is None else t.encode()), v.encode("utf-8")
 
 
 def _same_b(old_v: bytes | None, old_t: bytes | None, v: bytes, t: bytes | None) -> bool:
@@ -510,11 +375,8 @@ def patch_plain(xml: bytes, plain: Mapping[str, Any], shared: Callable[[], list[
                 (t == "e") == (encode_value(new)[0] == "e"):       # an error stays an error
             return m.group(0)
         changed += 1
-        t, v = encode_value(new)
-        base = m["attrs"].rstrip(" /")
-        if t == "str":  # a cell without a formula holds text as an inline string
-            return f'<c {_set_type(base, "inlineStr")}><is><t xml:space="preserve">{v}</t></is></c>'
-        return f'<c {_set_type(base, t)}><v>{v}</v></c>'
+        t, content = constant_xml(new)    # text as an inline string
+        return f'<c {_set_type(m["attrs"].rstrip(" /"), t)}>{content}</c>'
 
     text = _PLAIN_CELL.sub(sub, text)
     if counter is not None:
@@ -583,12 +445,9 @@ def _cell_xml(ref: str, attrs: dict[bytes, bytes], f_el: bytes | None, edit: Cel
     if f_el is None:                      # a constant: text as an inline string
         if edit.value is None or edit.value == "":
             return head + b"/>"
-        t, v = encode_value(edit.value)
-        if t == "str":
-            return head + b' t="inlineStr"><is><t xml:space="preserve">%s</t></is></c>' % (
-                v.encode("utf-8"))
-        return head + (b' t="%s"' % t.encode() if t else b"") + b"><v>%s</v></c>" % (
-            v.encode("utf-8"))
+        t, content = constant_xml(edit.value)
+        return head + (b' t="%s"' % t.encode() if t else b"") + b">%s</c>" % (
+            content.encode("utf-8"))
     if b"cm" in attrs:                    # the dynamic-array metadata of an array formula
         head += b' cm="%s"' % attrs[b"cm"]
     t, v = encode_value(edit.value)
@@ -706,42 +565,10 @@ def _set_type(attrs: str, t: str | None) -> str:
     return attrs if t is None else f'{attrs} t="{t}"'
 
 
-OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
-
-
-def check_workbook_file(path: str | os.PathLike) -> None:
-    """Raise :class:`BookFormatError` (one line) for a file that cannot be an .xlsx/.xlsm."""
-    p = os.fspath(path)
-    try:
-        with open(p, "rb") as f:
-            head = f.read(8)
-    except FileNotFoundError as e:
-        raise BookFormatError(f"{p}: no such file") from e
-    except IsADirectoryError as e:
-        raise BookFormatError(f"{p}: is a folder, not a workbook") from e
-    if head == OLE2_MAGIC:
-        raise BookFormatError(f"{p}: password-protected (encrypted) or a legacy .xls workbook;"
-                              " save it unprotected as .xlsx/.xlsm")
-    if not zipfile.is_zipfile(p):
-        raise BookFormatError(f"{p}: not an .xlsx/.xlsm file (not a zip archive, or truncated)")
-
-
-def open_book(path: str | os.PathLike) -> zipfile.ZipFile:
-    """A workbook opened for reading: checked as :func:`check_workbook_file` does, its
-    members within the bounds of :mod:`xl_kpis.package` (a zip bomb is a
-    BookFormatError), and read without inflating a part beyond its declared size."""
-    check_workbook_file(path)
-    with _package_errors(path):
-        return package.open_zip(path)
-
-
-_open = open_book
-
-
 def read_sheets(path: str | os.PathLike) -> dict[str, bytes]:
     """``part name -> XML bytes`` of every worksheet of a workbook (for :func:`patch_workbook`
     and :func:`array_ranges`, so that each is inflated once)."""
-    with _open(path) as z:
+    with open_book(path) as z:
         return {part: read_part(z, part) for part in sheet_parts(z).values()}
 
 
@@ -774,7 +601,7 @@ def patch_workbook(src: str | os.PathLike, dst: str | os.PathLike,
     plain, columns, sheets = plain or {}, columns or {}, sheets or {}
     edits, replace = edits or {}, replace or {}
     counter = {} if counter is None else counter
-    with _open(src) as z:
+    with open_book(src) as z:
         parts = sheet_parts(z)
         unknown = (set(values) | set(plain) | set(columns) | set(edits)) - set(parts)
         if unknown:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from python_calamine import CalamineWorkbook
 
+from ..xlsx import books
 from ..xlsx.refs import a1, bounds
 from . import files, patch
 from . import schema as S
@@ -49,8 +50,8 @@ class Rebuilt:
 
 def own_sheets(path: str | os.PathLike) -> list[str]:
     """The sheets of a book that the template does not have, in book order."""
-    with patch.open_book(path) as z:
-        names = list(patch.sheet_parts(z))
+    with books.open_book(path) as z:
+        names = list(books.sheet_parts(z))
     return [n for n in names if n not in S.SHEETS and n != S.CONFIG_SHEET]
 
 
@@ -65,14 +66,14 @@ def extra_columns(path: str | os.PathLike) -> dict[str, list[ExtraColumn]]:
                   if t.name in wb.table_names}
         data_of = {name: (tab.columns, tab.to_python()) for name, tab in tables.items()}
     formulas: dict[tuple[str, str], str] = {}
-    with patch.open_book(path) as z:
+    with books.open_book(path) as z:
         for name in z.namelist():
             if not name.startswith("xl/tables/") or not name.endswith(".xml"):
                 continue
-            root = patch.parse_xml(z, name)
+            root = books.parse_xml(z, name)
             table = root.get("displayName") or root.get("name") or ""
-            for tc in root.iter(f"{{{patch.NS['m']}}}tableColumn"):
-                f = tc.find("m:calculatedColumnFormula", patch.NS)
+            for tc in root.iter(f"{{{books.NS['m']}}}tableColumn"):
+                f = tc.find("m:calculatedColumnFormula", books.NS)
                 if f is not None and f.text:
                     formulas[(table, tc.get("name", ""))] = f.text.lstrip("=")
     out: dict[str, list[ExtraColumn]] = {}
@@ -98,8 +99,8 @@ def _not_carried(path: Path, plan: S.Plan) -> list[str]:
     planned = {(c.sheet, a1(c.row, c.col + j, False)) for c in plan.cells
                for j in range(c.span + 1)}
     out = []
-    with patch.open_book(path) as z:
-        parts = patch.sheet_parts(z)
+    with books.open_book(path) as z:
+        parts = books.sheet_parts(z)
         for sheet in (S.START, S.KPIS_SHEET, S.CUSTOMERS_SHEET, S.BENCH_SHEET, S.DASH):
             if sheet not in parts:
                 continue
@@ -122,7 +123,7 @@ def build_from(source: str | os.PathLike, out: str | os.PathLike) -> Rebuilt:
 
     Raises
     ------
-    patch.BookFormatError
+    books.BookFormatError
         ``source`` is not an xl-kpis workbook, or cannot be read.
     """
     source, out = Path(source), Path(out)

@@ -32,6 +32,7 @@ from typing import Any, Callable, Collection
 from python_calamine import CalamineError, CalamineWorkbook
 
 from .. import officejs, package
+from ..xlsx import books
 from ..xlsx.errors import ERRORS, Text
 from ..xlsx.refs import a1, bounds, rowcol, sheet_ref
 from . import files, patch
@@ -134,11 +135,11 @@ def read_book(path: str | os.PathLike, columns: Collection[tuple[str, str]] | No
     """:func:`read_inputs`, and the input cells outside the tables; ``rows`` receives
     each table's number of data rows (its trailing blank rows, such as the one an empty
     table keeps, left out)."""
-    patch.check_workbook_file(path)
-    with patch.open_book(path) as z:
-        parts = patch.sheet_parts(z)
-        tables_at = patch.table_sheets(z)
-        names = patch.defined_names(z)
+    books.check_workbook_file(path)
+    with books.open_book(path) as z:
+        parts = books.sheet_parts(z)
+        tables_at = books.table_sheets(z)
+        names = books.defined_names(z)
         settings_at = {s.name: _setting(names.get(s.name, "")) for s in S.SETTINGS}
         every_table = sorted({p for ps in tables_at.values() for p in ps})
         read = {t.name: tables_at.get(t.name, every_table) for t in S.TABLES}
@@ -157,7 +158,7 @@ def read_book(path: str | os.PathLike, columns: Collection[tuple[str, str]] | No
         wb = CalamineWorkbook.from_path(os.fspath(path), load_tables=True)
         missing = [t.name for t in S.TABLES if t.name not in wb.table_names]
         if missing:
-            raise patch.BookFormatError(
+            raise books.BookFormatError(
                 f"{os.fspath(path)}: not an xl-kpis workbook (no table {missing[0]!r})")
         tables: dict[str, dict[str, list]] = {}
         for t in S.TABLES:
@@ -194,7 +195,7 @@ def read_book(path: str | os.PathLike, columns: Collection[tuple[str, str]] | No
             if not m:
                 continue
             if m[0] not in parts:
-                raise patch.BookFormatError(f"{os.fspath(path)}: the setting {s.name} refers"
+                raise books.BookFormatError(f"{os.fspath(path)}: the setting {s.name} refers"
                                             f" to sheet {m[0]!r}, which is missing")
             v = at(*m)
             settings[s.name] = v if _is_number(v) else s.default
@@ -219,14 +220,14 @@ def _calamine_errors(path: str | os.PathLike):
     try:
         yield
     except (CalamineError, OSError, ValueError) as e:
-        if isinstance(e, patch.BookFormatError):
+        if isinstance(e, books.BookFormatError):
             raise
-        raise patch.BookFormatError(f"{os.fspath(path)}: cannot read the workbook "
+        raise books.BookFormatError(f"{os.fspath(path)}: cannot read the workbook "
                                     f"({type(e).__name__}: {_one_line(e)})") from e
     except BaseException as e:  # pyo3 turns a Rust panic into PanicException(BaseException)
         if type(e).__name__ != "PanicException":
             raise
-        raise patch.BookFormatError(f"{os.fspath(path)}: cannot read the workbook (damaged: "
+        raise books.BookFormatError(f"{os.fspath(path)}: cannot read the workbook (damaged: "
                                     f"{_one_line(e)})") from e
 
 
@@ -307,7 +308,7 @@ def refresh(path: str | os.PathLike, out: str | os.PathLike | None = None,
     BookLocked
         When Excel or LibreOffice has the book open (their lock file exists),
         or another xl-kpis kept writing it for longer than :func:`files.lock_wait`.
-    patch.BookFormatError
+    books.BookFormatError
         When the file is not an xl-kpis workbook.
     files.BookWriteError
         When the book cannot be written (missing or read-only folder, full disk).
@@ -322,20 +323,20 @@ def _refresh(path: str | os.PathLike, out: str | os.PathLike | None,
     path = Path(path)
     out = Path(out) if out is not None else path
     say = progress or (lambda msg: None)
-    patch.check_workbook_file(path)
+    books.check_workbook_file(path)
     say("reading input tables")
     rows: dict[str, int] = {}
-    with patch.open_book(path) as z:
-        parts = patch.sheet_parts(z)
-        workbook_xml = patch.read_part(z, "xl/workbook.xml")
-        charts = {part: patch.read_part(z, part) for part in chart_parts(z)}
+    with books.open_book(path) as z:
+        parts = books.sheet_parts(z)
+        workbook_xml = books.read_part(z, "xl/workbook.xml")
+        charts = {part: books.read_part(z, part) for part in chart_parts(z)}
         layouts = table_layouts(z)
         gates = {part: Future() for part in parts.values()}
 
         def checked(part: str) -> None:
             gate = gates.get(part)
             if gate is None:
-                raise patch.BookFormatError(f"{path}: {part} is not a worksheet of the book")
+                raise books.BookFormatError(f"{path}: {part} is not a worksheet of the book")
             gate.result()
 
         with ThreadPoolExecutor(1) as pool:
@@ -393,9 +394,9 @@ def _refresh(path: str | os.PathLike, out: str | os.PathLike | None,
 def _refresh_order(z, parts: dict[str, str]) -> tuple[list[str], set[str]]:
     """The worksheet parts in the order :func:`read_inputs` wants them, then the others; and
     those it reads."""
-    tables_at = patch.table_sheets(z)
+    tables_at = books.table_sheets(z)
     every_table = sorted({p for ps in tables_at.values() for p in ps})
-    names = patch.defined_names(z)
+    names = books.defined_names(z)
     sheets = {m[0] for s in S.SETTINGS if (m := _setting(names.get(s.name, "")))}
     sheets |= {sheet for sheet, _, _, _ in _input_cells().values()}
     first = _read_order({t.name: tables_at.get(t.name, every_table) for t in S.TABLES},
@@ -407,10 +408,10 @@ def _check_parts(path: Path, gates: dict[str, Future], order: list[str]) -> None
     """Check the worksheets in ``order`` (:func:`xl_kpis.package.check_cells`), opening the
     gate of each as it passes; a failure fails its gate and those after it."""
     try:
-        with patch.open_book(path) as z:
+        with books.open_book(path) as z:
             for part in order:
-                with patch._package_errors(path):
-                    package.check_cells(patch.read_part(z, part), path.name, part)
+                with books.package_errors(path):
+                    package.check_cells(books.read_part(z, part), path.name, part)
                 gates[part].set_result(None)
     except BaseException as e:
         for gate in gates.values():
@@ -426,8 +427,8 @@ def _checked_sheets(z, path: Path, gates: dict[str, Future], order: list[str], r
     xml = {}
     for part in order:
         try:
-            data = patch.read_part(z, part)
-            with patch._package_errors(path):
+            data = books.read_part(z, part)
+            with books.package_errors(path):
                 check = package.check_cells if part in read else package.check_no_dtd
                 check(data, path.name, part)
         except BaseException as e:
@@ -439,8 +440,8 @@ def _checked_sheets(z, path: Path, gates: dict[str, Future], order: list[str], r
     for part, data in xml.items():
         try:
             out[part] = patch.FormulaScan(data)
-        except patch.BookFormatError as e:
-            raise patch.BookFormatError(f"{path.name}: {part}: {e}") from e
+        except books.BookFormatError as e:
+            raise books.BookFormatError(f"{path.name}: {part}: {e}") from e
     return out
 
 

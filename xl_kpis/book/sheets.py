@@ -34,7 +34,9 @@ from typing import BinaryIO, Sequence
 from xml.sax.saxutils import quoteattr, unescape
 
 from .. import package
-from .patch import BookFormatError, ZipWriter, atomic_write, open_book, parse_xml, sheet_parts
+from ..xlsx.books import BookFormatError, open_book, parse_xml, sheet_parts
+from .files import atomic_write
+from .patch import ZipWriter
 
 __all__ = ["Copied", "copy_sheets"]
 

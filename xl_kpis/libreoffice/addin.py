@@ -43,7 +43,10 @@ SITE_DIRS = globals().get("SITE_DIRS", [])      # set by the generated header
 IMPLEMENTATION = globals().get("IMPLEMENTATION", "org.xlkpis.calc.KpiFunctions")
 INTERFACE = globals().get("INTERFACE", "org.xlkpis.calc.XKpiFunctions")
 
-#: LibreOffice's FormulaError codes of the Excel error values.
+#: LibreOffice's FormulaError codes of the Excel error values.  Written out here rather than
+#: keyed by :mod:`xl_kpis.xlsx.errors`: LibreOffice's Python imports this file from the
+#: extension before ``SITE_DIRS`` (where ``xl_kpis`` lives) is on ``sys.path``, which happens
+#: at the first call; the codes are LibreOffice's own fact (the seven errors of ECMA-376).
 ERROR_CODES = {"#NULL!": 521, "#DIV/0!": 532, "#VALUE!": 519, "#REF!": 524, "#NAME?": 525,
                "#NUM!": 503, "#N/A": 0x7FFF}
 

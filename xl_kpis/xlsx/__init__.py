@@ -13,7 +13,7 @@ Each fact is defined here once and every other module takes it from here
   :mod:`xlsxwriter.utility`;
 * :mod:`~xl_kpis.xlsx.values`: a typed value as a cell's ``t`` attribute and
   ``<v>`` text, and back;
-* :mod:`~xl_kpis.xlsx.parts`: opening a book safely (within the bounds of
+* :mod:`~xl_kpis.xlsx.books`: opening a book safely (within the bounds of
   :mod:`xl_kpis.package`) and reading its parts (sheets, tables, defined
   names).
 
