@@ -1,9 +1,10 @@
 """Layout as data: blocks of cells placed relative to each other, turned into coordinates.
 
-The sheets that hold array results (the KPIs sheet, the Dashboard's chart
-data) are made of a few rectangular blocks.  The schema declares each block
-once — its sheet, its height, and where it goes: at a fixed cell, or below
-another block — and :func:`place` turns the declarations into coordinates.
+The sheets that hold array results (the KPIs sheet, the Dashboard's tiles,
+charts and chart data) are made of a few rectangular blocks.  The schema
+declares each block once — its sheet, its size, and where it goes: at a fixed
+cell, below another block, or beside one — and :func:`place` turns the
+declarations into coordinates.
 
 A block whose height follows its data (a spilling table such as
 ``CONTENT_RESONANCE``) has ``rows=None``.  Nothing may be placed below such a
@@ -36,20 +37,26 @@ class Block:
     cols : int
         Its width in columns.
     row, col : int
-        Where the block starts (0-based) when it is not placed ``below`` another.
+        Where the block starts (0-based) when it is not placed ``below`` or
+        ``beside`` another (``row`` None: 0).  A block ``beside`` another
+        starts at that block's row unless ``row`` is given.
     below : str, optional
         The key of the block it sits under, in the same column.
+    beside : str, optional
+        The key of the block it sits right of.
     gap : int
-        Empty rows between it and the block above.
+        Empty rows between it and the block above, or empty columns between it
+        and the block at its left.
     """
 
     key: str
     sheet: str
     rows: int | None
     cols: int
-    row: int = 0
+    row: int | None = None
     col: int = 0
     below: str | None = None
+    beside: str | None = None
     gap: int = 1
 
     @property
@@ -103,20 +110,27 @@ def place(blocks: Sequence[Block], heights: Mapping[str, int] | None = None
         if b.key in out:
             raise ValueError(f"layout: block {b.key!r} is declared twice")
         rows = b.rows if b.rows is not None else max(int(heights.get(b.key, 1)), 1)
-        if b.below is None:
-            out[b.key] = Placed(b, b.row, b.col, rows)
+        if b.below is None and b.beside is None:
+            out[b.key] = Placed(b, b.row or 0, b.col, rows)
             continue
-        above = out.get(b.below)
-        if above is None:
-            raise ValueError(f"layout: block {b.key!r} is placed below {b.below!r}, which is"
-                             " not declared before it")
-        if above.block.sheet != b.sheet:
-            raise ValueError(f"layout: block {b.key!r} is placed below {b.below!r} on another"
-                             " sheet")
-        if above.block.grows:
+        if b.below is not None and b.beside is not None:
+            raise ValueError(f"layout: block {b.key!r} is placed both below and beside")
+        other = out.get(b.below or b.beside)
+        where = "below" if b.below else "beside"
+        if other is None:
+            raise ValueError(f"layout: block {b.key!r} is placed {where} {b.below or b.beside!r},"
+                             " which is not declared before it")
+        if other.block.sheet != b.sheet:
+            raise ValueError(f"layout: block {b.key!r} is placed {where} {other.block.key!r} on"
+                             " another sheet")
+        if b.beside is not None:
+            row = other.row if b.row is None else b.row
+            out[b.key] = Placed(b, row, other.col + other.block.cols + b.gap, rows)
+            continue
+        if other.block.grows:
             raise ValueError(f"layout: block {b.key!r} is placed below {b.below!r}, whose"
                              " height follows its data: it would move as that grows")
-        out[b.key] = Placed(b, above.last_row + 1 + b.gap, above.col, rows)
+        out[b.key] = Placed(b, other.last_row + 1 + b.gap, other.col, rows)
     for g in out.values():
         if not g.block.grows:
             continue

@@ -1382,7 +1382,18 @@ def _benchmarks(p: Plan) -> None:
     p.print_rows[s] = r
 
 
-DASH_DATA_COL = 13
+#: A chart's cells on the Dashboard: 16 rows of 20 px hold its 300 px and a margin, 6
+#: columns of 17 characters (:data:`WIDTHS`) its 710 px.
+CHART_ROWS, CHART_COLS = 16, 6
+#: The Dashboard's charts, in a grid of two columns below the tiles: (key, the block it is
+#: placed below or beside, which).
+DASH_CHARTS: tuple[tuple[str, str, str], ...] = (
+    ("roas", "dash.tiles", "below"), ("funnel", "chart.roas", "beside"),
+    ("content", "chart.roas", "below"), ("top_products", "chart.funnel", "below"),
+    ("followers", "chart.content", "below"),
+)
+#: Empty rows the Dashboard's print area keeps below its last chart.
+DASH_PRINT_MARGIN = 3
 #: The Dashboard's chart-data blocks that show an array result: (array key, title,
 #: column of the array shown beside its first column, number format).
 DASH_ARRAYS: tuple[tuple[str, str, int, str], ...] = (
@@ -1410,7 +1421,13 @@ def _layout_blocks() -> tuple[Block, ...]:
     for a in ARRAYS:
         blocks.append(Block(f"kpis.{a.key}", KPIS_SHEET, None if a.rows is None else 2 + a.rows,
                             width, below=blocks[-1].key))
-    blocks.append(Block("dash.funnel", DASH, 5, 2, row=3, col=DASH_DATA_COL))
+    blocks.append(Block("dash.tiles", DASH, 2, len(TILES), row=3))
+    for key, other, where in DASH_CHARTS:
+        gap = 1 if other == "dash.tiles" else 0
+        blocks.append(Block(f"chart.{key}", DASH, CHART_ROWS, CHART_COLS, gap=gap,
+                            **{where: other}))
+    # the chart data: from the tiles' row, one empty column right of the charts
+    blocks.append(Block("dash.funnel", DASH, 5, 2, row=3, beside="chart.funnel"))
     for key, *_ in DASH_ARRAYS:
         a = ARRAY[key]
         blocks.append(Block(f"dash.{key}", DASH, None if a.rows is None else a.rows, 2,
@@ -1418,10 +1435,12 @@ def _layout_blocks() -> tuple[Block, ...]:
     return tuple(blocks)
 
 
-#: The blocks of the KPIs sheet and of the Dashboard's chart data, placed relative to each
-#: other (:func:`xl_kpis.book.layout.place`): the KPI rows, then the array results, a
-#: table whose size follows its data last, so that it grows with nothing below it.
+#: The blocks of the KPIs sheet and of the Dashboard (tiles, charts, chart data), placed
+#: relative to each other (:func:`xl_kpis.book.layout.place`): the KPI rows, then the array
+#: results, a table whose size follows its data last, so that it grows with nothing below it.
 LAYOUT: tuple[Block, ...] = _layout_blocks()
+#: The Dashboard's column of chart data (its print area ends there).
+DASH_DATA_COL = place(LAYOUT)["dash.funnel"].col
 
 
 def layout(shapes: Mapping[str, tuple[int, int]] | None = None) -> dict[str, Placed]:
@@ -1440,10 +1459,12 @@ def _dashboard(p: Plan, at: Mapping[str, Placed], rows: Mapping[str, int],
     _heading(p, s, "Dashboard",
              "The shop at a glance. Charts read the tables, the KPIs sheet and the chart"
              " data at the right.")
+    tiles = at["dash.tiles"]
     for i, (label, kpi) in enumerate(TILES):
-        p.add(_text(s, 3, i, label, "tile_label"),
-              Cell(s, 4, i, expr=Ref(kpi), style="tile_value", fmt=KPIS[kpi].fmt))
-    c = DASH_DATA_COL
+        p.add(_text(s, tiles.row, tiles.col + i, label, "tile_label"),
+              Cell(s, tiles.row + 1, tiles.col + i, expr=Ref(kpi), style="tile_value",
+                   fmt=KPIS[kpi].fmt))
+    c = at["dash.funnel"].col
     r = at["dash.funnel"].row
     p.add(_text(s, r, c, "Chart data (formulas: don't edit)", "section"))
     # the ads funnel
@@ -1465,7 +1486,9 @@ def _dashboard(p: Plan, at: Mapping[str, Placed], rows: Mapping[str, int],
             r += 1
             p.add(Cell(s, r, c, expr=Ref(key, 1 + i, 0), style="label"),
                   Cell(s, r, c + 1, expr=Ref(key, 1 + i, value_col), style="value", fmt=fmt))
-    p.print_rows[s] = max(max(x.last_row for x in at.values() if x.block.sheet == s), 56)
+    p.print_rows[s] = max(max(x.last_row for x in at.values() if x.block.sheet == s),
+                          max(at[f"chart.{k}"].last_row for k, *_ in DASH_CHARTS)
+                          + DASH_PRINT_MARGIN)
 
     def table_range(table: str, header: str) -> tuple[str, int, int, int]:
         t = TABLE[table]
@@ -1475,20 +1498,24 @@ def _dashboard(p: Plan, at: Mapping[str, Placed], rows: Mapping[str, int],
     def data_range(first: int, last: int, col: int) -> tuple[str, int, int, int]:
         return s, first, col, last
 
+    def anchor(key: str) -> tuple[int, int]:
+        return at[f"chart.{key}"].row, at[f"chart.{key}"].col
+
     p.charts += [
-        ChartSpec("roas", "ROAS by campaign", "bar", (6, 0),
+        ChartSpec("roas", "ROAS by campaign", "bar", anchor("roas"),
                   table_range("Campaigns", "Campaign"), table_range("Campaigns", "ROAS"),
                   "ROAS", FMT["ratio"]),
-        ChartSpec("funnel", "Ads funnel (log scale)", "bar", (6, 6),
+        ChartSpec("funnel", "Ads funnel (log scale)", "bar", anchor("funnel"),
                   data_range(funnel, funnel + 2, c), data_range(funnel, funnel + 2, c + 1),
                   "Count", FMT["int"], log_axis=True),
-        ChartSpec("content", "Revenue by content type", "column", (22, 0),
+        ChartSpec("content", "Revenue by content type", "column", anchor("content"),
                   data_range(*blocks["content"], c), data_range(*blocks["content"], c + 1),
                   "Revenue", FMT["int"]),
-        ChartSpec("top_products", "Top products by revenue", "bar", (22, 6),
+        ChartSpec("top_products", "Top products by revenue", "bar", anchor("top_products"),
                   data_range(*blocks["top_products"], c),
                   data_range(*blocks["top_products"], c + 1), "Revenue", FMT["int"]),
-        ChartSpec("followers", "Followers at the end of each month", "line", (38, 0),
+        ChartSpec("followers", "Followers at the end of each month", "line",
+                  anchor("followers"),
                   table_range("Brand", "Period"), table_range("Brand", "Followers end"),
                   "Followers", FMT["int"]),
     ]
