@@ -255,7 +255,7 @@ def _column(rows: list[list], i: int) -> list:
     or order ids repeats a few texts thousands of times, and every later hash and
     comparison then runs on the same few objects).  python-calamine gives error cells
     as blanks, so a text reading like an error (``#N/A``) is text: it becomes
-    :class:`~xl_kpis.cells.Text`."""
+    :class:`~xl_kpis.xlsx.errors.Text`."""
     texts: dict[str, str] = {v: Text(v) for v in ERRORS}      # a cell of text, never an error
     return [texts.setdefault(v, v) if type(v) is str else v for v in map(itemgetter(i), rows)]
 
