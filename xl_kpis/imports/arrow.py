@@ -340,7 +340,8 @@ def _text_order(texts: pa.Array) -> np.ndarray:
     left-aligned and zero-padded to 19 places, an uint64, then their length
     (``"123" < "1230" < "124"``): much faster than sorting strings.
     """
-    if len(texts) and pc.all(digits(texts)).as_py() and pc.max(pc.utf8_length(texts)).as_py() <= _ID_WIDTH:
+    if len(texts) and pc.all(pc.ascii_is_decimal(texts)).as_py() and \
+            pc.max(pc.utf8_length(texts)).as_py() <= _ID_WIDTH:
         padded = pc.cast(pc.utf8_rpad(texts, _ID_WIDTH, "0"), pa.uint64()).to_numpy(zero_copy_only=False)
         return np.lexsort((pc.utf8_length(texts).to_numpy(zero_copy_only=False), padded))
     return pc.array_sort_indices(texts).to_numpy(zero_copy_only=False)
@@ -361,6 +362,10 @@ def factorize(values: pa.Array, sort: bool) -> tuple[np.ndarray, np.ndarray]:
         rank[order] = np.arange(len(order))
         codes = np.where(codes >= 0, rank[np.maximum(codes, 0)], -1)
         distinct = distinct.take(pa.array(order))
-    out = np.empty(len(distinct), dtype=object)
-    out[:] = distinct.to_pylist()
-    return codes, out
+    return codes, _objects(distinct)
+
+
+def _objects(texts: pa.Array) -> np.ndarray:
+    out = np.empty(len(texts), dtype=object)
+    out[:] = texts.to_pylist()
+    return out
