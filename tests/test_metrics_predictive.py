@@ -614,7 +614,7 @@ def test_import_xl_kpis_does_not_import_scipy():
 # --- the shared parameter text ----------------------------------------------------------------
 
 def test_shared_parameter_text_is_filled_in_every_docstring():
-    """The order-line KPIs write their common arguments once (``{{name}}`` lines): every
+    """The order-line KPIs write their common arguments once (``{{name, ...}}`` lines): every
     placeholder is filled, with the same text in each function, indented as numpydoc wants
     (so the Excel argument help, read from the docstring, has it)."""
     import inspect

@@ -80,8 +80,9 @@ _CURVATURE = 1e-6        # smallest curvature of the mean log-likelihood at a ma
 
 
 #: The numpydoc entries of the arguments the order-line KPIs share.  A docstring line
-#: ``{{name}}`` stands for the entry of ``name`` (:func:`_shared_parameters`), so the text is
-#: written once; the Excel functions' argument help is read from the filled docstrings.
+#: ``{{name, ...}}`` stands for the entries of those names, in that order
+#: (:func:`_shared_parameters`), so the text is written once; the Excel functions' argument
+#: help is read from the filled docstrings.
 _SHARED_PARAMETERS = """\
 customer_ids : array_like
     The customer of each order line (``Buyer Username``).
@@ -103,14 +104,15 @@ unit : {"weeks", "days"}, optional
 """
 _ENTRIES = {m.group(1): m.group(0).rstrip("\n").split("\n") for m in
             re.finditer(r"^(\w+) :.*\n(?: {4}.*\n)*", _SHARED_PARAMETERS, re.M)}
-_PLACEHOLDER = re.compile(r"^( *)\{\{(\w+)\}\}$", re.M)
+_PLACEHOLDER = re.compile(r"^( *)\{\{([\w, ]+)\}\}$", re.M)
 
 
 def _shared_parameters(fn: Callable) -> Callable:
     """Put the shared entries (:data:`_SHARED_PARAMETERS`) in ``fn``'s docstring, indented
-    as each ``{{name}}`` line that stands for one."""
+    as the ``{{name, ...}}`` line that stands for them."""
     fn.__doc__ = _PLACEHOLDER.sub(
-        lambda m: "\n".join(m.group(1) + line for line in _ENTRIES[m.group(2)]), fn.__doc__)
+        lambda m: "\n".join(m.group(1) + line for name in m.group(2).split(",")
+                            for line in _ENTRIES[name.strip()]), fn.__doc__)
     return fn
 
 
@@ -1040,13 +1042,7 @@ def customer_clv(customer_ids, order_dates, order_amounts, months=12, margin=1.0
 
     Parameters
     ----------
-    {{customer_ids}}
-    {{order_dates}}
-    {{order_amounts}}
-    {{months}}
-    {{margin}}
-    {{discount}}
-    {{as_of}}
+    {{customer_ids, order_dates, order_amounts, months, margin, discount, as_of}}
     unit : {"weeks", "days"}, optional
         The time unit the model is fitted in: weeks (the default) or days (a
         month is 4.345 weeks or 30 days, so the two differ very slightly).
@@ -1115,14 +1111,7 @@ def predicted_clv(customer_ids, order_dates, order_amounts, months=12, margin=1.
 
     Parameters
     ----------
-    {{customer_ids}}
-    {{order_dates}}
-    {{order_amounts}}
-    {{months}}
-    {{margin}}
-    {{discount}}
-    {{as_of}}
-    {{unit}}
+    {{customer_ids, order_dates, order_amounts, months, margin, discount, as_of, unit}}
 
     Returns
     -------
@@ -1231,10 +1220,7 @@ def clv_parameters(customer_ids, order_dates, order_amounts, as_of=None, unit="w
 
     Parameters
     ----------
-    {{customer_ids}}
-    {{order_dates}}
-    {{order_amounts}}
-    {{as_of}}
+    {{customer_ids, order_dates, order_amounts, as_of}}
     unit : {"weeks", "days"}, optional
         The time unit of ``alpha``: weeks (the default) or days.
 
@@ -1317,14 +1303,12 @@ def p_alive_buckets(customer_ids, order_dates, order_ids=None, as_of=None, unit=
 
     Parameters
     ----------
-    {{customer_ids}}
-    {{order_dates}}
+    {{customer_ids, order_dates}}
     order_ids : array_like, optional
         The order of each line: lines without one are left out (the template passes
         ``Counted order``, blank for cancelled orders, so that the fit sees the lines
         the predicted CLV sees).
-    {{as_of}}
-    {{unit}}
+    {{as_of, unit}}
 
     Returns
     -------
