@@ -130,3 +130,121 @@ def test_unusual_values_fall_back_to_row_by_row():
     columns = {"A": [1.0, 2.0]}
     ev = fx.Evaluator(lambda t, h: columns[h], {}.__getitem__, lambda k, r, c: None)
     assert ev.column(fx.Op("+", fx.This("A"), fx.Lit(1)), "T", 2) == [2.0, 3.0]
+
+
+# --- input columns as a columnar reader gives them (numpy arrays, text with its codes) ----
+
+from xl_kpis import udfs  # noqa: E402
+from xl_kpis.metrics._kpi import Coded  # noqa: E402
+from xl_kpis.xlsx.dates import to_serial  # noqa: E402
+
+TEXT = st.sampled_from([None, "", "a", "A", " a", "b", "Cancelled", "cancelled", "1,200",
+                        "TRUE", "#N/A"])
+NUMBER = st.one_of(st.none(), st.floats(-1e6, 1e6, allow_nan=False), st.sampled_from([0.0, 1.0]))
+
+
+def _coded(values: list, order: list[int], lie: bool = False) -> Coded:
+    """``values`` as a reader gives a text column: an object array with its codes, the
+    categories in some ``order``; ``lie`` gives the second category's values the first one's
+    code (a planted defect: codes that do not describe the values)."""
+    distinct = list(dict.fromkeys(v for v in values if v is not None))
+    cats = [distinct[i] for i in sorted(range(len(distinct)), key=lambda i: order[i % len(order)])]
+    codes = [-1 if v is None else cats.index(v) for v in values]
+    if lie and len(cats) >= 2:
+        codes = [0 if c == 1 else c for c in codes]
+    return Coded(np.array(values, dtype=object), np.array(codes, dtype=np.int64),
+                 np.array(cats, dtype=object))
+
+
+def _array_columns(rows: list, order: list[int], lie: bool = False) -> dict:
+    return {"A": _coded([r[0] for r in rows], order, lie),
+            "B": _coded([r[1] for r in rows], order[::-1], lie),
+            "C": np.array([np.nan if r[2] is None else r[2] for r in rows], dtype=np.float64)}
+
+
+def _list_columns(rows: list) -> dict:
+    """The same columns as a book stores them ("" is a blank cell)."""
+    return {c: [None if r[k] == "" else r[k] for r in rows] for k, c in enumerate(COLUMNS)}
+
+
+def _kpis_of(columns: dict, n: int, computed: bool) -> list:
+    """A computed column (``IF(A="Cancelled","",B)``) and KPIs over the columns, as the KPIs
+    sheet evaluates them: the aggregate UDFs get whole columns."""
+    held: dict = {}
+
+    def column(t, h):
+        if h != "D":
+            return columns[h]
+        if "D" not in held:
+            expr = fx.F.IF(fx.Op("=", fx.This("A"), fx.Lit("Cancelled")), "", fx.This("B"))
+            held["D"] = (ev.column_values if computed else ev.column)(expr, "T", n)
+        return held["D"]
+
+    ev = fx.Evaluator(column, {}.__getitem__, lambda k, r, c: None)
+    col = lambda h: fx.Column("T", h)  # noqa: E731
+    calls = [fx.F.ORDER_COUNT(col("D")), fx.F.ORDER_COUNT(col("A")),
+             fx.F.ORDER_REVENUE(col("D"), col("C")), fx.F.BUYER_COUNT(col("A"), col("D")),
+             fx.F.REPEAT_PURCHASE_RATE(col("B"), col("A")), fx.F.SUM(col("C")),
+             fx.F.COUNT(col("C"))]
+    return [ev.cell(c) for c in calls] + [fx.column_array(column("T", "D")).tolist()]
+
+
+@settings(max_examples=300, deadline=None)
+@given(rows=st.lists(st.tuples(TEXT, TEXT, NUMBER), min_size=1, max_size=12), expr=_expr(),
+       order=st.permutations(range(12)))
+def test_array_columns_evaluate_as_lists(rows, expr, order):
+    """Columns as a reader gives them (arrays, text with its codes in any order of the
+    categories) give what the same columns as lists give: per-row formulas and KPIs."""
+    lists, arrays = _list_columns(rows), _array_columns(rows, order)
+    want = fx.Evaluator(lambda t, h: lists[h], {}.__getitem__, lambda k, r, c: None,
+                        headers={"T": COLUMNS}).column(expr, "T", len(rows))
+    ev = fx.Evaluator(lambda t, h: arrays[h], {}.__getitem__, lambda k, r, c: None,
+                      headers={"T": COLUMNS})
+    got = fx.column_array(ev.column_values(expr, "T", len(rows))).tolist()
+    assert len(got) == len(want)
+    for i, (g, w) in enumerate(zip(got, want)):
+        assert _same(g, w), (i, g, w, rows[i])
+    got, want = _kpis_of(arrays, len(rows), True), _kpis_of(lists, len(rows), False)
+    assert len(got) == len(want) and all(map(_same, got[:-1], want[:-1])), (got, want)
+    assert got[-1] == want[-1]
+
+
+def test_codes_that_do_not_describe_the_values_are_caught():
+    # the comparison above fails when the codes lie (a planted defect): the evaluation
+    # trusts them, so a reader's codes must describe its values
+    rows = [("Cancelled", "x", 1.0), ("a", "y", 2.0), ("a", "x", 3.0)]
+    lies = _array_columns(rows, list(range(12)), lie=True)
+    assert _kpis_of(lies, 3, True) != _kpis_of(_list_columns(rows), 3, False)
+    assert _kpis_of(_array_columns(rows, list(range(12))), 3, True) == \
+        _kpis_of(_list_columns(rows), 3, False)
+
+
+def test_a_text_column_reaches_a_udf_with_its_codes():
+    # IF(A="Cancelled","",A) keeps A's categories (the empty text is code -2), and the
+    # aggregate UDF gets them (no label is hashed again)
+    ids = _coded(["o1", "o2", "o3", "o1"], list(range(12)))
+    status = _coded(["Done", "Cancelled", "Done", "Done"], list(range(12)))
+    columns = {"A": ids, "S": status}
+    ev = fx.Evaluator(lambda t, h: columns[h], {}.__getitem__, lambda k, r, c: None)
+    counted = ev.column_values(fx.F.IF(fx.Op("=", fx.This("S"), fx.Lit("Cancelled")), "",
+                                       fx.This("A")), "T", 4)
+    codes, cats = counted.cat
+    assert cats is ids.parts[1] and codes.tolist() == [0, -2, 2, 0]
+    arg = counted.column()
+    assert isinstance(arg, Coded) and arg.parts is not None
+    assert udfs.ORDER_COUNT(arg) == 2.0
+    assert fx.column_array(counted).tolist() == ["o1", "", "o3", "o1"]
+
+
+@pytest.mark.parametrize("values, want", [
+    (np.array([1.5, np.nan, -2.0]), [1.5, None, -2.0]),
+    (np.array(["2026-01-02T03:04:05", "NaT"], dtype="datetime64[s]"),
+     [datetime(2026, 1, 2, 3, 4, 5), None]),
+    (np.array(["x", None, ""], dtype=object), ["x", None, None]),
+])
+def test_array_columns_are_cell_values(values, want):
+    # float NaN, NaT and "" are blank cells; a datetime64 is a date with its serial
+    vec = fx._Vec.of(values)
+    assert vec.values() == want
+    if values.dtype.kind == "M":
+        assert vec.num[0] == to_serial(want[0])

@@ -126,3 +126,79 @@ def test_buyer_count_does_not_change_past_the_vectorised_size():
     buyers, orders = [" ann", "ann ", "bob"], ["1", "2", "3"]
     assert buyer_count(buyers, orders) == 2
     assert buyer_count(buyers * 1000, [f"{o}-{i}" for i in range(1000) for o in orders]) == 2
+
+
+# --- labels that carry their codes (a columnar reader's factorisation) --------------------
+
+from xl_kpis.metrics import (order_count, order_revenue,  # noqa: E402
+                             repeat_purchase_rate, top_products)
+
+_LABEL = st.one_of(st.none(), _TEXT)
+
+
+def _coded(values: list, order: list[int], lie: bool = False) -> _kpi.Coded:
+    """``values`` with codes into their distinct values in some ``order`` (None: code -1);
+    ``lie`` gives the second category's values the first one's code, a planted defect."""
+    distinct = list(dict.fromkeys(v for v in values if v is not None))
+    cats = [distinct[i] for i in sorted(range(len(distinct)),
+                                        key=lambda i: order[i % len(order)])]
+    codes = [-1 if v is None else cats.index(v) for v in values]
+    if lie and len(cats) >= 2:
+        codes = [0 if c == 1 else c for c in codes]
+    return _kpi.Coded(np.array(values, dtype=object), codes, np.array(cats, dtype=object))
+
+
+def _kpis(ids, buyers, amounts) -> list:
+    return [order_count(ids), order_revenue(ids, amounts), buyer_count(buyers, ids),
+            repeat_purchase_rate(buyers, ids),
+            top_products(ids, amounts, 3).tolist()]
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.tuples(_LABEL, _LABEL, st.floats(0, 1e6)), min_size=1, max_size=15),
+       order=st.permutations(range(15)))
+def test_coded_labels_are_the_labels(rows, order):
+    """Labels with their codes (categories in any order, unstripped, blank) are read as the
+    labels themselves: the same labels, the same factorisation, the same KPIs."""
+    ids, buyers = [r[0] for r in rows], [r[1] for r in rows]
+    amounts = np.array([r[2] for r in rows])
+    coded = _coded(ids, order)
+    plain = np.array(ids, dtype=object)
+    labels = _kpi.as_labels("f", "ids", coded)
+    assert labels.tolist() == _kpi.as_labels("f", "ids", plain).tolist()
+    assert [a.tolist() for a in _kpi.factorize(labels)] == \
+        [a.tolist() for a in _kpi.factorize(_kpi.as_labels("f", "ids", plain))]
+    c, distinct = _kpi.label_codes(coded)
+    assert [distinct[k] if k >= 0 else "" for k in c.tolist()] == labels.tolist()
+    assert _kpi.present(labels).tolist() == [t != "" for t in labels.tolist()]
+    got = _kpis(coded, _coded(buyers, order[::-1]), amounts)
+    want = _kpis(plain, np.array(buyers, dtype=object), amounts)
+    assert got[:4] == pytest.approx(want[:4], nan_ok=True) and repr(got[4]) == repr(want[4])
+
+
+def test_codes_that_lie_give_other_kpis():
+    # the comparison above is not vacuous: codes that do not describe the values (a
+    # planted defect) change the KPIs, because they are trusted
+    ids = ["o1", "o1", "o2", None]
+    buyers = ["ann", "bob", "ann", "cy"]
+    amounts = np.array([5.0, 5.0, 7.0, 1.0])
+    honest = _kpis(_coded(ids, [0, 1]), _coded(buyers, [0, 1, 2]), amounts)
+    assert honest[:4] == _kpis(np.array(ids, dtype=object), np.array(buyers, dtype=object),
+                               amounts)[:4]
+    assert _kpis(_coded(ids, [0, 1]), _coded(buyers, [0, 1, 2], lie=True), amounts) != honest
+
+
+def test_a_view_of_coded_labels_has_no_codes():
+    # the codes describe exactly the array made with them: a slice is plain labels
+    ids = _kpi.Coded(np.array(["b", None, "a "], dtype=object), [0, -1, 1], ["b", "a "])
+    assert _kpi.label_codes(ids[1:]) is None and ids[1:].parts is None
+    assert _kpi.as_labels("f", "ids", ids[1:]).tolist() == ["", "a"]
+    with pytest.raises(ValueError, match="2 codes"):
+        _kpi.Coded(np.array(["b", "a"], dtype=object)[:1], [0, 1], ["b", "a"])
+
+
+def test_first_indices_are_in_line_order():
+    # whatever the numbering of the ids, their first lines in the lines' order (a sum over
+    # them adds in that order); by hand: 7 first on line 0, 2 on line 1, 5 on line 3
+    assert _kpi.first_indices(np.array([7, 2, 7, 5, 2])).tolist() == [0, 1, 3]
+    assert _kpi.first_indices(np.array([1, 0, 1, 2])).tolist() == [0, 1, 3]

@@ -248,3 +248,17 @@ def test_counts_are_integers_in_json():
     assert [type(k[x]) for x in ("orders", "buyers", "views")] == [int] * 3
     assert (k["orders"], k["buyers"], k["views"]) == (3, 2, 4000)      # by hand from ORDERS, VIDEOS
     assert isinstance(k["revenue"], float)
+
+
+def test_export_columns_with_the_clv_columns_give_the_report_of_lists(tmp_path):
+    """With the CLV columns (created, SKU subtotal), the reader's arrays and codes give the
+    report (KPIs and fitted CLV model) of the same columns as lists."""
+    from xl_kpis.report import CLV_ORDER_KEYS, report_kpis
+
+    path = tmp_path / "orders.csv"
+    write_order_export(path, 3000, seed=5)
+    cols = read_order_columns(path, ("order_id", "status", "buyer", "order_amount")
+                              + CLV_ORDER_KEYS)
+    got = report_kpis(cols)
+    want = report_kpis({key: column.tolist() for key, column in cols.items()})
+    assert got == want and got[1]["predicted_clv"] is not None

@@ -50,6 +50,7 @@ import numpy as np
 
 from .metrics._kpi import MAX_ROWS, Domain, KpiSpec
 from .metrics._kpi import codes as _codes
+from .metrics._kpi import label_codes
 from .xlsx.dates import FIRST_SERIAL, LAST_SERIAL, to_serial
 from .xlsx.errors import DIV0, ERRORS, NA, NUM, VALUE, Text, is_error
 
@@ -322,6 +323,10 @@ def _labels(x: Any) -> tuple[np.ndarray, np.ndarray]:
     A read-only array (a column that several KPIs of one book read) is
     converted once while it lives.
     """
+    coded = _coded_labels(x)
+    if coded is not None:       # labels that carry their codes: made from the distinct ones
+        c, stat = coded
+        return np.append(label_codes(x)[1], "")[c], stat
     frozen = isinstance(x, np.ndarray) and not x.flags.writeable
     if frozen:
         seen = _LABELS_SEEN.get(id(x))
@@ -359,6 +364,33 @@ def _label_codes(labels: np.ndarray) -> np.ndarray:
         key = id(labels)
         _CODES_SEEN[key] = (weakref.ref(labels, lambda _, key=key: _CODES_SEEN.pop(key, None)),
                             out)
+    return out
+
+
+def _coded_labels(x: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """(codes, status) of a range of :class:`xl_kpis.metrics._kpi.Coded` labels (a column
+    that carries its codes): the codes of :func:`_label_codes` without hashing a label
+    per cell; None for any other range, or when a label reads as an error."""
+    known = label_codes(x)
+    if known is None or x.ndim != 2 or _has_error_label(known[1]):
+        return None
+    c = known[0]
+    return c, np.where(c < 0, np.int8(_BLANK), np.int8(_OK))
+
+
+_ERROR_LABELS: dict[int, tuple[weakref.ref, bool]] = {}
+
+
+def _has_error_label(labels: np.ndarray) -> bool:
+    """Whether a label of a (read-only, shared) array of distinct labels reads as an error;
+    looked at once while the array lives."""
+    seen = _ERROR_LABELS.get(id(labels))
+    if seen is not None and seen[0]() is labels:
+        return seen[1]
+    out = not ERRORS.isdisjoint(labels)
+    key = id(labels)
+    _ERROR_LABELS[key] = (weakref.ref(labels, lambda _, key=key, held=_ERROR_LABELS:
+                                      held.pop(key, None)), out)
     return out
 
 
@@ -414,7 +446,10 @@ def _aggregate(fn: Callable, args: Sequence[Any]) -> Any:
         cols = []
         not_measured = False
         for (name, dom, _), a in zip(spec.params, args):
-            if dom.kind == "label":
+            coded = _coded_labels(a) if dom.kind == "label" else None
+            if coded is not None:
+                vals, st = coded            # codes already
+            elif dom.kind == "label":
                 vals, st = _labels(a)
             else:
                 vals, st = _flat(a)
@@ -435,7 +470,7 @@ def _aggregate(fn: Callable, args: Sequence[Any]) -> Any:
         keep &= st != _BLANK
     call = []
     for dom, vals, _ in cols:
-        if dom.kind == "label":
+        if dom.kind == "label" and vals.dtype.kind not in "iu":
             vals = _label_codes(vals)       # ids only need telling apart
         vals = vals[keep]
         if dom.kind != "label" and _domain_error(vals, dom):

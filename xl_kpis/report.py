@@ -37,6 +37,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from .book import schema as S
+from .metrics._kpi import Coded
 
 __all__ = ["FIELDS", "shop_kpis", "report_kpis", "book_kpis", "format_value", "format_table",
            "clv_model_report", "clv_not_asked", "format_clv_model"]
@@ -64,10 +65,12 @@ PREDICTED_CLV = ("predicted_clv", "Predicted CLV, 12 months (mean per buyer)", "
 Columns = Mapping[str, Any]
 
 
-def _column(values: Any) -> list:
-    """A column as a list of cell values (numpy arrays from an export reader included)."""
-    if hasattr(values, "tolist"):
-        return values.tolist()
+def _column(values: Any, codes: tuple[np.ndarray, np.ndarray] | None = None) -> Any:
+    """A column as the evaluator takes it: a numpy array from an export reader as it is
+    (text with the codes the reader gave it, :class:`~xl_kpis.metrics._kpi.Coded`),
+    anything else as a list of cell values."""
+    if isinstance(values, np.ndarray):
+        return values if codes is None else Coded(values, *codes)
     return list(values)
 
 
@@ -83,13 +86,14 @@ def _number(v: Any, count: bool = False) -> float | int | None:
 
 
 def _tables(orders: Columns | None, ads: Columns | None, videos: Columns | None,
-            brand: Columns | None) -> dict[str, dict[str, list]]:
+            brand: Columns | None) -> dict[str, dict[str, Any]]:
     tables = {}
     for name, cols in (("Orders", orders), ("Campaigns", ads), ("Videos", videos),
                        ("Brand", brand)):
         if cols:
             known = set(S.TABLE[name].keys)
-            tables[name] = {k: _column(v) for k, v in cols.items() if k in known}
+            codes = getattr(cols, "categories", None) or {}
+            tables[name] = {k: _column(v, codes.get(k)) for k, v in cols.items() if k in known}
     return tables
 
 
@@ -205,16 +209,16 @@ def _clv_model(orders: Columns, values: Mapping, margin: float) -> dict:
     try:        # (a value outside its column's domain, typed into a book: no model)
         created = orders["created"]
         n = len(created)
-        counted, sales = values[_COUNTED][:n], values[_SALES][:n]
-        keep = np.fromiter((v is not None and v != "" for v in counted), dtype=bool, count=n)
+        counted, sales = values[_COUNTED][:n], values[_SALES][:n]   # object arrays
+        keep = np.not_equal(counted, None) & (counted != "")
         at = np.flatnonzero(keep)
         created = created[keep] if isinstance(created, np.ndarray) else \
             [created[i] for i in at.tolist()]
         buyers = orders["buyer"]
         buyers = buyers[keep] if isinstance(buyers, np.ndarray) else \
             [buyers[i] for i in at.tolist()]
-        amounts = np.array([np.nan if v is None or v == "" else v
-                            for v in (sales[i] for i in at.tolist())], dtype=float)
+        sales = sales[keep]
+        amounts = np.where(np.equal(sales, None) | (sales == ""), np.nan, sales).astype(float)
         model = P.clv_model(buyers, created, amounts)
         table = P.model_clv(model, CLV_MONTHS, margin, CLV_DISCOUNT)
     except (ValueError, TypeError) as e:

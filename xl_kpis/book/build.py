@@ -27,14 +27,17 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Mapping, Sequence
 
+import numpy as np
+
 from .. import officejs, udfs
+from ..metrics._kpi import Coded
 from ..xlsx import books
 from ..xlsx.dates import to_serial
 from ..xlsx.errors import is_error
 from ..xlsx.refs import a1
 from . import files, patch
 from . import schema as S
-from .formulas import Evaluator, RenderContext, functions_used, render
+from .formulas import Evaluator, RenderContext, column_array, functions_used, render
 
 __all__ = ["Evaluation", "ExtraColumn", "evaluate_book", "evaluate_kpis", "workbook_bytes", "normalise_tables", "build_workbook",
            "write_workbook", "vba_project_path", "CREATED", "CALC_ID"]
@@ -137,12 +140,33 @@ def _clean(col: S.Input, v: Any) -> Any:
 _PLAIN = {str, float, int, bool, type(None), date, datetime}
 
 
-def normalise_tables(tables: Mapping[str, Mapping[str, Sequence[Any]]]
+def _as_is(col: S.Input, raw: Any, n: int) -> bool:
+    """Whether a numpy input column can be evaluated as it is (:class:`~.formulas.Evaluator`
+    reads such arrays): float (not for ids, stored as text), datetime64, or text and None
+    (with codes, or checked value by value)."""
+    if not isinstance(raw, np.ndarray) or raw.ndim != 1 or len(raw) != n:
+        return False
+    kind = raw.dtype.kind
+    if kind == "f":
+        return col.kind != "id"
+    if kind == "M":
+        return True
+    if kind != "O":
+        return False
+    if isinstance(raw, Coded) and raw.parts is not None:
+        return True
+    return set(map(type, raw)) <= {str, type(None)}
+
+
+def normalise_tables(tables: Mapping[str, Mapping[str, Sequence[Any]]],
+                     arrays: bool = False
                      ) -> tuple[dict[str, dict[str, list]], dict[str, int]]:
     """Input columns keyed by canonical key → columns keyed by header, padded.
 
     Missing tables and columns are blank; every table gets at least one row
-    (the blank row an empty Excel table keeps).
+    (the blank row an empty Excel table keeps).  With ``arrays``, a numpy column
+    of a columnar reader (see :func:`_as_is`) is kept as it is and a missing column
+    is an array of NaN: the evaluator reads them without a Python value per row.
 
     Returns
     -------
@@ -164,6 +188,9 @@ def normalise_tables(tables: Mapping[str, Mapping[str, Sequence[Any]]]
         columns[t.name] = {}
         for c in t.inputs:
             raw = data.get(c.key, ())
+            if arrays and (c.key not in data or _as_is(c, raw, n)):
+                columns[t.name][c.header] = raw if c.key in data else np.full(n, np.nan)
+                continue
             types = set(map(type, raw)) if isinstance(raw, list) else None
             if types is not None and types <= {str, type(None)}:
                 # text (what calamine reads for ids): only blanks need cleaning
@@ -217,7 +244,12 @@ def evaluate_kpis(tables: Mapping[str, Mapping[str, Sequence[Any]]],
 
     Each ``(table, header)`` of ``columns`` (a computed column, such as the
     Orders table's ``Counted sales``) adds that column's values, keyed by the
-    tuple."""
+    tuple, as an object array of cell values.
+
+    The columns may be numpy arrays as a columnar reader gives them (float64 with
+    NaN for a blank, datetime64, object arrays of text and None; text columns with
+    their codes as :class:`xl_kpis.metrics._kpi.Coded`): they are evaluated as
+    arrays, never as a Python value per row."""
     return _evaluate(tables, settings, kpis_only=True, also=columns)
 
 
@@ -225,7 +257,7 @@ def _evaluate(tables: Mapping[str, Mapping[str, Sequence[Any]]],
               settings: Mapping[str, Any] | None, kpis_only: bool,
               also: Sequence[tuple[str, str]] = ()) -> Any:
     """:func:`evaluate_book`, or only the KPI rows (:func:`evaluate_kpis`)."""
-    columns, rows = normalise_tables(tables)
+    columns, rows = normalise_tables(tables, arrays=kpis_only)
     names = {s.name: s.default for s in S.SETTINGS}
     settings = dict(settings or {})
     given = {k: settings.pop(k) for k in list(settings) if k in S.input_cells()}
@@ -264,7 +296,8 @@ def _evaluate(tables: Mapping[str, Mapping[str, Sequence[Any]]],
         values = columns[table].get(header)
         if values is None:
             c = computed[(table, header)]
-            values = columns[table][header] = ev.column(c.expr, table, rows[table])
+            evaluate = ev.column_values if kpis_only else ev.column
+            values = columns[table][header] = evaluate(c.expr, table, rows[table])
         return values
 
     ev = Evaluator(column, names.__getitem__, cell,
@@ -273,7 +306,7 @@ def _evaluate(tables: Mapping[str, Mapping[str, Sequence[Any]]],
         for k in S.KPIS.values():
             formulas[k.key] = S.Cell(S.KPIS_SHEET, 0, 0, expr=k.expr, key=k.key)
         out: dict[Any, Any] = {k: value_of(k) for k in S.KPIS}
-        out.update({(t, h): column(t, h) for t, h in also})
+        out.update({(t, h): column_array(column(t, h)) for t, h in also})
         return out
 
     for t in S.TABLES:

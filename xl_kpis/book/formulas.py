@@ -51,13 +51,14 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from .. import cells, officejs, udfs
-from ..xlsx.dates import to_serial
+from ..metrics._kpi import Coded
+from ..xlsx.dates import EPOCH, to_serial
 from ..xlsx.errors import is_error
 from ..xlsx.refs import a1, quote_sheet
 
 __all__ = ["Node", "This", "Column", "Name", "Ref", "Lit", "Call", "Op", "F", "lit",
            "NATIVE_FUNCTIONS", "NATIVE_OPERATORS", "RenderContext", "render", "walk",
-           "functions_used", "Evaluator"]
+           "functions_used", "Evaluator", "column_array"]
 
 
 # --- nodes ---------------------------------------------------------------------
@@ -476,20 +477,31 @@ _KIND_OF_TYPE = {type(None): _K_BLANK, float: _K_NUMBER, int: _K_NUMBER, str: _K
                  time: _K_DATE}
 
 
+_EMPTY_OR_ERROR = cells.ERRORS | {""}
+
+
 class _Vec:
     """The per-row values of a table column sub-expression, as arrays.
 
     ``kind`` says what each value is; ``num`` holds numbers, logicals (0/1)
     and dates (their serial); ``obj`` (None when no row holds text, an error or
-    a date) holds those values themselves.  Native functions and operators
-    work on whole columns through these arrays; their results are the same as
-    the row-by-row functions above give (a property the tests check).
+    a date) holds those values themselves.  ``cat``, when known, is ``(codes,
+    categories)``: each text row's value is ``categories[codes[i]]`` (code -2 for the empty
+    text "", whatever the categories hold), every other row has code -1 (the
+    categories may hold a text no row has, but none that rows code -2 for): a
+    comparison with a text is then decided once per category, and a UDF gets the
+    codes with the column (:class:`xl_kpis.metrics._kpi.Coded`) instead of hashing
+    every id again.  Native functions and operators work on whole columns through
+    these arrays; their results are the same as the row-by-row functions above give
+    (a property the tests check).  The arrays may be read-only (a constant is one
+    value broadcast to every row): they are never written in place.
     """
 
-    __slots__ = ("kind", "num", "obj", "_lower", "_column", "constant")
+    __slots__ = ("kind", "num", "obj", "cat", "_lower", "_column", "constant")
 
-    def __init__(self, kind: np.ndarray, num: np.ndarray, obj: np.ndarray | None = None):
-        self.kind, self.num, self.obj = kind, num, obj
+    def __init__(self, kind: np.ndarray, num: np.ndarray, obj: np.ndarray | None = None,
+                 cat: tuple[np.ndarray, np.ndarray] | None = None):
+        self.kind, self.num, self.obj, self.cat = kind, num, obj, cat
         self._lower: np.ndarray | None = None
         self._column: np.ndarray | None = None
         self.constant: Any = _NOT_CONSTANT     # the value on every row, when one is
@@ -497,6 +509,13 @@ class _Vec:
     def lower(self) -> np.ndarray:
         """The text of each row in lower case ("" where a row holds no text)."""
         if self._lower is None:
+            if self.cat is not None:
+                codes, cats = self.cat
+                low = np.empty(len(cats) + 2, dtype=object)
+                low[:-2] = [s.lower() for s in cats.tolist()]
+                low[-2:] = ""                                  # codes -2 ("") and -1
+                self._lower = low[codes]
+                return self._lower
             low = np.full(len(self), "", dtype=object)
             at = np.flatnonzero(self.kind == _K_TEXT)
             if at.size:
@@ -509,7 +528,12 @@ class _Vec:
 
     @classmethod
     def of(cls, values: Sequence[Any]) -> _Vec | None:
-        """The values of a column, or None when one is not a plain cell value."""
+        """The values of a column, or None when one is not a plain cell value.
+
+        A numpy array is an input column as a columnar reader gives it
+        (:func:`_Vec._of_array`)."""
+        if isinstance(values, np.ndarray):
+            return cls._of_array(values)
         n = len(values)
         types = set(map(type, values))
         if types <= {float, int, type(None)}:
@@ -539,37 +563,98 @@ class _Vec:
         return cls(kind, num, obj)
 
     @classmethod
+    def _of_array(cls, a: np.ndarray) -> _Vec | None:
+        """An input column from a columnar reader, converted without a Python value per
+        row: float (NaN blank), datetime64 (NaT blank), or an object array of text and
+        None ("" is blank, as in a stored cell), with its codes when it is
+        :class:`~xl_kpis.metrics._kpi.Coded`.  Anything else goes the way of a list."""
+        parts = a.parts if isinstance(a, Coded) else None
+        a = a.ravel()
+        n = a.size
+        if a.dtype.kind in "fiu":
+            num = a.astype(np.float64)                  # a copy
+            blank = np.isnan(num)
+            num[blank] = 0.0
+            return cls(np.where(blank, _K_BLANK, _K_NUMBER).astype(np.int8), num)
+        if a.dtype.kind == "M":
+            us = a.astype("datetime64[us]")
+            nat = np.isnat(us)
+            delta = (us - np.datetime64(EPOCH, "us")).astype(np.int64)
+            num = np.where(nat, 0.0, delta / 1e6 / 86400)   # as to_serial computes it
+            return cls(np.where(nat, _K_BLANK, _K_DATE).astype(np.int8), num,
+                       us.astype(object))                      # datetime (None for NaT)
+        if a.dtype.kind == "O":
+            if parts is not None:
+                return cls._of_coded(a.view(np.ndarray), *parts)
+            if set(map(type, a)) <= {str, cells.Text, type(None)}:
+                kind = np.full(n, _K_TEXT, dtype=np.int8)
+                kind[np.equal(a, None) | (a == "")] = _K_BLANK
+                if not cells.ERRORS.isdisjoint(a):
+                    kind[np.fromiter(map(is_error, a), bool, n)] = _K_ERROR
+                return cls(kind, np.zeros(n), a)
+        return cls.of(a.tolist())
+
+    @classmethod
+    def _of_coded(cls, a: np.ndarray, codes: np.ndarray, cats: np.ndarray) -> _Vec | None:
+        """A text column with its codes: the kind of each category, then of each row."""
+        kinds = np.full(len(cats) + 1, _K_TEXT, dtype=np.int8)
+        kinds[-1] = _K_BLANK                          # code -1
+        if not _EMPTY_OR_ERROR.isdisjoint(cats):     # (one pass over the categories)
+            texts = cats.tolist()
+            if not set(map(type, texts)) <= {str, cells.Text}:
+                return cls.of(a.tolist())
+            kinds[np.flatnonzero(cats == "")] = _K_BLANK
+            kinds[:-1][np.fromiter(map(is_error, texts), bool, len(texts))] = _K_ERROR
+        codes = np.maximum(codes, -1) if codes.size and codes.min() < -1 else codes
+        kind = kinds[codes]
+        if (kinds[:-1] != _K_TEXT).any():
+            codes = np.where(kind == _K_TEXT, codes, -1)
+        return cls(kind, np.zeros(a.size), a, (codes, cats))
+
+    @classmethod
     def full(cls, n: int, value: Any) -> _Vec | None:
-        """``value`` on every row."""
+        """``value`` on every row (read-only arrays: one value broadcast)."""
         one = cls.of([value])
         if one is None:
             return None
-        obj = None if one.obj is None else np.full(n, one.obj[0], dtype=object)
-        out = cls(np.full(n, one.kind[0], dtype=np.int8), np.full(n, one.num[0]), obj)
-        out._lower = np.full(n, one.lower()[0], dtype=object)
+        obj = None if one.obj is None else np.broadcast_to(one.obj, (n,))
+        cat = None
+        if one.kind[0] == _K_TEXT:
+            cat = (np.broadcast_to(np.intp(-2), (n,)), np.empty(0, dtype=object)) \
+                if value == "" else (np.broadcast_to(np.intp(0), (n,)), one.obj)
+        out = cls(np.broadcast_to(one.kind, (n,)), np.broadcast_to(one.num, (n,)), obj, cat)
+        out._lower = np.broadcast_to(one.lower(), (n,))
         out.constant = value
         return out
 
     @classmethod
-    def errors(cls, err: np.ndarray, base: _Vec) -> _Vec:
-        """``base`` with the rows where ``err`` (an object array, None = no error) holds one."""
+    def errors(cls, err: np.ndarray | None, base: _Vec) -> _Vec:
+        """``base`` with the rows where ``err`` (an object array, None = no error; or None
+        for no error at all) holds one."""
+        if err is None:
+            return base
         at = np.not_equal(err, None)
         if not at.any():
             return base
         obj = base.obj.copy() if base.obj is not None else np.empty(len(base), dtype=object)
         obj[at] = err[at]
-        return cls(np.where(at, _K_ERROR, base.kind).astype(np.int8), base.num, obj)
+        cat = None if base.cat is None else (np.where(at, -1, base.cat[0]), base.cat[1])
+        return cls(np.where(at, _K_ERROR, base.kind).astype(np.int8), base.num, obj, cat)
 
-    def error(self) -> np.ndarray:
-        """The error of each row (an object array, None where the row holds none)."""
+    def error(self) -> np.ndarray | None:
+        """The error of each row (an object array, None where the row holds none), or None
+        when no row holds one."""
+        if self.obj is None:
+            return None
+        at = self.kind == _K_ERROR
+        if not at.any():
+            return None
         out = np.full(len(self), None, dtype=object)
-        if self.obj is not None:
-            at = self.kind == _K_ERROR
-            out[at] = self.obj[at]
+        out[at] = self.obj[at]
         return out
 
-    def values(self) -> list:
-        """The values as Python cell values (a column of the book)."""
+    def array(self) -> np.ndarray:
+        """The values as an object array of Python cell values (a column of the book)."""
         kind = self.kind
         if self.obj is None and not (kind == _K_BOOL).any():
             out = self.num.astype(object)
@@ -577,20 +662,41 @@ class _Vec:
             out = np.full(len(self), None, dtype=object) if self.obj is None \
                 else self.obj.copy()
             at = kind == _K_NUMBER
-            out[at] = self.num[at]
+            if at.any():
+                out[at] = self.num[at]
             at = kind == _K_BOOL
-            out[at] = self.num[at] != 0
+            if at.any():
+                out[at] = self.num[at] != 0
         out[kind == _K_BLANK] = None
-        return out.tolist()
+        return out
+
+    def values(self) -> list:
+        """The values as Python cell values (a column of the book)."""
+        return self.array().tolist()
+
+    def shown(self) -> _Vec:
+        """The values a calculated column shows: a blank shows as 0."""
+        blank = self.kind == _K_BLANK
+        if not blank.any():
+            return self
+        return _Vec(np.where(blank, _K_NUMBER, self.kind).astype(np.int8), self.num,
+                    self.obj, self.cat)
 
     def column(self) -> np.ndarray:
-        """The values as an n x 1 range for a UDF (numbers as float64, NaN for blanks)."""
+        """The values as an n x 1 range for a UDF (numbers as float64, NaN for blanks;
+        text with its codes as :class:`~xl_kpis.metrics._kpi.Coded`)."""
         if self._column is None:
-            if ((self.kind == _K_NUMBER) | (self.kind == _K_BLANK)).all():
-                out = np.where(self.kind == _K_BLANK, np.nan, self.num)[:, None]
+            kind = self.kind
+            text = kind == _K_TEXT
+            if ((kind == _K_NUMBER) | (kind == _K_BLANK) | text).all() and (
+                    not text.any() or (self.cat[0][text] == -2).all() if self.cat is not None
+                    else not text.any() or (self.obj[text] == "").all()):
+                # numbers and blanks; "" is a blank to every function, as a blank cell
+                out = np.where(kind == _K_NUMBER, self.num, np.nan)[:, None]
             else:
-                out = np.empty((len(self), 1), dtype=object)
-                out[:, 0] = self.values()
+                out = self.array()[:, None]
+                if self.cat is not None and ((kind == _K_TEXT) | (kind == _K_BLANK)).all():
+                    out = Coded(out, self.cat[0], self.cat[1])
             out.flags.writeable = False   # shared by every call that reads the column
             self._column = out
         return self._column
@@ -607,13 +713,35 @@ def _vec_arg(v: Any, n: int) -> _Vec | None:
     return _Vec.full(n, v)
 
 
-def _v_number(v: _Vec) -> tuple[np.ndarray, np.ndarray]:
+def _either(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+    """The first error of each row of two error arrays (None: no error anywhere)."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return np.where(np.equal(a, None), b, a)
+
+
+def _add_error(err: np.ndarray | None, where: np.ndarray, code: str) -> np.ndarray | None:
+    """``err`` with ``code`` on the rows of ``where`` that hold no error yet."""
+    if not where.any():
+        return err
+    if err is None:
+        out = np.full(len(where), None, dtype=object)
+        out[where] = code
+        return out
+    return np.where(np.equal(err, None) & where, code, err)
+
+
+def _v_number(v: _Vec) -> tuple[np.ndarray, np.ndarray | None]:
     """Each row as a number in arithmetic (:func:`_number`), and its error (or None)."""
     err = v.error()
     text = np.flatnonzero(v.kind == _K_TEXT)
     if not text.size:
         return v.num, err
     num = v.num.copy()
+    if err is None:
+        err = np.full(len(v), None, dtype=object)
     for i in text:
         x = _number(v.obj[i])
         if isinstance(x, str):
@@ -628,11 +756,12 @@ def _v_arith(op: Callable[[Any, Any], Any], a: _Vec, b: _Vec) -> _Vec:
     y, ey = _v_number(b)
     with np.errstate(all="ignore"):
         z = op(x, y)
-    err = np.where(np.equal(ex, None), ey, ex)
+    err = _either(ex, ey)
     if op is operator.truediv:
-        err = np.where(np.equal(err, None) & (y == 0.0), cells.DIV0, err)
-    err = np.where(np.equal(err, None) & ~np.isfinite(z), cells.NUM, err)
-    z = np.where(np.isfinite(z), z, 0.0)
+        err = _add_error(err, np.asarray(y == 0.0), cells.DIV0)
+    finite = np.isfinite(z)
+    err = _add_error(err, ~finite, cells.NUM)
+    z = np.where(finite, z, 0.0)
     return _Vec.errors(err, _Vec(np.full(len(z), _K_NUMBER, dtype=np.int8), z))
 
 
@@ -654,18 +783,29 @@ _V_CMP = {"=": operator.eq, "<>": operator.ne, "<": operator.lt, ">": operator.g
 def _v_equals_text(op: Callable[[Any, Any], Any], a: _Vec, text: str) -> _Vec:
     """``a = "text"`` (``op`` eq) or ``a <> "text"`` (ne), as :func:`_v_compare` gives them,
     without a lower-case copy of every row: a text row is compared once per distinct text
-    (case-insensitively), a blank row is "" (equal to "" only), any other kind is unequal;
-    an error stays an error."""
-    equal = np.zeros(len(a), dtype=bool)
-    at = np.flatnonzero(a.kind == _K_TEXT)
-    if at.size:
-        texts = a.obj[at].tolist()
+    (case-insensitively; once per category when the codes are known), a blank row is ""
+    (equal to "" only), any other kind is unequal; an error stays an error."""
+    if a.cat is not None:
+        codes, cats = a.cat
         if text == "":
-            equal[at] = np.fromiter(map(operator.not_, texts), dtype=bool, count=len(texts))
+            equal = codes == -2                       # no category a row codes is ""
         else:
             low = text.lower()
-            same = {t: t.lower() == low for t in dict.fromkeys(texts)}
-            equal[at] = np.fromiter(map(same.__getitem__, texts), dtype=bool, count=len(texts))
+            same = [t.lower() == low for t in cats.tolist()]
+            equal = np.array(same + [False, False], dtype=bool)[codes]   # codes -2, -1
+    else:
+        equal = np.zeros(len(a), dtype=bool)
+        at = np.flatnonzero(a.kind == _K_TEXT)
+        if at.size:
+            texts = a.obj[at].tolist()
+            if text == "":
+                equal[at] = np.fromiter(map(operator.not_, texts), dtype=bool,
+                                        count=len(texts))
+            else:
+                low = text.lower()
+                same = {t: t.lower() == low for t in dict.fromkeys(texts)}
+                equal[at] = np.fromiter(map(same.__getitem__, texts), dtype=bool,
+                                        count=len(texts))
     if text == "":
         equal |= a.kind == _K_BLANK
     result = equal if op is operator.eq else ~equal
@@ -683,17 +823,19 @@ def _v_compare(op: Callable[[Any, Any], Any], a: _Vec, b: _Vec) -> _Vec:
     same = ca == cb
     within = np.where(ca == 1, op(ta, tb).astype(bool), op(na, nb))
     result = np.where(same, within, op(ca, cb))
-    ea, eb = a.error(), b.error()
-    err = np.where(np.equal(ea, None), eb, ea)
+    err = _either(a.error(), b.error())
     return _Vec.errors(err, _Vec(np.full(len(a), _K_BOOL, dtype=np.int8),
                                  result.astype(np.float64)))
 
 
-def _v_logical(v: _Vec) -> tuple[np.ndarray, np.ndarray]:
+def _v_logical(v: _Vec) -> tuple[np.ndarray, np.ndarray | None]:
     """Each row as a condition (:func:`_logical`) and its error (or None)."""
     err = v.error()
     truth = v.num != 0.0
-    for i in np.flatnonzero(v.kind == _K_TEXT):
+    text = np.flatnonzero(v.kind == _K_TEXT)
+    if text.size and err is None:
+        err = np.full(len(v), None, dtype=object)
+    for i in text:
         x = _logical(v.obj[i])
         if isinstance(x, str):
             err[i] = x
@@ -702,42 +844,89 @@ def _v_logical(v: _Vec) -> tuple[np.ndarray, np.ndarray]:
     return truth & (v.kind != _K_BLANK), err
 
 
+def _cat_of(v: _Vec) -> tuple[np.ndarray, np.ndarray] | None:
+    """``v.cat``; codes -1 when no row holds text; None when unknown."""
+    if v.cat is not None:
+        return v.cat
+    if not (v.kind == _K_TEXT).any():
+        return np.broadcast_to(np.intp(-1), (len(v),)), np.empty(0, dtype=object)
+    return None
+
+
+def _if_cat(truth: np.ndarray, a: tuple[np.ndarray, np.ndarray],
+            b: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The codes of IF's result: ``a``'s where ``truth``, ``b``'s elsewhere.  The categories
+    of the side with more are kept, those of the other (a constant, a few texts) looked up
+    in them and added when new, so that a text keeps one code (no factorisation again)."""
+    swap = len(b[1]) > len(a[1])
+    (big_codes, big), (small_codes, small) = (b, a) if swap else (a, b)
+    extra: list = []
+    to = np.empty(len(small) + 2, dtype=np.intp)
+    to[-2:] = (-2, -1)                                    # codes -2 and -1 stay
+    index = {v: i for i, v in enumerate(big.tolist())} if len(small) > 8 else None
+    for j, v in enumerate(small.tolist()):
+        hit = index.get(v) if index is not None else \
+            next(iter(np.flatnonzero(big == v).tolist()), None)
+        if hit is not None:
+            to[j] = hit
+        else:
+            to[j] = len(big) + len(extra)
+            extra.append(v)
+    small_codes = to[small_codes]
+    cats = big
+    if extra:
+        cats = np.empty(len(big) + len(extra), dtype=object)
+        cats[:len(big)] = big
+        cats[len(big):] = extra
+    codes = np.where(truth, small_codes, big_codes) if swap else \
+        np.where(truth, big_codes, small_codes)
+    return codes, cats
+
+
 def _v_if(cond: _Vec, then: _Vec, otherwise: _Vec) -> _Vec:
     truth, err = _v_logical(cond)
-    obj = None
+    obj = cat = None
     if then.obj is not None or otherwise.obj is not None:
         n = len(cond)
         obj = np.where(truth, then.obj if then.obj is not None else np.empty(n, object),
                        otherwise.obj if otherwise.obj is not None else np.empty(n, object))
+        a, b = _cat_of(then), _cat_of(otherwise)
+        if a is not None and b is not None:
+            cat = _if_cat(truth, a, b)
     out = _Vec(np.where(truth, then.kind, otherwise.kind).astype(np.int8),
-               np.where(truth, then.num, otherwise.num), obj)
+               np.where(truth, then.num, otherwise.num), obj, cat)
     return _Vec.errors(err, out)
 
 
 def _v_or(args: list[_Vec], refs: list[bool], every: bool = False) -> _Vec:
     """OR of per-row values (AND with ``every``)."""
     n = len(args[0])
-    err = np.full(n, None, dtype=object)
+    err = None
     seen = np.zeros(n, dtype=bool)
     result = np.full(n, every)
     for v, ref in zip(args, refs):
         skip = (v.kind == _K_BLANK) | ((v.kind == _K_TEXT) if ref else False)
         truth, e = _v_logical(v)
-        e = np.where(skip, None, e)
-        err = np.where(np.equal(err, None), e, err)
-        use = ~skip & np.equal(e, None)
+        if e is not None:
+            e = np.where(skip, None, e)
+            err = _either(err, e)
+            use = ~skip & np.equal(e, None)
+        else:
+            use = ~skip
         seen |= use
         if every:
             result &= ~use | truth
         else:
             result |= use & truth
-    err = np.where(np.equal(err, None) & ~seen, cells.VALUE, err)
+    err = _add_error(err, ~seen, cells.VALUE)
     return _Vec.errors(err, _Vec(np.full(n, _K_BOOL, dtype=np.int8), result.astype(float)))
 
 
 def _v_isnumber(v: _Vec) -> _Vec:
-    yes = (v.kind == _K_NUMBER) | ((v.kind == _K_DATE) & np.array(
-        [not isinstance(x, time) for x in v.obj] if v.obj is not None else True))
+    yes = v.kind == _K_NUMBER
+    dates = np.flatnonzero(v.kind == _K_DATE)
+    if dates.size:                                  # a time of day is not a number here
+        yes[dates] = [not isinstance(x, time) for x in v.obj[dates]]
     return _Vec(np.full(len(v), _K_BOOL, dtype=np.int8), yes.astype(float))
 
 
@@ -764,7 +953,11 @@ class Evaluator:
     -----
     Values are Python cell values: ``None`` for an empty cell, numbers, text,
     booleans, dates, error texts (:data:`xl_kpis.cells.ERRORS`) and 2-D lists
-    for ranges and array results.
+    for ranges and array results.  A column may also be a numpy array as a columnar
+    reader gives it (float64 with NaN for a blank, datetime64 with NaT, an object
+    array of text and None, with its codes when it is
+    :class:`xl_kpis.metrics._kpi.Coded`), which is evaluated without a Python value
+    per row, or what :meth:`column_values` returned.
     """
 
     def __init__(self, column: Callable[[str, str], Sequence[Any]],
@@ -797,8 +990,19 @@ class Evaluator:
         """The values of a calculated column formula for the ``n_rows`` rows of ``table``."""
         v = self._eval(node, (table, n_rows))
         if isinstance(v, _Vec):
-            return _Vec(np.where(v.kind == _K_BLANK, _K_NUMBER, v.kind).astype(np.int8),
-                        v.num, v.obj).values()      # a blank shows as 0
+            return v.shown().values()       # a blank shows as 0
+        return self._column_list(v, n_rows)
+
+    def column_values(self, node: Node, table: str, n_rows: int) -> Any:
+        """:meth:`column` as the evaluator holds it (arrays, and the codes of text taken
+        from the columns it comes from) rather than as a list: for a ``column`` callable
+        that gives it back when the formulas read the column; :func:`column_array` makes
+        it an array of cell values."""
+        v = self._eval(node, (table, n_rows))
+        return v.shown() if isinstance(v, _Vec) else self._column_list(v, n_rows)
+
+    @staticmethod
+    def _column_list(v: Any, n_rows: int) -> list:
         if isinstance(v, _Rows):
             return [_shown(x) for x in v]
         if isinstance(v, np.ndarray):
@@ -821,7 +1025,7 @@ class Evaluator:
             if held is None or held[0] is not values:  # read many times (SUM, KPIs)
                 vec = self._vec(key, values)
                 held = self._ranges[key] = (
-                    values, [[v] for v in values] if isinstance(vec, _Rows) else vec.column())
+                    values, [[v] for v in vec] if isinstance(vec, _Rows) else vec.column())
             return held[1]
         if isinstance(node, This):
             return self._this(node, rows)
@@ -866,15 +1070,20 @@ class Evaluator:
     def _vec(self, key: tuple[str, str], values: Sequence[Any]) -> _Vec | _Rows:
         """A column's values as a :class:`_Vec` (or :class:`_Rows` when they cannot be),
         converted once for as long as the column holds the same list."""
+        if isinstance(values, _Vec):
+            return values
         held = self._vecs.get(key)
         if held is None or held[0] is not values:
-            held = self._vecs[key] = (values, _Vec.of(values) or _Rows(values))
+            held = self._vecs[key] = (values, _Vec.of(values) or _Rows(
+                values.tolist() if isinstance(values, np.ndarray) else values))
         return held[1]
 
     def _row_range(self, table: str, first: str, last: str) -> list[Sequence[Any]]:
         headers = list(self._headers[table])
         i, j = headers.index(first), headers.index(last)
-        return [self._column(table, h) for h in headers[i:j + 1]]
+        columns = [self._column(table, h) for h in headers[i:j + 1]]
+        return [column_array(c).tolist() if isinstance(c, (np.ndarray, _Vec)) else c
+                for c in columns]
 
     @staticmethod
     def _lift(fn: Callable[..., Any], args: list) -> Any:
@@ -898,6 +1107,21 @@ class Evaluator:
         if isinstance(result, list):
             return _Rows(r[0] if isinstance(r, list) else r for r in result)
         return _Rows([result] * n)          # one error for the whole call
+
+
+def column_array(values: Any) -> np.ndarray:
+    """A column's values (a list, an input array, :meth:`Evaluator.column_values`) as an
+    object array of cell values."""
+    if isinstance(values, _Vec):
+        return values.array()
+    if isinstance(values, np.ndarray):
+        vec = _Vec.of(values)
+        if vec is not None:
+            return vec.array()
+        values = values.tolist()
+    out = np.empty(len(values), dtype=object)
+    out[:] = list(values)
+    return out
 
 
 def _per_row_vecs(args: list) -> list[_Vec] | None:

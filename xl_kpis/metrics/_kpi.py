@@ -22,13 +22,15 @@ from __future__ import annotations
 
 import functools
 import inspect
+import operator
+import weakref
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 
 __all__ = ["Domain", "KpiSpec", "kpi", "safe_div", "as_float_array", "as_labels", "codes",
-           "dense", "n_distinct", "first_indices", "factorize", "present",
+           "Coded", "label_codes", "dense", "n_distinct", "first_indices", "factorize", "present",
            "check_same_length", "check_domain", "MAX_ROWS",
            "COUNT", "MONEY", "AMOUNT",
            "FRACTION", "NONNEG", "POSITIVE", "RATING", "LABELS", "REAL", "DATES", "MONTHS",
@@ -121,6 +123,126 @@ def as_float_array(fname: str, arg: str, value: Any) -> np.ndarray:
 MAX_ROWS = 1_048_575
 
 
+class Coded(np.ndarray):
+    """Labels (an object array of ``str``, ``None`` or ``""`` for a blank) that carry their
+    factorisation, as a columnar reader gives it: ``Coded(values, codes, categories)``
+    with ``values.flat[i] == categories[codes[i]]`` where ``codes[i] >= 0`` and a blank
+    where it is negative.
+
+    The KPIs that only tell ids apart (:func:`codes`, :func:`factorize`,
+    :func:`as_labels`) then take the codes instead of hashing every label again.  The
+    categories need not be stripped, distinct or all used: :func:`label_codes` makes
+    them so, over the categories only (plus linear passes over the codes).  The codes
+    describe exactly this array: a view, a slice or anything numpy computes from it is
+    a plain object array as far as they go (``parts`` is None there).
+
+    >>> ids = Coded(np.array(["b", None, "a ", "b"], dtype=object), [0, -1, 1, 0], ["b", "a "])
+    >>> label_codes(ids)[0].tolist(), label_codes(ids)[1].tolist()
+    ([0, -1, 1, 0], ['b', 'a'])
+    >>> label_codes(ids[1:]) is None
+    True
+    """
+
+    def __new__(cls, values, codes, categories) -> "Coded":
+        out = np.asarray(values, dtype=object).view(cls)
+        c = np.asarray(codes)
+        c = c if c.ndim == 1 else c.ravel()
+        cats = np.asarray(categories, dtype=object)      # the same array when it is one:
+        cats = cats if cats.ndim == 1 else cats.ravel()  # what is known of it is kept
+        if c.size != out.size or c.dtype.kind not in "iu":
+            raise ValueError(f"Coded: {c.size} codes ({c.dtype}) for {out.size} values")
+        out._parts = (c, cats)
+        return out
+
+    def __array_finalize__(self, obj) -> None:
+        self._parts = None      # a view or a result: the codes no longer describe it
+        self._norm = None
+
+    def __reduce__(self):       # pickled (and copied) as a plain object array
+        return np.asarray(self).__reduce__()
+
+    @property
+    def parts(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(codes, categories)`` as given, or None for a view or a result."""
+        return self._parts
+
+
+def label_codes(x: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """The normalised factorisation of :class:`Coded` labels, or None for anything else.
+
+    Returns ``(codes, labels)``: ``np.intp`` codes of the labels as :func:`as_labels`
+    makes them (text stripped; None, "" and white space are blank, code -1), and the
+    distinct non-blank labels (a code indexes them; a label may have no line).  The
+    labels are worked out once per categories array, the codes once per array (a
+    linear pass over the codes).  Unlike :func:`codes`, the codes are numbered in
+    the order of the categories, not in the order the labels first appear.
+    """
+    if not isinstance(x, Coded) or x._parts is None:
+        return None
+    if x._norm is None:
+        raw, cats = x._parts
+        to, labels = _categories(cats)
+        if raw.size and int(raw.min()) < -1:
+            raw = np.maximum(raw, -1)
+        x._norm = (to[raw], labels)                  # a negative code stays blank (-1)
+    return x._norm
+
+
+_CATEGORIES: dict[int, tuple[Any, tuple[np.ndarray, np.ndarray]]] = {}
+
+
+def _categories(cats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the label code of each category, then -1; the distinct non-blank labels) of the
+    categories of :class:`Coded` labels, computed once while the array lives."""
+    key = id(cats)
+    seen = _CATEGORIES.get(key)
+    if seen is not None and seen[0]() is cats:
+        return seen[1]
+    try:
+        stripped = list(map(str.strip, cats))
+        texts = cats
+    except TypeError:           # not all text: as as_labels reads such labels
+        texts = ["" if t is None or (isinstance(t, float) and t != t) else
+                 str(int(t)) if isinstance(t, float) and t.is_integer() else str(t)
+                 for t in cats.tolist()]
+        stripped = list(map(str.strip, texts))
+    if not any(map(operator.is_not, stripped, texts)) and "" not in stripped:
+        # nothing to strip, no blank: distinct, as a factorisation's categories are
+        to = np.arange(len(texts) + 1, dtype=np.intp)
+        labels = cats.view(np.ndarray)
+    else:
+        index: dict[str, int] = {}
+        to = np.array([-1 if t == "" else index.setdefault(t, len(index)) for t in stripped]
+                      + [0], dtype=np.intp)
+        labels = np.empty(len(index), dtype=object)
+        labels[:] = list(index)
+    to[-1] = -1
+    labels.flags.writeable = False
+    try:
+        ref = weakref.ref(cats, lambda _, key=key, held=_CATEGORIES: held.pop(key, None))
+    except TypeError:
+        return to, labels
+    _CATEGORIES[key] = (ref, (to, labels))
+    return to, labels
+
+
+def _first_seen(c: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and labels renumbered in the order the labels first appear (those no line
+    holds left out); -1 stays -1."""
+    run = np.maximum.accumulate(c) if c.size else c
+    if not c.size or (int(c[0]) <= 0 and int(run[-1]) == labels.size - 1
+                      and bool(np.all(c[1:] <= run[:-1] + 1))):
+        return c, labels                      # already so
+    valid = np.flatnonzero(c >= 0)
+    first = np.full(labels.size, c.size, dtype=np.intp)
+    np.minimum.at(first, c[valid], valid)
+    order = np.argsort(first, kind="stable")
+    order = order[first[order] < c.size]
+    rank = np.full(labels.size + 1, -1, dtype=np.intp)
+    rank[order] = np.arange(order.size, dtype=np.intp)
+    return rank[c], labels[order]
+
+
 def as_labels(fname: str, arg: str, values) -> np.ndarray:
     """Identifiers as a 1-D array of str (an object array: a long label costs its own length,
     never that length times the rows); blanks (None, "", NaN) become "".
@@ -131,6 +253,10 @@ def as_labels(fname: str, arg: str, values) -> np.ndarray:
     :func:`codes`); anything else is normalised element by element, so that
     ``1001.0``, ``1001`` and ``"1001"`` are the same id.
     """
+    known = label_codes(values)
+    if known is not None:     # labels with their codes: stripped from the distinct labels
+        c, labels = known
+        return Coded(np.append(labels, "")[c], c, labels)
     if isinstance(values, np.ndarray) and values.dtype.kind in "iu":
         return values.ravel()  # integers are codes (negative = blank)
     if isinstance(values, np.ndarray) and values.dtype.kind in "US":
@@ -165,6 +291,9 @@ def factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     >>> codes.tolist(), values.tolist()
     ([0, 1, 0], ['b', 'a'])
     """
+    known = label_codes(values)
+    if known is not None:
+        return _with_blank(*_first_seen(*known))
     if values.dtype.kind in "iu":
         uniq, first, inv = np.unique(values, return_index=True, return_inverse=True)
         order = np.argsort(first, kind="stable")
@@ -180,10 +309,26 @@ def factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return out, uniq
 
 
+def _with_blank(c: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`factorize`'s answer from :func:`label_codes`: the blank label "" is a value
+    too, numbered where it first appears."""
+    blank = c < 0
+    if not blank.any():
+        return c, labels
+    at = int(np.argmax(blank))                  # the first blank line
+    k = int(c[:at].max()) + 1 if at else 0      # the labels seen before it: 0 .. k-1
+    out = np.where(blank, k, c + (c >= k))
+    return out.astype(np.intp, copy=False), np.insert(labels, k, "")
+
+
 def codes(labels: np.ndarray) -> np.ndarray:
     """Integer codes of :func:`as_labels` output (-1 for blank ""), in the order the labels
     first appear: factorise once, then every KPI over the same ids works on integers
-    instead of text."""
+    instead of text.  :class:`Coded` labels carry them already (numbered in the order
+    of their categories: :func:`label_codes`)."""
+    known = label_codes(labels)
+    if known is not None:
+        return known[0]
     if labels.dtype.kind in "iu":
         return labels
     out, uniq = factorize(labels)
@@ -214,18 +359,21 @@ def n_distinct(x: np.ndarray) -> int:
 
 
 def first_indices(x: np.ndarray) -> np.ndarray:
-    """The index of the first occurrence of each distinct value of ``x``, in the order of the
-    values (as ``np.unique(x, return_index=True)[1]``); linear for dense integer codes.
+    """The index of the first occurrence of each distinct value of ``x``, in ascending
+    order (the lines' order, whatever the values or their codes: a sum over them adds
+    in the same order however the ids were numbered); linear for dense integer codes.
 
     >>> first_indices(np.array([3, 0, 3, 1])).tolist()
-    [1, 3, 0]
+    [0, 1, 3]
     """
     if not dense(x):
-        return np.unique(x, return_index=True)[1]
+        return np.sort(np.unique(x, return_index=True)[1])
     x = x.astype(np.intp, copy=False)
     first = np.full(int(x.max()) + 1, x.size, dtype=np.intp)
     np.minimum.at(first, x, np.arange(x.size, dtype=np.intp))
-    return first[first < x.size]
+    at = np.zeros(x.size, dtype=bool)
+    at[first[first < x.size]] = True
+    return np.flatnonzero(at)
 
 
 def check_same_length(fname: str, **arrays: np.ndarray) -> None:
@@ -243,6 +391,9 @@ def present(labels: np.ndarray) -> np.ndarray:
 
     "" or a negative code is blank.
     """
+    known = label_codes(labels)
+    if known is not None:
+        return known[0] >= 0
     return labels >= 0 if labels.dtype.kind in "iu" else labels != ""
 
 
