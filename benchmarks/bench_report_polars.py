@@ -34,6 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tables import markdown, verdict
+
 TARGET_RATIO, TARGET_MIB = 1.0, 1024
 
 #: Appended to every child: its peak resident memory on stderr as it exits.
@@ -157,22 +159,19 @@ def measure(export: Path, rounds: int) -> dict[str, list[dict]]:
 
 def table(runs: dict[str, list[dict]]) -> str:
     base = runs["polars (lazy query)"]
-    lines = ["| command | CPU (median) | wall (median) | peak memory (max) | CPU / polars "
-             f"(median of rounds; target <= {TARGET_RATIO:.1f}) | wall / polars |",
-             "|---|---:|---:|---:|---:|---:|"]
+    header = ["command", "CPU (median)", "wall (median)", "peak memory (max)",
+              f"CPU / polars (median of rounds; target <= {TARGET_RATIO:.1f})", "wall / polars"]
+    lines = []
     for name, rs in runs.items():
         cpu = statistics.median(r["cpu"] / b["cpu"] for r, b in zip(rs, base))
         wall = statistics.median(r["wall"] / b["wall"] for r, b in zip(rs, base))
         peak = max(r["peak"] for r in rs)
-        verdict = ""
-        if name.startswith("xl-kpis"):
-            verdict = " ok" if cpu <= TARGET_RATIO else " MISSED"
-        lines.append(
-            f"| {name} | {statistics.median(r['cpu'] for r in rs):.2f} s | "
-            f"{statistics.median(r['wall'] for r in rs):.2f} s | {peak:,.0f} MiB"
-            f"{'' if peak <= TARGET_MIB else ' (over 1 GiB)'} | {cpu:.2f}x{verdict} | "
-            f"{wall:.2f}x |")
-    return "\n".join(lines)
+        lines.append([name, f"{statistics.median(r['cpu'] for r in rs):.2f} s",
+                      f"{statistics.median(r['wall'] for r in rs):.2f} s",
+                      f"{peak:,.0f} MiB{'' if peak <= TARGET_MIB else ' (over 1 GiB)'}",
+                      verdict(cpu, TARGET_RATIO) if name.startswith("xl-kpis") else
+                      f"{cpu:.2f}x", f"{wall:.2f}x"])
+    return markdown(header, lines, right=range(1, 6))
 
 
 def main(argv=None) -> None:

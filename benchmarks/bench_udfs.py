@@ -23,6 +23,7 @@ import timeit
 import numpy as np
 
 import xl_kpis
+from tables import markdown, verdict
 from xl_kpis import udfs
 
 TARGET_UDF, TARGET_CORE, TARGET_SCALAR_US = 2.0, 1.5, 20.0
@@ -98,19 +99,17 @@ def run(rows: int = 1_000_000, repeat: int = 5, rounds: int = 25) -> list[dict]:
 
 
 def table(results: list[dict], rows: int) -> str:
-    head = (f"{rows:,} rows | UDF on lists | np round trip | ratio (<= {TARGET_UDF}) | "
-            f"core (CPU) | raw numpy (CPU) | ratio (<= {TARGET_CORE}) | "
-            f"scalar UDF call (<= {TARGET_SCALAR_US:.0f} us)")
-    lines = ["| " + " | ".join(h.strip() for h in head.split("|")) + " |",
-             "|" + "---|" * 8]
+    header = [f"{rows:,} rows", "UDF on lists", "np round trip", f"ratio (<= {TARGET_UDF})",
+              "core (CPU)", "raw numpy (CPU)", f"ratio (<= {TARGET_CORE})",
+              f"scalar UDF call (<= {TARGET_SCALAR_US:.0f} us)"]
+    lines = []
     for r in results:
-        a, b, c = r["udf"] / r["trip"], r["ratio"], r["scalar_us"]
-        lines.append(
-            f"| {r['kpi']} | {r['udf'] * 1e3:.0f} ms | {r['trip'] * 1e3:.0f} ms | "
-            f"{a:.2f}x {'ok' if a <= TARGET_UDF else 'MISSED'} | {r['core'] * 1e3:.2f} ms | "
-            f"{r['raw'] * 1e3:.2f} ms | {b:.2f}x {'ok' if b <= TARGET_CORE else 'MISSED'} | "
-            f"{c:.1f} us {'ok' if c <= TARGET_SCALAR_US else 'MISSED'} |")
-    return "\n".join(lines)
+        c = r["scalar_us"]
+        lines.append([r["kpi"], f"{r['udf'] * 1e3:.0f} ms", f"{r['trip'] * 1e3:.0f} ms",
+                      verdict(r["udf"] / r["trip"], TARGET_UDF), f"{r['core'] * 1e3:.2f} ms",
+                      f"{r['raw'] * 1e3:.2f} ms", verdict(r["ratio"], TARGET_CORE),
+                      f"{c:.1f} us {'ok' if c <= TARGET_SCALAR_US else 'MISSED'}"])
+    return markdown(header, lines)
 
 
 def main(argv=None) -> None:
