@@ -46,7 +46,7 @@ from xml.sax.saxutils import escape, unescape
 from .. import officejs, package
 from ..xlsx.books import NS, BookFormatError, open_book, parse_xml, sheet_parts
 from ..xlsx.dates import to_serial
-from ..xlsx.refs import bounds, col_letters, rowcol
+from ..xlsx.refs import AREA, SHEET, bounds, col_letters, rowcol
 from ..xlsx.errors import Text
 from ..xlsx.values import INLINE_END, INLINE_START, constant_xml, number_text, xml_text
 from . import files, schema as S
@@ -677,8 +677,7 @@ def _grow_table_part(xml: str, ref: str) -> str:
 #: A range with its sheet in a reference list (``'My sheet'!$A$1:$B$2``, ``(A!B1,A!C1)``).
 # (a sheet name starts the text or follows a separator, so each is tried once: a long run of
 # name characters costs its own length, never its length squared)
-_AREA = re.compile(r"(?<![^,(\s=])((?:'(?:[^']|'')+'|[^'!,()\s]+)!)"
-                   r"(\$?[A-Z]{1,3}\$?\d+(?::\$?[A-Z]{1,3}\$?\d+)?)")
+_AREA = re.compile(rf"(?<![^,(\s=])((?:{SHEET})!)({AREA})")
 
 
 def _grow_print_area(xml: str, sheet_index: int, sheet: str, old_last: int, new_last: int

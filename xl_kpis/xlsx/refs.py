@@ -20,13 +20,18 @@ import re
 from xlsxwriter.utility import (quote_sheetname, xl_cell_to_rowcol, xl_col_to_name,
                                 xl_range_formula, xl_rowcol_to_cell)
 
-__all__ = ["col_letters", "col_index", "a1", "rowcol", "bounds", "sheet_ref", "area_text"]
+__all__ = ["SHEET", "AREA", "col_letters", "col_index", "a1", "rowcol", "bounds", "sheet_ref",
+           "area_text", "quote_sheet"]
+
+#: The pattern of a sheet name in a reference: quoted (a ``'`` inside doubled) or bare.
+SHEET = r"'(?:[^']|'')+'|[^'!:,()\s]+"
+#: The pattern of a cell or a range, ``$`` or not: ``B6``, ``$A$1:$B$2``.
+AREA = r"\$?[A-Z]{1,3}\$?\d+(?::\$?[A-Z]{1,3}\$?\d+)?"
 
 _LETTERS = re.compile(r"[A-Z]{1,3}")
 _CELL = re.compile(r"\$?([A-Z]{1,3})\$?(\d+)")
 #: A reference with its sheet: ``Start!$B$6``, ``'My ''data'''!A1:B2``.
-_SHEET_REF = re.compile(r"(?P<sheet>'(?:[^']|'')+'|[^'!:,()\s]+)!"
-                        r"(?P<ref>\$?[A-Z]{1,3}\$?\d+(?::\$?[A-Z]{1,3}\$?\d+)?)")
+_SHEET_REF = re.compile(rf"(?P<sheet>{SHEET})!(?P<ref>{AREA})")
 _COLUMNS: dict[str, int] = {}
 
 
