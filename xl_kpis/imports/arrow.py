@@ -42,7 +42,7 @@ import pyarrow.csv as pacsv  # noqa: E402
 from .clean import _STRIP, CONVERTERS, FIRST_DATE, MAX_RECORD, MAX_TEXT
 
 __all__ = ["Irregular", "read_table", "column_name", "trimmed", "convert", "Converted", "parse_datetimes",
-           "factorize", "digits", "as_numpy"]
+           "datetimes_of_texts", "factorize", "digits", "as_numpy"]
 
 
 class Irregular(Exception):
