@@ -262,3 +262,34 @@ def test_export_columns_with_the_clv_columns_give_the_report_of_lists(tmp_path):
     got = report_kpis(cols)
     want = report_kpis({key: column.tolist() for key, column in cols.items()})
     assert got == want and got[1]["predicted_clv"] is not None
+
+
+def test_profile_visits_from_studio_say_so():
+    # no profile visits on the Videos sheet, profile views from Studio's overview on the
+    # Brand sheet: the unit the KPIs sheet computes says where they come from, and so does
+    # the report (its static unit is the one the sheet shows without data)
+    from xl_kpis.report import report_kpis
+
+    brand = {"profile_views": [100, 50], "views": [1000, 1500]}
+    kpis, _ = report_kpis(videos=VIDEOS, brand=brand)
+    assert kpis["profile_visits"] == 150 and kpis["pvr"] == pytest.approx(150 / 2500)
+    assert kpis.units["profile_visits"] == "profile views (Brand: Studio overview)"
+    assert kpis.units["pvr"] == "% of views (Brand: Studio overview)"
+    assert "% of views (Brand: Studio overview)" in format_table(kpis)
+    kpis, _ = report_kpis(videos={**VIDEOS, "profile_visits": [10, 20]}, brand=brand)
+    assert kpis["profile_visits"] == 30 and kpis.units["profile_visits"] == "visits"
+
+
+def test_the_predicted_clv_is_printed_once(tmp_path):
+    # the KPIs sheet's row is the predicted CLV of the text table; the model's own figure
+    # (with the margin it was fitted with) is in the model's lines, labelled as such
+    from xl_kpis.report import report_kpis
+
+    path = tmp_path / "orders.csv"
+    write_order_export(path, 3000, seed=5)
+    cols = read_order_columns(path, ("order_id", "status", "buyer", "order_amount",
+                                     "created", "sku_subtotal"))
+    kpis, clv = report_kpis(cols)
+    text = format_table(kpis) + "\n" + format_clv_model(clv)
+    assert text.count("Predicted CLV after margin") == 1 and "mean per buyer" not in text
+    assert f"revenue): {clv['predicted_clv']:,.2f} per buyer" in text

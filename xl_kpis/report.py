@@ -39,7 +39,7 @@ import numpy as np
 from .book import schema as S
 from .metrics._kpi import Coded
 
-__all__ = ["FIELDS", "shop_kpis", "report_kpis", "book_kpis", "format_value", "format_table",
+__all__ = ["FIELDS", "Report", "shop_kpis", "report_kpis", "book_kpis", "format_value", "format_table",
            "clv_model_report", "clv_not_asked", "format_clv_model"]
 
 def _unit(unit: Any) -> str:
@@ -61,6 +61,16 @@ COUNTS = frozenset(key for key, _, _, fmt in FIELDS if fmt == "#,##0")
 #: The report's row besides the sheet's: ``(key, label, unit, number format)``.
 PREDICTED_CLV = ("predicted_clv", "Predicted CLV, 12 months (mean per buyer)", "currency",
                  "#,##0.00")
+
+
+class Report(dict):
+    """The report's values (``key -> value or None``, JSON as it is), with ``units``: the
+    unit text of each KPI whose unit the KPIs sheet computes (profile visits from
+    Studio's overview say so), as the sheet shows it."""
+
+    def __init__(self, values: Mapping[str, Any], units: Mapping[str, str] | None = None):
+        super().__init__(values)
+        self.units = dict(units or {})
 
 Columns = Mapping[str, Any]
 
@@ -139,7 +149,8 @@ def report_kpis(orders: Columns | None = None, ads: Columns | None = None,
         if fit:
             say("fitting the predicted CLV model")
         clv = _clv_model(orders, values, margin) if fit else _no_lines(margin)
-    out = {key: _number(values[key], key in COUNTS) for key, _, _, _ in FIELDS}
+    out = Report({key: _number(values[key], key in COUNTS) for key, _, _, _ in FIELDS},
+                 {key: v for key in S.KPIS if isinstance(v := values.get(("unit", key)), str)})
     out["predicted_clv"] = clv["predicted_clv"]
     return out, clv
 
@@ -158,7 +169,7 @@ def book_kpis(path: str | os.PathLike,
     kpis, clv = report_kpis(tables.get("Orders"), tables.get("Campaigns"),
                             tables.get("Videos"), tables.get("Brand"), settings=settings,
                             margin=settings.get("Margin", 1.0), progress=say)
-    return {**kpis, "clv_model": clv}
+    return Report({**kpis, "clv_model": clv}, kpis.units)
 
 
 #: The predicted CLV's horizon and monthly discount rate.
@@ -251,12 +262,15 @@ def format_value(value: float | None, fmt: str) -> str:
 
 
 def format_table(kpis: Mapping[str, float | None]) -> str:
-    """The KPIs as an aligned text table: label, value, unit (the predicted CLV last, when
-    the report has it)."""
-    rows = FIELDS + ((PREDICTED_CLV,) if "predicted_clv" in kpis else ())
-    width = max(len(label) for _, label, _, _ in rows)
-    return "\n".join(f"{label:<{width}}  {format_value(kpis.get(key), fmt):>14}  {unit}"
-                     for key, label, unit, fmt in rows)
+    """The KPIs as an aligned text table: label, value, unit (the unit the sheet computes,
+    when the report has it: :attr:`Report.units`).  The predicted CLV is the KPIs sheet's
+    row (its margin is the gross margin setting); the model's own figure, with the
+    margin it was fitted with, is in :func:`format_clv_model`."""
+    units = getattr(kpis, "units", {})
+    width = max(len(label) for _, label, _, _ in FIELDS)
+    return "\n".join(
+        f"{label:<{width}}  {format_value(kpis.get(key), fmt):>14}  {units.get(key, unit)}"
+        for key, label, unit, fmt in FIELDS)
 
 
 def format_clv_model(clv: dict) -> str:
@@ -267,7 +281,8 @@ def format_clv_model(clv: dict) -> str:
         return f"Predicted CLV model ({what}): not fitted: {clv['error']}"
     p = clv["parameters"]
     return "\n".join([
-        f"Predicted CLV model ({what}), fitted on {p['Customers']:,.0f} buyers"
+        f"Predicted CLV model ({what}): {format_value(clv['predicted_clv'], '#,##0.00')} per"
+        f" buyer, fitted on {p['Customers']:,.0f} buyers"
         f" ({p['Repeat customers']:,.0f} repeat), time unit {p['Time unit']}, as of {p['As of']}:",
         f"  BG/NBD       r {p['r']:.4g}  alpha {p['alpha']:.4g}  a {p['a']:.4g}  b {p['b']:.4g}"
         f"  log-likelihood {p['BG/NBD log-likelihood']:,.1f}",

@@ -37,7 +37,7 @@ from ..xlsx.errors import is_error
 from ..xlsx.refs import a1
 from . import files, patch
 from . import schema as S
-from .formulas import Evaluator, RenderContext, column_array, functions_used, render
+from .formulas import Evaluator, Node, RenderContext, column_array, functions_used, render
 
 __all__ = ["Evaluation", "ExtraColumn", "evaluate_book", "evaluate_kpis", "workbook_bytes", "normalise_tables", "build_workbook",
            "write_workbook", "vba_project_path", "CREATED", "CALC_ID"]
@@ -140,6 +140,10 @@ def _clean(col: S.Input, v: Any) -> Any:
 _PLAIN = {str, float, int, bool, type(None), date, datetime}
 
 
+#: A column with no value, as long as any (NaN broadcast: no memory per row).
+_BLANK_COLUMN = np.broadcast_to(np.float64(np.nan), (1 << 40,))
+
+
 def _as_is(col: S.Input, raw: Any, n: int) -> bool:
     """Whether a numpy input column can be evaluated as it is (:class:`~.formulas.Evaluator`
     reads such arrays): float (not for ids, stored as text), datetime64, or text and None
@@ -166,7 +170,7 @@ def normalise_tables(tables: Mapping[str, Mapping[str, Sequence[Any]]],
     Missing tables and columns are blank; every table gets at least one row
     (the blank row an empty Excel table keeps).  With ``arrays``, a numpy column
     of a columnar reader (see :func:`_as_is`) is kept as it is and a missing column
-    is an array of NaN: the evaluator reads them without a Python value per row.
+    is NaN (one value broadcast): the evaluator reads them without a Python value per row.
 
     Returns
     -------
@@ -189,7 +193,7 @@ def normalise_tables(tables: Mapping[str, Mapping[str, Sequence[Any]]],
         for c in t.inputs:
             raw = data.get(c.key, ())
             if arrays and (c.key not in data or _as_is(c, raw, n)):
-                columns[t.name][c.header] = raw if c.key in data else np.full(n, np.nan)
+                columns[t.name][c.header] = raw if c.key in data else _BLANK_COLUMN[:n]
                 continue
             types = set(map(type, raw)) if isinstance(raw, list) else None
             if types is not None and types <= {str, type(None)}:
@@ -244,7 +248,8 @@ def evaluate_kpis(tables: Mapping[str, Mapping[str, Sequence[Any]]],
 
     Each ``(table, header)`` of ``columns`` (a computed column, such as the
     Orders table's ``Counted sales``) adds that column's values, keyed by the
-    tuple, as an object array of cell values.
+    tuple, as an object array of cell values; a KPI whose unit is a formula (it says
+    which data the KPI was computed from) adds that unit's value, keyed ``("unit", key)``.
 
     The columns may be numpy arrays as a columnar reader gives them (float64 with
     NaN for a blank, datetime64, object arrays of text and None; text columns with
@@ -306,6 +311,8 @@ def _evaluate(tables: Mapping[str, Mapping[str, Sequence[Any]]],
         for k in S.KPIS.values():
             formulas[k.key] = S.Cell(S.KPIS_SHEET, 0, 0, expr=k.expr, key=k.key)
         out: dict[Any, Any] = {k: value_of(k) for k in S.KPIS}
+        out.update({("unit", k.key): ev.cell(k.unit) for k in S.KPIS.values()
+                    if isinstance(k.unit, Node)})
         out.update({(t, h): column_array(column(t, h)) for t, h in also})
         return out
 

@@ -569,6 +569,12 @@ class _Vec:
         None ("" is blank, as in a stored cell), with its codes when it is
         :class:`~xl_kpis.metrics._kpi.Coded`.  Anything else goes the way of a list."""
         parts = a.parts if isinstance(a, Coded) else None
+        if a.ndim == 1 and a.size > 1 and a.strides[0] == 0:    # one value broadcast
+            one = cls._of_array(a[:1].copy())
+            if one is not None:
+                out = cls(np.broadcast_to(one.kind, a.shape), np.broadcast_to(one.num, a.shape),
+                          None if one.obj is None else np.broadcast_to(one.obj, a.shape))
+                return out
         a = a.ravel()
         n = a.size
         if a.dtype.kind in "fiu":
