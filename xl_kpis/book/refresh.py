@@ -569,21 +569,26 @@ class _Book:
             f":{a1(c.row + n_rows - 1, c.col + n_cols - 1, False)}" if (n_rows, n_cols) != (1, 1)
             else "")
         old_cells = set(_array_cells(old))
+        styles = self.styles(c.sheet)
+        anchor = styles.get(a1(c.row, c.col, False))
+        # a new cell is styled as its row's kind: the header's cell, or the nearest styled
+        # body cell above it (the header's, then the anchor's, when there is none).  The
+        # nearest one is carried down column by column: one look per cell, not a scan up.
+        header = [styles.get(a1(c.row, c.col + j, False)) for j in range(n_cols)]
+        body: list[str | None] = [None] * n_cols
         for i in range(n_rows):
             for j in range(n_cols):
                 ref = a1(c.row + i, c.col + j, False)
                 v = grid[i][j] if j < len(grid[i]) else ""
+                if i >= 2:
+                    above = styles.get(a1(c.row + i - 1, c.col + j, False))
+                    body[j] = body[j] if above is None else above
                 if i == j == 0:
                     self.edit(c.sheet, ref, patch.CellEdit(v, array=new))
                     continue
-                # a new cell is styled as its row's kind: the header's cell, or the body
-                # cell above it (the anchor's when there is none)
-                style = (self.style_above(c.sheet, c.row, c.col + j, c.row) if i == 0 else
-                         self.style_above(c.sheet, c.row + i - 1, c.col + j, c.row + 1)
-                         or self.style_above(c.sheet, c.row, c.col + j, c.row))
-                self.edit(c.sheet, ref, patch.CellEdit(
-                    "" if v is None else v,
-                    style=style or self.styles(c.sheet).get(a1(c.row, c.col, False))))
+                style = header[j] if i == 0 else body[j] or header[j]
+                self.edit(c.sheet, ref, patch.CellEdit("" if v is None else v,
+                                                       style=style or anchor))
         for ref in old_cells - {a1(c.row + i, c.col + j, False) for i in range(n_rows)
                                 for j in range(n_cols)}:
             self.edit(c.sheet, ref, None)
