@@ -19,15 +19,16 @@ polars is not a dependency of xl-kpis: ``pip install -e .[bench]``.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from exports import order_export, parser
+from tables import markdown
 
 _REPORT = """
 import json, sys, time, resource
@@ -62,19 +63,9 @@ def run(body: str, export: Path, small: Path) -> dict:
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--lines", type=int, default=1_000_000)
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--export", type=Path, help="an existing export to read (--lines is ignored)")
-    a = p.parse_args(argv)
-    with tempfile.TemporaryDirectory() as d:
-        export = a.export
-        if export is None:
-            from xl_kpis.imports.synth import write_order_export
-
-            export = Path(d) / "orders.csv"
-            write_order_export(export, a.lines, seed=1)
-        small = Path(d) / "small.csv"
+    a = parser(__doc__).parse_args(argv)
+    with order_export(a.export, a.lines) as (export, d):
+        small = d / "small.csv"
         with open(export, "rb") as src, open(small, "wb") as dst:
             dst.writelines(itertools.islice(src, 100_002 + 2_000))   # lines, a few with quoted breaks
         runs: dict[str, list[dict]] = {k: [] for k in COMMANDS}
@@ -87,11 +78,11 @@ def main(argv=None) -> None:
                 runs[name].append(got)
         size = export.stat().st_size / 2**20
     print(f"Export: {size:,.0f} MiB; {a.rounds} rounds\n")
-    print("| command | rows | CPU (median) | wall (median) | peak memory (max) |")
-    print("|---|---:|---:|---:|---:|")
-    for name, got in runs.items():
-        print(f"| {name} | {got[0]['n']:,} | {statistics.median(g['cpu'] for g in got):.2f} s | "
-              f"{statistics.median(g['wall'] for g in got):.2f} s | {max(g['hwm'] for g in got):,.0f} MiB |")
+    print(markdown(["command", "rows", "CPU (median)", "wall (median)", "peak memory (max)"],
+                   ([name, f"{got[0]['n']:,}", f"{statistics.median(g['cpu'] for g in got):.2f} s",
+                     f"{statistics.median(g['wall'] for g in got):.2f} s",
+                     f"{max(g['hwm'] for g in got):,.0f} MiB"] for name, got in runs.items()),
+                   right=range(1, 5)))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ polars is not a dependency of xl-kpis (pyarrow is: it reads the exports): ``pip 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -34,6 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from exports import order_export, parser
 from tables import markdown, verdict
 
 TARGET_RATIO, TARGET_MIB = 1.0, 1024
@@ -175,23 +175,13 @@ def table(runs: dict[str, list[dict]]) -> str:
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--lines", type=int, default=1_000_000)
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--export", type=Path, help="an existing export to read (--lines is ignored)")
-    a = p.parse_args(argv)
+    a = parser(__doc__).parse_args(argv)
     for module in ("polars", "pyarrow"):
         try:
             __import__(module)
         except ImportError:
             raise SystemExit(f"{module} is not installed: pip install -e .[bench]") from None
-    with tempfile.TemporaryDirectory() as d:
-        export = a.export
-        if export is None:
-            from xl_kpis.imports.synth import write_order_export
-
-            export = Path(d) / "orders.csv"
-            write_order_export(export, a.lines, seed=1)
+    with order_export(a.export, a.lines) as (export, _):
         size = export.stat().st_size / 2**20
         runs = measure(export, a.rounds)
     kpis = runs["xl-kpis report --orders"][0]["kpis"]
