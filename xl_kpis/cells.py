@@ -317,6 +317,26 @@ def _flat(x: Any) -> tuple[np.ndarray, np.ndarray]:
 _LABELS_SEEN: dict[int, tuple[weakref.ref, tuple[np.ndarray, np.ndarray]]] = {}
 
 
+def _once(cache: dict[int, tuple[weakref.ref, Any]], x: np.ndarray, make: Callable[[], Any]
+          ) -> Any:
+    """``make()``, computed once while the read-only (or shared, never written) array
+    ``x`` lives: ``cache`` holds it under ``id(x)`` until ``x`` is collected."""
+    seen = cache.get(id(x))
+    if seen is not None and seen[0]() is x:
+        return seen[1]
+    out = make()
+    key = id(x)
+    cache[key] = (weakref.ref(x, lambda _, key=key: cache.pop(key, None)), out)
+    return out
+
+
+def _read_only(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``arrays``, made read-only (a result several KPIs share)."""
+    for a in arrays:
+        a.flags.writeable = False
+    return arrays
+
+
 def _labels(x: Any) -> tuple[np.ndarray, np.ndarray]:
     """A range of identifiers/categories → (str labels, status).
 
@@ -327,19 +347,9 @@ def _labels(x: Any) -> tuple[np.ndarray, np.ndarray]:
     if coded is not None:       # labels that carry their codes: made from the distinct ones
         c, stat = coded
         return np.append(label_codes(x)[1], "")[c], stat
-    frozen = isinstance(x, np.ndarray) and not x.flags.writeable
-    if frozen:
-        seen = _LABELS_SEEN.get(id(x))
-        if seen is not None and seen[0]() is x:
-            return seen[1]
-    out = _labels_of(x)
-    if frozen:
-        for a in out:
-            a.flags.writeable = False
-        key = id(x)
-        _LABELS_SEEN[key] = (weakref.ref(x, lambda _, key=key: _LABELS_SEEN.pop(key, None)),
-                             out)
-    return out
+    if isinstance(x, np.ndarray) and not x.flags.writeable:
+        return _once(_LABELS_SEEN, x, lambda: _read_only(*_labels_of(x)))
+    return _labels_of(x)
 
 
 _CODES_SEEN: dict[int, tuple[weakref.ref, np.ndarray]] = {}
@@ -353,18 +363,9 @@ def _label_codes(labels: np.ndarray) -> np.ndarray:
     arrays as codes of the ids) and counts them in linear time; a read-only column
     (shared by the KPIs of one book) is factorised once while it lives.
     """
-    frozen = not labels.flags.writeable
-    if frozen:
-        seen = _CODES_SEEN.get(id(labels))
-        if seen is not None and seen[0]() is labels:
-            return seen[1]
-    out = _codes(labels)                    # np.intp, as np.bincount takes them everywhere
-    if frozen:
-        out.flags.writeable = False
-        key = id(labels)
-        _CODES_SEEN[key] = (weakref.ref(labels, lambda _, key=key: _CODES_SEEN.pop(key, None)),
-                            out)
-    return out
+    if not labels.flags.writeable:          # np.intp, as np.bincount takes them everywhere
+        return _once(_CODES_SEEN, labels, lambda: _read_only(_codes(labels))[0])
+    return _codes(labels)
 
 
 def _coded_labels(x: Any) -> tuple[np.ndarray, np.ndarray] | None:
@@ -384,14 +385,7 @@ _ERROR_LABELS: dict[int, tuple[weakref.ref, bool]] = {}
 def _has_error_label(labels: np.ndarray) -> bool:
     """Whether a label of a (read-only, shared) array of distinct labels reads as an error;
     looked at once while the array lives."""
-    seen = _ERROR_LABELS.get(id(labels))
-    if seen is not None and seen[0]() is labels:
-        return seen[1]
-    out = not ERRORS.isdisjoint(labels)
-    key = id(labels)
-    _ERROR_LABELS[key] = (weakref.ref(labels, lambda _, key=key, held=_ERROR_LABELS:
-                                      held.pop(key, None)), out)
-    return out
+    return _once(_ERROR_LABELS, labels, lambda: not ERRORS.isdisjoint(labels))
 
 
 def _labels_of(x: Any) -> tuple[np.ndarray, np.ndarray]:
