@@ -58,10 +58,6 @@ FIELDS: tuple[tuple[str, str, str, str], ...] = tuple(
 #: The keys of the KPIs that count things (whole numbers, integers in the output).
 COUNTS = frozenset(key for key, _, _, fmt in FIELDS if fmt == "#,##0")
 
-#: The report's row besides the sheet's: ``(key, label, unit, number format)``.
-PREDICTED_CLV = ("predicted_clv", "Predicted CLV, 12 months (mean per buyer)", "currency",
-                 "#,##0.00")
-
 
 class Report(dict):
     """The report's values (``key -> value or None``, JSON as it is), with ``units``: the
