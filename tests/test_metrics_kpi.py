@@ -4,6 +4,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
+from hypothesis.extra import numpy as hnp
 
 from xl_kpis.metrics import _kpi
 from xl_kpis.metrics._kpi import COUNT, FRACTION, kpi, safe_div
@@ -100,9 +102,120 @@ def test_float64_arrays_are_not_copied_on_the_way_in():
     assert _kpi.as_float_array("f", "a", a) is a
 
 
-# --- identifiers: one normalisation whatever the size --------------------------------------
+_NEG_NAN = float(np.copysign(np.nan, -1.0))     # a NaN with its sign bit set
 
-from hypothesis import given, settings, strategies as st  # noqa: E402
+
+def _first_invalid(a: np.ndarray, dom) -> str | None:
+    """The reference: the message naming the first value outside ``dom`` in C order, read
+    one Python float at a time with the rule's own comparisons (NaN compares False)."""
+    for v in a.ravel().tolist():
+        if (dom.lo is not None and v < dom.lo) or (dom.hi is not None and v > dom.hi):
+            return f"f: argument 'x' {dom.rule}, got {v!r}"
+    return None
+
+
+def _outside(dom) -> list[float]:
+    """Values just outside ``dom`` and far outside it (none for an unbounded domain)."""
+    out = []
+    if dom.lo is not None:
+        out += [float(np.nextafter(dom.lo, -np.inf)), -np.inf, -1e300]
+    if dom.hi is not None:
+        out += [float(np.nextafter(dom.hi, np.inf)), np.inf, 1e300]
+    return out
+
+
+def _inside(dom) -> list[float]:
+    """Values inside ``dom``, NaN (not measured) and, where 0 is allowed, -0.0."""
+    lo = -1e300 if dom.lo is None else dom.lo
+    hi = 1e300 if dom.hi is None else dom.hi
+    out = [lo, hi, (lo + hi) / 2, np.nan, _NEG_NAN]
+    return out + ([-0.0] if lo <= 0.0 <= hi else [])
+
+
+@settings(max_examples=300, deadline=None)
+@given(dom=st.sampled_from(_DOMAINS), data=st.data(),
+       shape=hnp.array_shapes(min_dims=1, max_dims=2, min_side=1, max_side=40),
+       view=st.sampled_from(["contiguous", "reversed", "every other", "transposed"]))
+def test_the_array_check_names_the_first_invalid_value_as_a_plain_loop_does(dom, data, shape,
+                                                                           view):
+    """check_domain's reductions accept and refuse exactly what a loop over the values does,
+    naming the same (first, in C order) value: over edge values (signed zeros and NaNs,
+    infinities, subnormals, the bounds and their neighbours) and any float, in contiguous
+    arrays and in views, with a value outside the domain planted at a drawn place in half
+    the cases, so both verdicts are drawn."""
+    values = st.sampled_from(_EDGES + [_NEG_NAN] + _inside(dom) + _outside(dom)) | st.floats()
+    a = data.draw(hnp.arrays(np.float64, shape, elements=values))
+    if _outside(dom) and data.draw(st.booleans()):
+        a.flat[data.draw(st.integers(0, a.size - 1))] = data.draw(st.sampled_from(_outside(dom)))
+    a = {"contiguous": a, "reversed": a[::-1], "every other": a[::2],
+         "transposed": a.T}[view]
+    assert _outcome(a, dom) == _first_invalid(a, dom)
+
+
+_SIZES = [1, 2, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129,
+          8191, 8192, 8193, 16384, 65537]
+
+
+@pytest.mark.parametrize("dom", [d for d in _DOMAINS if _outside(d)], ids=lambda d: d.name)
+def test_a_value_planted_anywhere_in_a_long_array_is_found(dom):
+    """Arrays of many sizes (around SIMD widths, unrolled loops and numpy's 8,192-value
+    buffers) hold only valid values, NaNs of both signs and -0.0 where 0 is allowed: they
+    pass.  One value outside the domain planted at the start, on either side of every
+    such boundary or at the very end fails them, naming that value."""
+    inside = np.array(_inside(dom))
+    for n in _SIZES:
+        a = np.resize(inside, n)
+        assert _outcome(a, dom) is None, n
+        for at in sorted({0, n - 1} | {k + d for k in _SIZES if k < n for d in (-1, 0)}):
+            for bad in _outside(dom):
+                b = a.copy()
+                b[at] = bad
+                assert _outcome(b, dom) == f"f: argument 'x' {dom.rule}, got {bad!r}", \
+                    (n, at, bad)
+
+
+@pytest.mark.parametrize("dom", _DOMAINS, ids=lambda d: d.name)
+def test_a_python_number_is_checked_and_computed_as_an_array_is(dom):
+    """A plain float or int skips the array conversion (a numpy scalar goes to the body): it
+    is accepted or refused exactly as the same value in a 0-d array and in a list, with the
+    same message, and gives the same number."""
+    @kpi(x=dom)
+    def f(x):
+        return x * 2.0 + 1.0
+
+    def outcome(v):
+        try:
+            out = f(v)
+        except ValueError as e:
+            return str(e)
+        return np.asarray(out).ravel().tolist()
+
+    for v in _EDGES + [_NEG_NAN, 0, 1, -1, 3, 2**70, -2**70]:
+        want = outcome(np.asarray(float(v)))
+        assert repr(outcome(v)) == repr(want) == repr(outcome([v])), (dom.name, v)
+        if isinstance(want, list):              # accepted: a Python float, as before
+            assert type(f(v)) is float
+
+
+def test_a_domain_error_in_a_clv_column_names_the_first_bad_value():
+    # the whole path of a column (float64, no copy) through the decorator: the first
+    # argument in error is named with its first invalid value
+    from xl_kpis.metrics import clv
+    a, r, t = np.full(70_000, 50.0), np.full(70_000, 2.0), np.full(70_000, 1.0)
+    r[[8192, 69_999]] = [-0.5, -2.0]
+    t[0] = -1.0
+    r[100], t[5] = -0.0, _NEG_NAN               # accepted: not below 0, not measured
+    with pytest.raises(ValueError, match=r"^clv: argument 'repeat' must be >= 0, got -0\.5$"):
+        clv(a, r, t)
+    r[[8192, 69_999]] = 2.0
+    with pytest.raises(ValueError, match=r"^clv: argument 'retention' .* got -1\.0$"):
+        clv(a, r, t)
+    t[0] = 1.0
+    out = clv(a, r, t)
+    assert out[100] == 0.0 and np.isnan(out[5]) and out[6] == 100.0
+
+
+# --- identifiers: one normalisation whatever the size --------------------------------------
 
 from xl_kpis.metrics import buyer_count  # noqa: E402
 

@@ -4,7 +4,9 @@ A KPI is a plain numpy function decorated with :func:`kpi`, which declares
 the *domain* of each argument (a count, an amount of money, a fraction ...).
 The decorator
 
-* converts every argument to a float64 array (no copy when it already is one),
+* converts every argument to a float64 array (no copy when it already is one;
+  a Python ``float`` or ``int`` becomes a ``np.float64`` scalar, which computes
+  as a 0-d array does at a fraction of the cost),
 * raises ``TypeError`` for values that are not numbers and ``ValueError`` for
   numbers outside the argument's domain, naming the function, the argument,
   the rule and the offending value,
@@ -397,25 +399,45 @@ def present(labels: np.ndarray) -> np.ndarray:
     return labels >= 0 if labels.dtype.kind in "iu" else labels != ""
 
 
+def _check_number(fname: str, arg: str, v: float, dom: Domain) -> None:
+    """Raise ValueError naming the argument, the rule and the value when the number ``v``
+    leaves ``dom``.
+
+    Parameters
+    ----------
+    fname, arg : str
+        The function and the argument named in the message.
+    v : float
+        A Python float: it is compared with Python operators, as cheap as a check can be
+        (NaN compares False, so it is never invalid; -0.0 is not below 0).
+    dom : Domain
+        The argument's domain.
+
+    Raises
+    ------
+    ValueError
+        ``"<fname>: argument '<arg>' <rule>, got <v>"``.
+    """
+    if (dom.lo is not None and v < dom.lo) or (dom.hi is not None and v > dom.hi):
+        raise ValueError(f"{fname}: argument {arg!r} {dom.rule}, got {v!r}")
+
+
 def check_domain(fname: str, arg: str, a: np.ndarray, dom: Domain) -> None:
     """Raise ValueError naming the argument, the rule and the value when ``a`` leaves ``dom``.
 
-    A scalar is compared as a Python float (a ufunc call costs more than the whole
-    comparison); an array takes one NaN-ignoring reduction per bound (no temporary arrays)
-    on the happy path.
+    A scalar is compared as a Python float (:func:`_check_number`: a ufunc call costs more
+    than the whole comparison); an array takes one NaN-ignoring reduction per bound (no
+    temporary arrays) on the happy path, and names its first invalid value (in C order).
     """
     lo, hi = dom.lo, dom.hi
     if (lo is None and hi is None) or a.size == 0:
         return
     if a.ndim == 0:
-        v = float(a)                           # NaN compares False: never invalid
-        if (lo is not None and v < lo) or (hi is not None and v > hi):
-            raise ValueError(f"{fname}: argument {arg!r} {dom.rule}, got {v!r}")
+        _check_number(fname, arg, float(a), dom)
         return
     if (lo is not None and np.fmin.reduce(a, axis=None) < lo) or \
             (hi is not None and np.fmax.reduce(a, axis=None) > hi):
-        v = float(a[dom.invalid(a)].flat[0])   # a plain number in the message
-        raise ValueError(f"{fname}: argument {arg!r} {dom.rule}, got {v!r}")
+        _check_number(fname, arg, float(a[dom.invalid(a)].flat[0]), dom)
 
 
 def kpi(shape: str = "elementwise", **domains: Domain) -> Callable:
@@ -451,6 +473,11 @@ def kpi(shape: str = "elementwise", **domains: Domain) -> Callable:
             arrays = []
             scalar = True
             for (name, dom, _), v in zip(params, args):
+                if type(v) is float or type(v) is int:     # a plain number: no array at all
+                    v = float(v)
+                    _check_number(fname, name, v, dom)
+                    arrays.append(np.float64(v))
+                    continue
                 a = as_float_array(fname, name, v)
                 check_domain(fname, name, a, dom)
                 scalar = scalar and a.ndim == 0
