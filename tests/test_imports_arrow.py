@@ -141,12 +141,25 @@ def test_factorize():
     assert distinct.tolist() == sorted(ids.to_pylist()) and codes.tolist() == [2, 1, 0]   # as text
 
 
-@given(st.lists(st.text(alphabet="0129", min_size=1, max_size=21), min_size=1, max_size=30))
+@given(st.lists(st.none() | st.text(alphabet="0129", min_size=1, max_size=21), min_size=1,
+                max_size=30))
 def test_ids_sort_as_text(ids):
-    """Digit ids sort as Python sorts the strings (trailing and leading zeros, 20+ digits)."""
-    codes, distinct = factorize(pa.array(ids), sort=True)
-    assert distinct.tolist() == sorted(set(ids))
-    assert distinct[codes].tolist() == ids
+    """Digit ids sort as Python sorts the strings (trailing and leading zeros, 20+ digits,
+    blanks), whichever way they are factorised (integer keys or text)."""
+    codes, distinct = factorize(pa.array(ids, pa.string()), sort=True)
+    assert distinct.tolist() == sorted({i for i in ids if i is not None})
+    assert [None if c < 0 else distinct[c] for c in codes] == ids
+
+
+def test_ids_are_factorised_by_integer_keys_unless_two_share_one():
+    """Ids of up to 19 digits are hashed as integers; "12" and "120" (one key) or a 20-digit
+    id send the column to the text path, which the property test above checks too."""
+    fast = arrow._factorize_ids(pa.array(["5764612345678901239", None, "576461234567890123",
+                                          "0012", "5764612345678901239"]))
+    assert fast is not None and fast[0].tolist() == [2, -1, 1, 0, 2]
+    assert fast[1].tolist() == ["0012", "576461234567890123", "5764612345678901239"]
+    for other in (["12", "120"], ["1" * 20], ["12", "a"], [None]):
+        assert arrow._factorize_ids(pa.array(other, pa.string())) is None
 
 
 # --------------------------------------------------------------------------- read_table

@@ -162,7 +162,6 @@ class Converted:
     rest_values: list = field(default_factory=list)
 
 
-_DIGITS = r"^[0-9]+$"
 _PLAIN_NUMBER = r"^(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$"
 
 
@@ -229,7 +228,9 @@ _REFUSED = _Refused()
 def _scalar(t: pa.Array, rows: np.ndarray, fn: Callable[..., Any]) -> tuple[list, np.ndarray]:
     """``fn`` of the (trimmed) cells at ``rows``, once per distinct text: (values, refused mask)."""
     done: dict[str, Any] = {}
-    texts = t.take(pa.array(rows)).to_pylist()
+    # (a few cells of a long column: one at a time, as taking them would join its chunks)
+    texts = [t[i].as_py() for i in rows.tolist()] if len(rows) < 64 else \
+        t.take(pa.array(rows)).to_pylist()
     for text in set(texts):
         try:
             done[text] = fn(text)
@@ -247,8 +248,12 @@ def _scatter(n: int, rows: np.ndarray, flags: np.ndarray) -> np.ndarray:
 
 
 def digits(t: pa.Array) -> np.ndarray:
-    """Which (stripped) cells are one or more ASCII digits: an id as it is."""
-    return _np(pc.match_substring_regex(t, _DIGITS))
+    """Which (stripped) cells are one or more ASCII digits: an id as it is.
+
+    >>> digits(pa.array(["0123", "", "12a", "\u0663", None])).tolist()
+    [True, False, False, False, False]
+    """
+    return _np(pc.ascii_is_decimal(t))          # False for "" (as str.isdecimal)
 
 
 def as_numpy(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -350,9 +355,18 @@ def _text_order(texts: pa.Array) -> np.ndarray:
 def factorize(values: pa.Array, sort: bool) -> tuple[np.ndarray, np.ndarray]:
     """``(codes, distinct)`` of a string array with nulls: int64 codes (-1 for null) and an
     object array of the distinct ``str``, in order of first appearance or, with ``sort``,
-    sorted (as Python sorts ``str``: by code point, which UTF-8 byte order is)."""
+    sorted (as Python sorts ``str``: by code point, which UTF-8 byte order is).
+
+    >>> codes, distinct = factorize(pa.array(["20", None, "3", "20", "100"]), sort=True)
+    >>> codes.tolist(), distinct.tolist()
+    ([1, -1, 2, 1, 0], ['100', '20', '3'])
+    """
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
+    if sort:
+        ids = _factorize_ids(values)
+        if ids is not None:
+            return ids
     encoded = pc.dictionary_encode(values, null_encoding="mask")
     codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
     distinct = encoded.dictionary
@@ -363,6 +377,38 @@ def factorize(values: pa.Array, sort: bool) -> tuple[np.ndarray, np.ndarray]:
         codes = np.where(codes >= 0, rank[np.maximum(codes, 0)], -1)
         distinct = distinct.take(pa.array(order))
     return codes, _objects(distinct)
+
+
+def _factorize_ids(values: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`factorize` (sorted) of ids of 1 to 19 ASCII digits, hashing integers rather
+    than text; None for any other column.
+
+    An id is keyed by its digits left-aligned and zero-padded to 19 places, an uint64
+    that sorts as the text does (see :func:`_text_order`).  Only ids that differ by
+    trailing zeros share a key (``"12"``, ``"120"``): when a key is seen with two
+    lengths, None (the text is factorised instead).
+    """
+    n_valid = len(values) - values.null_count
+    if not n_valid or not pc.all(pc.ascii_is_decimal(values)).as_py() or \
+            pc.max(pc.binary_length(values)).as_py() > _ID_WIDTH:
+        return None
+    keys = pc.cast(pc.utf8_rpad(values, _ID_WIDTH, "0"), pa.uint64())
+    encoded = pc.dictionary_encode(keys, null_encoding="mask")
+    first = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    lengths = pc.fill_null(pc.binary_length(values), 0).to_numpy(zero_copy_only=False)
+    valid = first >= 0
+    at, length = first[valid], lengths[valid]
+    key_length = np.zeros(len(encoded.dictionary), dtype=length.dtype)
+    key_length[at] = length
+    if not np.array_equal(key_length[at], length):
+        return None                                    # "12" and "120": tell them apart as text
+    order = np.argsort(encoded.dictionary.to_numpy(zero_copy_only=False), kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    codes = np.where(valid, rank[np.maximum(first, 0)], -1)
+    # the dictionary is in order of first appearance: where the running maximum code grows
+    appears = np.flatnonzero(np.diff(np.maximum.accumulate(first), prepend=-1) > 0)
+    return codes, _objects(values.take(pa.array(appears[order])))
 
 
 def _objects(texts: pa.Array) -> np.ndarray:
