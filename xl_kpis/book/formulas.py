@@ -495,16 +495,33 @@ class _Vec:
     these arrays; their results are the same as the row-by-row functions above give
     (a property the tests check).  The arrays may be read-only (a constant is one
     value broadcast to every row): they are never written in place.
+
+    ``obj`` may be given as a function that makes it: it is made when first read
+    (:func:`_v_if` of columns whose codes are known never needs the values of every
+    row: the comparisons and the UDFs take the codes).  :attr:`has_obj` tells
+    whether there is one without making it.
     """
 
-    __slots__ = ("kind", "num", "obj", "cat", "_lower", "_column", "constant")
+    __slots__ = ("kind", "num", "_obj", "cat", "_lower", "_column", "constant")
 
-    def __init__(self, kind: np.ndarray, num: np.ndarray, obj: np.ndarray | None = None,
+    def __init__(self, kind: np.ndarray, num: np.ndarray,
+                 obj: np.ndarray | Callable[[], np.ndarray] | None = None,
                  cat: tuple[np.ndarray, np.ndarray] | None = None):
-        self.kind, self.num, self.obj, self.cat = kind, num, obj, cat
+        self.kind, self.num, self._obj, self.cat = kind, num, obj, cat
         self._lower: np.ndarray | None = None
         self._column: np.ndarray | None = None
         self.constant: Any = _NOT_CONSTANT     # the value on every row, when one is
+
+    @property
+    def obj(self) -> np.ndarray | None:
+        if callable(self._obj):
+            self._obj = self._obj()
+        return self._obj
+
+    @property
+    def has_obj(self) -> bool:
+        """Whether some row may hold text, an error or a date (:attr:`obj` is not None)."""
+        return self._obj is not None
 
     def lower(self) -> np.ndarray:
         """The text of each row in lower case ("" where a row holds no text)."""
@@ -642,7 +659,7 @@ class _Vec:
         at = np.not_equal(err, None)
         if not at.any():
             return base
-        obj = base.obj.copy() if base.obj is not None else np.empty(len(base), dtype=object)
+        obj = base.obj.copy() if base.has_obj else np.empty(len(base), dtype=object)
         obj[at] = err[at]
         cat = None if base.cat is None else (np.where(at, -1, base.cat[0]), base.cat[1])
         return cls(np.where(at, _K_ERROR, base.kind).astype(np.int8), base.num, obj, cat)
@@ -650,7 +667,7 @@ class _Vec:
     def error(self) -> np.ndarray | None:
         """The error of each row (an object array, None where the row holds none), or None
         when no row holds one."""
-        if self.obj is None:
+        if not self.has_obj:
             return None
         at = self.kind == _K_ERROR
         if not at.any():
@@ -662,10 +679,10 @@ class _Vec:
     def array(self) -> np.ndarray:
         """The values as an object array of Python cell values (a column of the book)."""
         kind = self.kind
-        if self.obj is None and not (kind == _K_BOOL).any():
+        if not self.has_obj and not (kind == _K_BOOL).any():
             out = self.num.astype(object)
         else:
-            out = np.full(len(self), None, dtype=object) if self.obj is None \
+            out = np.full(len(self), None, dtype=object) if not self.has_obj \
                 else self.obj.copy()
             at = kind == _K_NUMBER
             if at.any():
@@ -686,7 +703,7 @@ class _Vec:
         if not blank.any():
             return self
         return _Vec(np.where(blank, _K_NUMBER, self.kind).astype(np.int8), self.num,
-                    self.obj, self.cat)
+                    self._obj, self.cat)
 
     def column(self) -> np.ndarray:
         """The values as an n x 1 range for a UDF (numbers as float64, NaN for blanks;
@@ -699,10 +716,12 @@ class _Vec:
                     else not text.any() or (self.obj[text] == "").all()):
                 # numbers and blanks; "" is a blank to every function, as a blank cell
                 out = np.where(kind == _K_NUMBER, self.num, np.nan)[:, None]
+            elif self.cat is not None and ((kind == _K_TEXT) | (kind == _K_BLANK)).all():
+                codes, cats = self.cat              # the values made from the codes
+                out = Coded(np.append(cats, np.array(["", None], dtype=object))[codes][:, None],
+                            codes, cats)
             else:
                 out = self.array()[:, None]
-                if self.cat is not None and ((kind == _K_TEXT) | (kind == _K_BLANK)).all():
-                    out = Coded(out, self.cat[0], self.cat[1])
             out.flags.writeable = False   # shared by every call that reads the column
             self._column = out
         return self._column
@@ -892,10 +911,13 @@ def _if_cat(truth: np.ndarray, a: tuple[np.ndarray, np.ndarray],
 def _v_if(cond: _Vec, then: _Vec, otherwise: _Vec) -> _Vec:
     truth, err = _v_logical(cond)
     obj = cat = None
-    if then.obj is not None or otherwise.obj is not None:
+    if then.has_obj or otherwise.has_obj:
         n = len(cond)
-        obj = np.where(truth, then.obj if then.obj is not None else np.empty(n, object),
-                       otherwise.obj if otherwise.obj is not None else np.empty(n, object))
+
+        def obj() -> np.ndarray:
+            return np.where(truth, then.obj if then.has_obj else np.empty(n, object),
+                            otherwise.obj if otherwise.has_obj else np.empty(n, object))
+
         a, b = _cat_of(then), _cat_of(otherwise)
         if a is not None and b is not None:
             cat = _if_cat(truth, a, b)
