@@ -5,7 +5,7 @@ import inspect
 import re
 
 import xl_kpis
-from xl_kpis import udfs
+from xl_kpis import functions, udfs
 
 KPIS = [
     # engagement
@@ -32,7 +32,8 @@ def test_package_exports_exactly_the_declared_kpis_in_group_order():
 
 
 def test_excel_functions_are_the_kpis_upper_cased_in_the_same_order():
-    assert udfs.__all__ == [n.upper() for n in KPIS]
+    assert functions.__all__ == [n.upper() for n in KPIS]
+    assert udfs.__all__ == functions.__all__            # each registered with xlwings
 
 
 def test_every_argument_help_text_is_taken_from_the_kpi_docstring():
@@ -40,11 +41,11 @@ def test_every_argument_help_text_is_taken_from_the_kpi_docstring():
     def words(text):
         return " ".join(re.sub(r"[`*]", "", text).split())
 
-    for name, docs in udfs.ARG_DOCS.items():
-        source = words(inspect.getdoc(udfs.KPI_OF[name]))
+    for name, docs in functions.ARG_DOCS.items():
+        source = words(inspect.getdoc(functions.KPI_OF[name]))
         for arg, doc in docs.items():
-            if arg in udfs.LAYOUT_OPTIONS.get(name, ()):
-                assert doc in inspect.getsource(udfs), (name, arg)
+            if arg in functions.LAYOUT_OPTIONS.get(name, ()):
+                assert doc in inspect.getsource(functions), (name, arg)
                 continue
             core_text = words(doc).removesuffix(" (optional).").removesuffix(".")
             assert core_text and core_text in source, (name, arg, doc)
@@ -57,11 +58,11 @@ def test_a_parameter_missing_from_the_docstring_cannot_register():
         return a
 
     try:
-        udfs._udf(undocumented)(lambda a: a)
+        functions._udf(undocumented)(lambda a: a)
     except KeyError as e:
         assert "a" in str(e)
     else:
         raise AssertionError("a UDF with an undocumented argument registered")
     finally:
-        udfs.KPI_OF.pop("<lambda>", None)
-        udfs.ARG_DOCS.pop("<lambda>", None)
+        functions.KPI_OF.pop("<lambda>", None)
+        functions.ARG_DOCS.pop("<lambda>", None)

@@ -619,7 +619,7 @@ def test_shared_parameter_text_is_filled_in_every_docstring():
     (so the Excel argument help, read from the docstring, has it)."""
     import inspect
 
-    from xl_kpis.udfs import parameter_docs
+    from xl_kpis.functions import parameter_docs
 
     for name, fn in vars(P).items():
         if callable(fn) and getattr(fn, "__module__", None) == P.__name__ and \

@@ -5,7 +5,7 @@ entered.  A cell that shows ``#NAME?`` after xlwings Lite has loaded the
 functions (a formula typed before Lite was running, or pasted from a book
 another tool wrote) binds once it is entered again; a recalculation does not
 do that (office-js issues #6611, #4185).  :func:`reenter_formulas` does it for
-every formula of the workbook that calls one of :data:`xl_kpis.udfs.__all__`.
+every formula of the workbook that calls one of :data:`xl_kpis.functions.__all__`.
 
 The template's ``main.py`` imports it (xlwings Lite lists the scripts that are
 members of ``main``).  It runs in Lite only: it reads formulas with xlwings'
@@ -19,7 +19,7 @@ from typing import Any, Iterator, Sequence
 import xlwings as xw
 
 from . import officejs
-from .udfs import __all__ as FUNCTIONS
+from .functions import __all__ as FUNCTIONS
 
 __all__ = ["reentered", "formula_runs", "reenter_formulas"]
 

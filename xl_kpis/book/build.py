@@ -29,7 +29,7 @@ from typing import Any, BinaryIO, Mapping, Sequence
 
 import numpy as np
 
-from .. import officejs, udfs
+from .. import functions, officejs
 from ..metrics._kpi import Coded
 from ..xlsx import books
 from ..xlsx.dates import to_serial
@@ -232,7 +232,7 @@ def evaluate_book(tables: Mapping[str, Mapping[str, Sequence[Any]]],
 
     Notes
     -----
-    KPIs are evaluated by calling the UDFs of :mod:`xl_kpis.udfs` (once per
+    KPIs are evaluated by calling the Excel functions of :mod:`xl_kpis.functions` (once per
     computed column, with whole columns); native functions by the small
     evaluator of :mod:`xl_kpis.book.formulas`.
     """
@@ -568,7 +568,7 @@ def _header_width_of(header: str) -> float:
     return max((len(w) for w in header.split()), default=0) + 2.5
 
 
-_UDFS = frozenset(udfs.__all__)
+_UDFS = frozenset(functions.__all__)
 
 
 def _write_cells(ws, fmts: _Formats, cells: Sequence[S.Cell], ev: Evaluation,

@@ -5,7 +5,7 @@ nodes below.  The same tree gives
 
 * the formula text written into the workbook (:func:`render`), and
 * the value cached beside it (:class:`Evaluator`), computed by calling the
-  Excel functions of :mod:`xl_kpis.udfs` themselves for the KPIs and a small
+  Excel functions of :mod:`xl_kpis.functions` themselves (the UDFs' code) for the KPIs and a small
   evaluator for the few native Excel functions the template uses
   (:data:`NATIVE_FUNCTIONS`, :data:`NATIVE_OPERATORS`).
 
@@ -50,7 +50,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .. import cells, officejs, udfs
+from .. import cells, functions, officejs
 from ..metrics._kpi import Coded
 from ..xlsx.dates import EPOCH, to_serial
 from ..xlsx.errors import is_error
@@ -110,7 +110,7 @@ class Lit(Node):
 
 @dataclass(frozen=True)
 class Call(Node):
-    """A call of a UDF (from :mod:`xl_kpis.udfs`) or of a native function."""
+    """A call of a UDF (from :mod:`xl_kpis.functions`) or of a native function."""
 
     fn: str
     args: tuple[Node, ...]
@@ -134,7 +134,7 @@ class _Functions:
     """``F.ROAS(a, b)`` builds ``Call("ROAS", (a, b))``; plain values become literals."""
 
     def __getattr__(self, fn: str) -> Callable[..., Call]:
-        if fn not in udfs.__all__ and fn not in NATIVE_FUNCTIONS:
+        if fn not in functions.__all__ and fn not in NATIVE_FUNCTIONS:
             raise AttributeError(f"{fn} is neither an xl-kpis UDF nor a native function"
                                  f" of the template ({', '.join(NATIVE_FUNCTIONS)})")
         return lambda *args: Call(fn, tuple(lit(a) for a in args))
@@ -245,7 +245,7 @@ def _render(node: Node, ctx: RenderContext) -> str:
     if isinstance(node, Lit):
         return _render_lit(node.value)
     if isinstance(node, Call):
-        fn = officejs.stored_name(node.fn) if ctx.officejs and node.fn in udfs.__all__ \
+        fn = officejs.stored_name(node.fn) if ctx.officejs and node.fn in functions.__all__ \
             else node.fn
         return f"{fn}({','.join(_render(a, ctx) for a in node.args)})"
     if isinstance(node, Op):
@@ -1129,7 +1129,7 @@ class Evaluator:
         n = next((len(a) for a in args if isinstance(a, (_Rows, _Vec))), None)
         call = [a.column() if isinstance(a, _Vec) else
                 _as_column_range(a) if isinstance(a, _Rows) else a for a in args]
-        result = getattr(udfs, fn)(*call)
+        result = getattr(functions, fn)(*call)
         if n is None:
             return result
         if isinstance(result, list):

@@ -20,8 +20,8 @@ workbook is declared here, once:
   and the array result shapes.
 
 Formulas are expression trees (:mod:`xl_kpis.book.formulas`): their text and
-their cached values both come from the tree.  Only the UDFs of
-:mod:`xl_kpis.udfs` and :data:`NATIVE_FUNCTIONS` are called.
+their cached values both come from the tree.  Only the Excel functions of
+:mod:`xl_kpis.functions` (the UDFs' code) and :data:`NATIVE_FUNCTIONS` are called.
 """
 
 from __future__ import annotations
