@@ -134,9 +134,9 @@ def test_report_shows_progress_on_request(demo):
     shown = CliRunner().invoke(main, ["report", str(demo), "--json", "--progress"])
     assert quiet.exit_code == shown.exit_code == 0
     assert quiet.stderr == ""          # not a terminal: no progress unless asked
-    # (the KPIs and the lines the CLV model is fitted on come from one evaluation)
-    steps = ["reading the book's tables", "computing the KPIs", "fitting the predicted CLV model",
-             "done"]
+    # (the KPIs sheet's predicted CLV row fits the model the report shows: one evaluation)
+    steps = ["reading the book's tables",
+             "computing the KPIs and fitting the predicted CLV model", "done"]
     # each step overwrites the line before (click drops the erase-line code off a terminal)
     assert [line.split("… ")[-1] for line in shown.stderr.split("\r")[1:]] == \
         steps[:-1] + ["done\n"]

@@ -217,6 +217,51 @@ def test_predicted_clv_is_the_model_on_the_lines_that_count():
     json.dumps(clv)
 
 
+@pytest.fixture
+def fits(monkeypatch):
+    """The number of BG/NBD fits made so far (each CLV model fit makes one)."""
+    from xl_kpis.metrics import predictive as P
+
+    made = []
+    fit = P.bgnbd_fit
+
+    def counted(*args, **kwargs):
+        made.append(1)
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(P, "bgnbd_fit", counted)
+    return lambda: len(made)
+
+
+def test_the_report_fits_the_clv_model_once_and_shows_the_sheet_s_fit(fits):
+    from xl_kpis.metrics import predictive as P
+    from xl_kpis.report import report_kpis
+
+    cols = _model_orders()
+    kpis, clv = report_kpis(cols, settings={"Margin": 0.4}, margin=0.4)
+    assert fits() == 1
+    # the model's figure with the sheet's margin is the sheet's row, to the last bit
+    assert clv["predicted_clv"] == kpis["pclv"] == kpis["predicted_clv"]
+    # and its parameters are those of the fit of the lines that count, made independently
+    counted = [i for i, s in enumerate(cols["status"]) if s != "Cancelled"]
+    model = P.clv_model(*([cols[k][i] for i in counted] for k in ("buyer", "created",
+                                                                    "sku_subtotal")))
+    assert clv["parameters"] == dict(P.parameter_rows(model))
+    assert fits() == 2                                  # (the count sees every fit)
+    # a revenue CLV from the same fit: the sheet's row keeps the gross margin setting
+    kpis, revenue = report_kpis(cols, settings={"Margin": 0.4})
+    assert fits() == 3 and revenue["parameters"] == clv["parameters"]
+    assert revenue["predicted_clv"] == pytest.approx(kpis["pclv"] / 0.4, rel=1e-12)
+    assert clv_model_report(cols)["parameters"] == clv["parameters"] and fits() == 4
+
+
+def test_a_book_s_report_fits_the_clv_model_once(demo, fits):
+    report = book_kpis(demo)
+    assert fits() == 1
+    assert report["predicted_clv"] == report["pclv"] == sheet_kpis(demo)["pclv"]
+    assert report["clv_model"]["margin"] == 0.4
+
+
 @pytest.mark.parametrize("orders, why", [
     (None, "no order lines"),
     ({"buyer": ["a"], "order_id": ["1"]}, "no order lines"),           # no created / subtotal

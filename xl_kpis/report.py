@@ -19,12 +19,14 @@ Counts (orders, buyers, views, reviews …) are integers.
 
 Besides the sheet's rows, a report gives the predicted CLV (BG/NBD +
 Gamma-Gamma, :mod:`xl_kpis.metrics.predictive`), fitted on the lines the
-Orders table counts (its ``Counted order`` and ``Counted sales`` columns: not
-cancelled, with an order id), each line's SKU subtotal summed per buyer and
-day, over 12 months with a 1 % monthly discount, times the book's gross margin
-(a revenue CLV from an export, which has no margin).
-:func:`clv_model_report` gives the fitted parameters, or why the data cannot
-support the models.
+Orders table counts (its ``Counted sales`` column: not cancelled, with an
+order id), each line's SKU subtotal summed per buyer and day, over 12 months
+with a 1 % monthly discount, times the book's gross margin (a revenue CLV from
+an export, which has no margin).  :func:`clv_model_report` gives the fitted
+parameters, or why the data cannot support the models.  The models are fitted
+once: the fit behind the KPIs sheet's predicted CLV row, which the evaluator
+hands over (:func:`xl_kpis.book.build.evaluate_kpis`), so the model's lines
+describe the fit of the sheet's figure.
 """
 
 from __future__ import annotations
@@ -131,20 +133,18 @@ def report_kpis(orders: Columns | None = None, ads: Columns | None = None,
                 settings: Mapping[str, Any] | None = None, margin: float = 1.0,
                 clv: dict | None = None, progress: Callable[[str], None] | None = None
                 ) -> tuple[dict[str, float | None], dict]:
-    """:func:`shop_kpis` and :func:`clv_model_report` from one evaluation of the tables
-    (the CLV model, with ``margin``, is fitted unless ``clv`` is given).
-    ``progress(step)`` is told each step as it starts."""
+    """:func:`shop_kpis` and :func:`clv_model_report` from one evaluation of the tables:
+    the CLV model (its figure with ``margin``, unless ``clv`` is given) is the fit behind
+    the KPIs sheet's predicted CLV row.  ``progress(step)`` is told each step as it
+    starts."""
     from .book.build import evaluate_kpis
 
     say = progress or (lambda step: None)
-    fit = clv is None and _has_clv_columns(orders)
-    say("computing the KPIs")
-    values = evaluate_kpis(_tables(orders, ads, videos, brand), settings,
-                           columns=[_COUNTED, _SALES] if fit else [])
+    say("computing the KPIs and fitting the predicted CLV model" if _has_clv_columns(orders)
+        else "computing the KPIs")
+    values = evaluate_kpis(_tables(orders, ads, videos, brand), settings)
     if clv is None:
-        if fit:
-            say("fitting the predicted CLV model")
-        clv = _clv_model(orders, values, margin) if fit else _no_lines(margin)
+        clv = _clv_model(values, margin) if _has_clv_columns(orders) else _no_lines(margin)
     out = Report({key: _number(values[key], key in COUNTS) for key, _, _, _ in FIELDS},
                  {key: v for key in S.KPIS if isinstance(v := values.get(("unit", key)), str)})
     out["predicted_clv"] = clv["predicted_clv"]
@@ -168,12 +168,12 @@ def book_kpis(path: str | os.PathLike,
     return Report({**kpis, "clv_model": clv}, kpis.units)
 
 
-#: The predicted CLV's horizon and monthly discount rate.
-CLV_MONTHS, CLV_DISCOUNT = 12, 0.01
+#: The predicted CLV's horizon and monthly discount rate (the KPIs sheet's).
+CLV_MONTHS, CLV_DISCOUNT = S.CLV_MONTHS, S.CLV_DISCOUNT
 #: The columns of an order export the CLV model reads besides those of the order KPIs.
 CLV_ORDER_KEYS = ("created", "sku_subtotal")
-#: The Orders table's columns that say which lines count, and their amounts.
-_COUNTED, _SALES = ("Orders", "Counted order"), ("Orders", "Counted sales")
+#: The KPIs sheet's row whose formula fits the CLV models (the predicted CLV).
+_PCLV = "pclv"
 
 
 def _has_clv_columns(orders: Columns | None) -> bool:
@@ -190,8 +190,9 @@ def _no_lines(margin: float) -> dict:
 def clv_model_report(orders: Columns | None, margin: float = 1.0) -> dict:
     """The predicted CLV and the fitted BG/NBD and Gamma-Gamma parameters of order lines.
 
-    The lines are those the Orders table counts (its ``Counted order`` column,
-    evaluated as the sheet evaluates it), the amounts its ``Counted sales``.
+    The lines are those the Orders table counts (its ``Counted sales`` column,
+    evaluated as the sheet evaluates it): the model is the fit of the KPIs
+    sheet's predicted CLV row.
 
     Returns ``{"predicted_clv": ..., "margin": ..., "months": 12, "discount": 0.01,
     "parameters": {...}}``; without the buyer, created and SKU subtotal columns, or
@@ -202,37 +203,35 @@ def clv_model_report(orders: Columns | None, margin: float = 1.0) -> dict:
 
     if not _has_clv_columns(orders):
         return _no_lines(margin)
-    values = evaluate_kpis(_tables(orders, None, None, None), columns=[_COUNTED, _SALES])
-    return _clv_model(orders, values, margin)
+    return _clv_model(evaluate_kpis(_tables(orders, None, None, None)), margin)
 
 
-def _clv_model(orders: Columns, values: Mapping, margin: float) -> dict:
-    """:func:`clv_model_report` of the lines the evaluated ``Counted order`` and ``Counted
-    sales`` columns in ``values`` count."""
+def _clv_model(values: Mapping, margin: float) -> dict:
+    """:func:`clv_model_report` of the fit behind the predicted CLV row of the evaluated
+    KPIs ``values`` (:func:`~xl_kpis.book.build.evaluate_kpis`), its figure with ``margin``."""
     from .metrics import predictive as P
 
     out: dict = {"predicted_clv": None, "margin": margin, "months": CLV_MONTHS,
                  "discount": CLV_DISCOUNT}
-    try:        # (a value outside its column's domain, typed into a book: no model)
-        created = orders["created"]
-        n = len(created)
-        counted, sales = values[_COUNTED][:n], values[_SALES][:n]   # object arrays
-        keep = np.not_equal(counted, None) & (counted != "")
-        at = np.flatnonzero(keep)
-        created = created[keep] if isinstance(created, np.ndarray) else \
-            [created[i] for i in at.tolist()]
-        buyers = orders["buyer"]
-        buyers = buyers[keep] if isinstance(buyers, np.ndarray) else \
-            [buyers[i] for i in at.tolist()]
-        sales = sales[keep]
-        amounts = np.where(np.equal(sales, None) | (sales == ""), np.nan, sales).astype(float)
-        model = P.clv_model(buyers, created, amounts)
-        table = P.model_clv(model, CLV_MONTHS, margin, CLV_DISCOUNT)
-    except (ValueError, TypeError) as e:
+    fitted = values.get(("model", _PCLV))
+    if fitted is None:          # the sheet's cell rules stopped the call before any fit
+        shown = values.get(_PCLV)
+        out["error"] = ("no order line that counts has a buyer, a created time and a SKU"
+                        " subtotal" if shown is None or shown == "" else
+                        f"the KPIs sheet's predicted CLV shows {shown}: a Created, SKU"
+                        " subtotal or gross margin value is not a date, an amount >= 0 or a"
+                        " margin 0..1")
+        return out
+    if isinstance(fitted, Exception):
+        out["error"] = str(fitted)
+        return out
+    try:        # (a spend model whose mean is not finite: no figure)
+        table = P.model_clv(fitted, CLV_MONTHS, margin, CLV_DISCOUNT)
+    except ValueError as e:
         out["error"] = str(e)
         return out
     out["predicted_clv"] = float(table["clv"].mean())
-    out["parameters"] = {name: value for name, value in P.parameter_rows(model)}
+    out["parameters"] = {name: value for name, value in P.parameter_rows(fitted)}
     return out
 
 

@@ -30,6 +30,7 @@ from typing import Any, BinaryIO, Mapping, Sequence
 import numpy as np
 
 from .. import functions, officejs
+from ..metrics import predictive
 from ..metrics._kpi import Coded
 from ..xlsx import books
 from ..xlsx.dates import to_serial
@@ -249,7 +250,13 @@ def evaluate_kpis(tables: Mapping[str, Mapping[str, Sequence[Any]]],
     Each ``(table, header)`` of ``columns`` (a computed column, such as the
     Orders table's ``Counted sales``) adds that column's values, keyed by the
     tuple, as an object array of cell values; a KPI whose unit is a formula (it says
-    which data the KPI was computed from) adds that unit's value, keyed ``("unit", key)``.
+    which data the KPI was computed from) adds that unit's value, keyed ``("unit", key)``;
+    a KPI whose formula fits the CLV models (the predicted CLV) adds the fit its value
+    comes from, keyed ``("model", key)``: the
+    :class:`~xl_kpis.metrics.predictive.ClvModel`, or the
+    :class:`~xl_kpis.metrics.predictive.FitError` that stopped it
+    (:func:`xl_kpis.metrics.predictive.fits`), so a caller that shows the model shows the
+    one behind the KPI's value, fitted once.
 
     The columns may be numpy arrays as a columnar reader gives them (float64 with
     NaN for a blank, datetime64, object arrays of text and None; text columns with
@@ -276,6 +283,7 @@ def _evaluate(tables: Mapping[str, Mapping[str, Sequence[Any]]],
     constants: dict[str, Any] = {}
     formulas: dict[str, S.Cell] = {}
     evaluating: set[str] = set()
+    models: dict[str, Any] = {}     # the CLV fit a KPI's own formula made
 
     def value_of(key: str) -> Any:
         if key in constants:
@@ -284,7 +292,13 @@ def _evaluate(tables: Mapping[str, Mapping[str, Sequence[Any]]],
             if key in evaluating:
                 raise ValueError(f"circular reference through {key!r}")
             evaluating.add(key)
-            state[key] = ev.cell(formulas[key].expr, array=formulas[key].array)
+            if kpis_only:
+                with predictive.fits() as fitted:
+                    state[key] = ev.cell(formulas[key].expr, array=formulas[key].array)
+                if fitted:
+                    models[key] = fitted[-1]
+            else:
+                state[key] = ev.cell(formulas[key].expr, array=formulas[key].array)
             evaluating.discard(key)
         return state[key]
 
@@ -314,6 +328,7 @@ def _evaluate(tables: Mapping[str, Mapping[str, Sequence[Any]]],
         out.update({("unit", k.key): ev.cell(k.unit) for k in S.KPIS.values()
                     if isinstance(k.unit, Node)})
         out.update({(t, h): column_array(column(t, h)) for t, h in also})
+        out.update({("model", k): m for k, m in models.items()})
         return out
 
     for t in S.TABLES:

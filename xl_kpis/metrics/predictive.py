@@ -50,14 +50,17 @@ building blocks (:func:`rfm_summary`, :func:`bgnbd_fit`,
 :func:`bgnbd_expected_purchases`, :func:`bgnbd_p_alive`,
 :func:`gamma_gamma_fit`, :func:`gamma_gamma_expected_spend`,
 :func:`clv_model`, :func:`model_clv`, :func:`parameter_rows`,
-:func:`predicted_clv_cac`, :func:`simulate_orders`) are Python API in this module.
+:func:`predicted_clv_cac`, :func:`simulate_orders`) are Python API in this module;
+:func:`fits` hands over the models an Excel function fitted.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import re
 from datetime import date, datetime
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, Iterator, NamedTuple
 
 import numpy as np
 
@@ -926,14 +929,65 @@ def clv_model(customer_ids, order_dates, order_amounts, as_of=None, unit="weeks"
     FitError
         Degenerate data (see :func:`bgnbd_fit` and :func:`gamma_gamma_fit`).
 
+    Notes
+    -----
+    Inside :func:`fits`, the model (or the :class:`FitError`) is also kept there.
+
     Examples
     --------
     See :func:`customer_clv`.
     """
-    s = rfm_summary(customer_ids, order_dates, order_amounts, as_of, unit)
-    bg = bgnbd_fit(s.frequency, s.recency, s.T, s.unit)
-    gg = gamma_gamma_fit(s.frequency, s.spend)
-    return ClvModel(s, bg, gg)
+    kept = _KEPT.get()
+    try:
+        s = rfm_summary(customer_ids, order_dates, order_amounts, as_of, unit)
+        bg = bgnbd_fit(s.frequency, s.recency, s.T, s.unit)
+        gg = gamma_gamma_fit(s.frequency, s.spend)
+    except FitError as e:
+        if kept is not None:
+            kept.append(e)
+        raise
+    model = ClvModel(s, bg, gg)
+    if kept is not None:
+        kept.append(model)
+    return model
+
+
+_KEPT: contextvars.ContextVar[list | None] = contextvars.ContextVar("xl_kpis_fits", default=None)
+
+
+@contextlib.contextmanager
+def fits() -> Iterator[list[ClvModel | FitError]]:
+    """Keep the outcome of every :func:`clv_model` fit made inside the ``with`` block.
+
+    For a caller that has a model fitted through another function (an Excel
+    function's formula, :func:`predicted_clv` …) and needs the fit itself too: the
+    fitted model, its parameters and every customer's figures, without fitting the
+    same lines again.  A block nested in another keeps its own fits; the outer
+    block does not see them.
+
+    Yields
+    ------
+    list
+        One entry per fit, in order: the :class:`ClvModel`, or the
+        :class:`FitError` that stopped it.
+
+    Examples
+    --------
+    >>> ids, days, amounts = simulate_orders(2000, BgNbd(0.5, 6.0, 0.7, 2.5, 0.0),
+    ...                                      GammaGamma(6.0, 4.0, 15.0, 0.0), seed=1)
+    >>> with fits() as fitted:
+    ...     clv = predicted_clv(ids, days, amounts, months=12, margin=0.4)
+    >>> [type(f).__name__ for f in fitted]
+    ['ClvModel']
+    >>> float(model_clv(fitted[0], 12, 0.4)["clv"].mean()) == clv
+    True
+    """
+    kept: list = []
+    token = _KEPT.set(kept)
+    try:
+        yield kept
+    finally:
+        _KEPT.reset(token)
 
 
 def _check_clv_options(fname: str, months: Any, margin: Any, discount: Any) -> tuple:
