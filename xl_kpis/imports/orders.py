@@ -307,7 +307,13 @@ def read_order_columns(path: str | os.PathLike[str], keys: Collection[str] = KPI
         plan = _plan(hmap, keys)
         table = _arrow_table(name, header_line, hmap, [col for _, col, _, _ in plan])
         if table is not None:
-            return _csv_columns(name, table, header_line, hmap, plan, source)
+            columns = _csv_columns(name, table, header_line, hmap, plan, source)
+            # pyarrow's pool keeps the pages a read frees (about 330 MB resident after a
+            # 1,000,000-line export, through all that follows): they go back to the system
+            del table
+            from .arrow import pa
+            pa.default_memory_pool().release_unused()
+            return columns
     return _read_rows(open_table(name, sheet=SHEET), keys)
 
 
