@@ -266,6 +266,12 @@ def test_a_book_s_report_fits_the_clv_model_once(demo, fits):
     (None, "no order lines"),
     ({"buyer": ["a"], "order_id": ["1"]}, "no order lines"),           # no created / subtotal
     ({k: v[:3] for k, v in _model_orders(5).items()}, "needs at least 2 customers"),
+    # the sheet's cell rules stop the call before a fit: no created time at all (blank), or
+    # one that is no date (#VALUE!)
+    ({**_model_orders(5), "created": [None] * len(_model_orders(5)["created"])},
+     "no order line that counts"),
+    ({**_model_orders(5), "created": ["soon"] + _model_orders(5)["created"][1:]},
+     "predicted CLV shows #VALUE!"),
 ])
 def test_predicted_clv_not_fitted_says_why(orders, why):
     clv = clv_model_report(orders)
