@@ -331,6 +331,23 @@ def test_clv_parameters_table(cdnow, calibration):
     assert values["Time unit"] == "weeks" and values["As of"] == CALIBRATION_END
 
 
+def test_fits_keeps_the_fit_behind_a_figure(cdnow, calibration):
+    s, bg, gg = calibration
+    with P.fits() as outer:
+        clv = predicted_clv(*cdnow, margin=0.3, as_of=CALIBRATION_END)
+        with P.fits() as inner:                        # a nested block keeps its own fits
+            with pytest.raises(FitError):
+                predicted_clv(cdnow[0][:1], cdnow[1][:1], cdnow[2][:1])
+        P.clv_parameters(*cdnow, as_of=CALIBRATION_END)
+    assert [type(f) for f in outer] == [P.ClvModel, P.ClvModel]
+    assert [type(f) for f in inner] == [FitError] and "needs at least 2 customers" in str(inner[0])
+    # the fit kept is the one the figure came from: the CDNOW fit (FHL 2005, tested above)
+    assert outer[0].bgnbd == bg and outer[0].gamma_gamma == gg
+    assert float(P.model_clv(outer[0], 12, 0.3)["clv"].mean()) == clv
+    predicted_clv(*cdnow, as_of=CALIBRATION_END)      # outside a block nothing is kept
+    assert len(outer) == 2
+
+
 def test_p_alive_buckets_leave_lines_without_an_order_id_out(cdnow):
     ids, days = (np.asarray(a) for a in cdnow[:2])
     order = np.array([f"o{i}" if i % 7 else "" for i in range(ids.size)], dtype=object)
