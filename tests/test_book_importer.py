@@ -277,3 +277,18 @@ def test_libreoffice_plots_the_grown_chart_ranges(demo, tmp_path):
     [roas] = [s for s in series if s.find(f"{C}val//{C}f").text == roas_ranges(n + 2)[1]]
     assert roas.find(f"{C}cat//{C}f").text == roas_ranges(n + 2)[0]
     assert roas.find(f"{C}val//{C}ptCount").get("val") == str(n + 2)
+
+
+def test_which_columns_hold_a_value_after_an_import():
+    """A column holds a value when the book or any added or updated row has one (a key
+    first met in a later row too); blanks, ``<5`` read as blank (None) and spaces do not."""
+    book = {"Orders": {"order_id": ["1", ""], "refund": ["", None]}, "Videos": {"views": []}}
+    rows = [{"order_id": "2", "refund": None, "note": " "},
+            {"order_id": "3", "refund": None}, {"order_id": "4", "delivered": None}]
+    plan = importer._Plan(importer.TableReport("Orders"), rows,
+                          {0: {"refund": 2.5}, 1: {"buyer": "x"}}, [])
+    has = importer._has_values(book, [plan])
+    assert has == {"Orders": {"order_id": True, "refund": True, "buyer": True},
+                   "Videos": {"views": False}}
+    plan.updates.clear()
+    assert importer._has_values(book, [plan])["Orders"] == {"order_id": True, "refund": False}

@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import re
 import zipfile
 
 import pytest
@@ -190,3 +191,19 @@ def test_edit_cells_resizes_an_array_formula():
     assert patch.array_ranges(shrunk) == ["A1:B1"]
     assert b'<row r="2" spans="1:2"><c r="A2" s="3"/><c r="B2" s="3"/></row>' in shrunk
     assert b'<row r="3"><c r="A3" s="3"/><c r="B3" s="3"/></row>' in shrunk
+
+
+def test_edit_cells_puts_new_rows_before_between_and_after_the_others():
+    """Rows to create go in order around the existing ones (however many), and the
+    dimension grows to the cells written, not to a cleared one."""
+    xml = (b'<worksheet><dimension ref="B3:B5"/><sheetData><row r="3"><c r="B3" s="1">'
+           b'<v>3</v></c></row><row r="5"><c r="B5" s="1"><v>5</v></c></row></sheetData>'
+           b'</worksheet>')
+    edits = {f"A{r}": patch.CellEdit(float(r)) for r in (40, 1, 4, 2, 6, 30)}
+    edits["C90"] = None                               # cleared where there is no cell
+    out = patch.edit_cells(xml, edits)
+    rows = [int(r) for r in re.findall(rb'<row r="(\d+)"', out)]
+    assert rows == [1, 2, 3, 4, 5, 6, 30, 40, 90] and b'<row r="90"/>' in out
+    assert b'<dimension ref="A1:B40"/>' in out        # not C90: nothing written there
+    assert b'<row r="4"><c r="A4"><v>4</v></c></row>' in out
+    assert b'<row r="5"><c r="B5" s="1"><v>5</v></c></row>' in out

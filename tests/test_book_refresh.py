@@ -10,12 +10,15 @@ import zipfile
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings, strategies as st
 
 from engines import chart_cache_mismatches, mismatches, recompute_all, require_tool
 from xl_kpis.book import build_workbook, patch, schema as S
 from xl_kpis.xlsx import books
 from xl_kpis.xlsx.refs import a1
+from xl_kpis.book import refresh as refresh_module
 from xl_kpis.book.refresh import CHANGED, BookLocked, refresh
+from xl_kpis.xlsx.errors import ERRORS, Text
 from xl_kpis.cli import main
 from bookfiles import copy, kill_while_writing, parts, type_cells
 
@@ -366,3 +369,20 @@ def test_settings_and_benchmark_limits_the_seller_edits_are_read(small, tmp_path
     got = values(book)
     rating = S.plan().cell("rating.ctr")
     assert got[("Benchmarks", a1(rating.row, rating.col, False))] == "weak"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(["Completed", "", "#N/A", "#DIV/0!", " x "]),
+                          st.text(max_size=3), st.floats(allow_nan=False), st.none(),
+                          st.datetimes()), max_size=30))
+def test_a_table_column_keeps_its_values_and_reads_error_texts_as_text(values):
+    """A column read from a table's rows is its values, equal texts one object, and a text
+    reading like an error a :class:`Text` (calamine gives error cells as blanks)."""
+    got = refresh_module._column([["before", v, 1.0] for v in values], 1)
+    assert got == values
+    assert [type(v) for v in got] == [Text if isinstance(v, str) and v in ERRORS else type(v)
+                                      for v in values]
+    first: dict = {}
+    for v in got:
+        if isinstance(v, str):
+            assert first.setdefault(v, v) is v            # equal texts: one object

@@ -476,11 +476,12 @@ def _plan(result: Any, book_columns: Mapping[str, Sequence[Any]]) -> _Plan:
     contents: list[tuple] = []                             # the matched rows' values
     for n, row in enumerate(result.rows):
         content = tuple(map(row.get, fields))
-        if content in seen:
+        size = len(seen)
+        seen.add(content)                                  # (each row's content hashed once)
+        if len(seen) == size:
             report.skipped.append((None, REPEATED))
             continue
-        seen.add(content)
-        slots = in_book.get(_key(row, key))
+        slots = in_book.get(_key(row, key)) if in_book else None   # an empty table: no key
         if not slots:
             rows.append(row if not report.dropped else {k: row[k] for k in carried if k in row})
         elif n in fill_only:
@@ -818,10 +819,12 @@ def _has_values(book: Mapping[str, Mapping[str, Sequence[Any]]], plans: Sequence
                for k, col in cols.items()} for t, cols in book.items()}
     for p in plans:
         has = out.setdefault(p.report.table, {})
-        for row in [*p.rows, *p.updates.values()]:
-            for k, v in row.items():
-                if not has.get(k) and key_value(v) is not None:
-                    has[k] = True
+        rows = [*p.rows, *p.updates.values()]
+        # key by key, each looked for until a row holds a value (not every cell of every row)
+        for k in sorted(set().union(*rows)):
+            if not has.get(k) and any(key_value(row[k]) is not None
+                                      for row in rows if k in row):
+                has[k] = True
     return out
 
 
@@ -909,8 +912,8 @@ def import_export(kind: str, src: str | os.PathLike, book: str | os.PathLike,
         say("reading the book")
         with _book_errors(book):
             tables, settings = read_inputs(book)
-        report, plans, cells = _decide(kind, src, book, results, not_imported, tables,
-                                       settings, period)
+        report, plans, cells, has = _decide(kind, src, book, results, not_imported, tables,
+                                            settings, period)
         todo = {p.report.table: p.rows for p in plans if p.rows}
         updates = {p.report.table: p.updates for p in plans if p.updates}
         if todo or updates or cells:
@@ -924,7 +927,7 @@ def import_export(kind: str, src: str | os.PathLike, book: str | os.PathLike,
                     if p.report.table in done:
                         p.report.first_row = done[p.report.table].first_row
                 report.refresh = refresh(scratch, out=book, progress=progress)
-    notes = _not_measured(book, {p.report.table for p in plans}, _has_values(tables, plans))
+    notes = _not_measured(book, {p.report.table for p in plans}, has)
     if notes and report.tables:
         report.tables[-1].notes += notes
     return report
@@ -933,9 +936,11 @@ def import_export(kind: str, src: str | os.PathLike, book: str | os.PathLike,
 def _decide(kind: str, src: Path, book: Path, results: Sequence[Any],
             not_imported: list[tuple[str, str]], tables: Mapping[str, Mapping[str, Sequence]],
             settings: Mapping[str, Any], period: tuple[dt.date, dt.date] | None
-            ) -> tuple[ImportReport, list[_Plan], dict[str, dict[str, Any]]]:
+            ) -> tuple[ImportReport, list[_Plan], dict[str, dict[str, Any]],
+                       dict[str, dict[str, bool]]]:
     """What the import does: the report, the plan of each table and the settings cells
-    to set, with every note on what it inferred."""
+    to set, with every note on what it inferred; and which columns hold a value after it
+    (:func:`_has_values`)."""
     if kind == "ads":
         for r in results:
             _date_undated_report(r, period, tables[r.table])
@@ -962,4 +967,4 @@ def _decide(kind: str, src: Path, book: Path, results: Sequence[Any],
         report.tables[-1].notes.append(
             "the Videos have no profile visits: the KPIs sheet's Profile visits and Profile"
             " visit rate come from the Studio overview's profile views (Brand sheet)")
-    return report, plans, cells
+    return report, plans, cells, has

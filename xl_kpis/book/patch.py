@@ -504,10 +504,12 @@ def edit_cells(xml: bytes, edits: Mapping[str, CellEdit | None]) -> bytes:
     if not edits:
         return xml
     by_row: dict[int, dict[int, tuple[str, CellEdit | None]]] = {}
+    written = []                                      # (row, col) of the cells written
     for ref, edit in edits.items():
         row, col = rowcol(ref)
-        row += 1
-        by_row.setdefault(row, {})[col] = (ref, edit)
+        if edit is not None:
+            written.append((row, col))
+        by_row.setdefault(row + 1, {})[col] = (ref, edit)
     lo = xml.find(b"<sheetData")
     if lo < 0:
         raise BookFormatError("a worksheet has no <sheetData> (unsupported writer)")
@@ -518,25 +520,26 @@ def edit_cells(xml: bytes, edits: Mapping[str, CellEdit | None]) -> bytes:
     hi = xml.index(b"</sheetData>", lo)
     out, pos = [], lo
     pending = sorted(by_row)
+    at = 0                                            # pending[at] is the next row to edit
     for m in _ROW_EL.finditer(xml, lo, hi):
         r = _ROW_R_B.search(m.group(0), 0, m.group(0).index(b">"))
         if r is None:
             raise BookFormatError("a worksheet row has no row number (unsupported writer)")
         number = int(r.group(1))
         out.append(xml[pos:m.start()])
-        while pending and pending[0] < number:    # rows to create before this one
-            out.append(_edit_row(b'<row r="%d">' % pending[0], pending[0], by_row[pending[0]]))
-            pending.pop(0)
-        if pending and pending[0] == number:
+        while at < len(pending) and pending[at] < number:    # rows to create before this one
+            out.append(_edit_row(b'<row r="%d">' % pending[at], pending[at], by_row[pending[at]]))
+            at += 1
+        if at < len(pending) and pending[at] == number:
             out.append(_edit_row(m.group(0), number, by_row[number]))
-            pending.pop(0)
+            at += 1
         else:
             out.append(m.group(0))
         pos = m.end()
     out.append(xml[pos:hi])
-    for number in pending:
+    for number in pending[at:]:
         out.append(_edit_row(b'<row r="%d">' % number, number, by_row[number]))
-    head = _grow_dimension(xml[:lo], [k for k, e in edits.items() if e is not None])
+    head = _grow_dimension(xml[:lo], written)
     return head + b"".join(out) + xml[hi:]
 
 
@@ -544,18 +547,19 @@ _ROW_R_B = re.compile(rb'\br="(\d+)"')
 _DIMENSION = re.compile(rb'(<dimension\b[^>]*?\bref=")([^"]*)(")')
 
 
-def _grow_dimension(head: bytes, refs: Sequence[str]) -> bytes:
-    """The part before sheetData with ``<dimension ref>`` covering ``refs`` too."""
+def _grow_dimension(head: bytes, cells: Sequence[tuple[int, int]]) -> bytes:
+    """The part before sheetData with ``<dimension ref>`` covering ``cells`` ((row, col),
+    0-based) too."""
     m = _DIMENSION.search(head)
-    if m is None or not refs:
+    if m is None or not cells:
         return head
     first, _, last = m.group(2).decode().partition(":")
-    corners = [rowcol(x) for x in refs]
+    corners = list(cells)
     for x in (first, last or first):
         with contextlib.suppress(ValueError):     # a dimension that is no reference
             corners.append(rowcol(x))
-    r0, r1 = min(r for r, _ in corners), max(r for r, _ in corners)
-    c0, c1 = min(c for _, c in corners), max(c for _, c in corners)
+    rows, cols = zip(*corners)
+    r0, r1, c0, c1 = min(rows), max(rows), min(cols), max(cols)
     ref = f"{a1(r0, c0)}:{a1(r1, c1)}".encode()
     return head[:m.start(2)] + ref + head[m.end(2):]
 

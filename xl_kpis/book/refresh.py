@@ -568,30 +568,38 @@ class _Book:
         new = a1(c.row, c.col, False) + (
             f":{a1(c.row + n_rows - 1, c.col + n_cols - 1, False)}" if (n_rows, n_cols) != (1, 1)
             else "")
-        old_cells = set(_array_cells(old))
         styles = self.styles(c.sheet)
-        anchor = styles.get(a1(c.row, c.col, False))
+        # the references are made from each column's letters and the row's number (a table
+        # of customers is a hundred thousand cells)
+        letters = [a1(0, c.col + j, False)[:-1] for j in range(n_cols)]
+        anchor = styles.get(f"{letters[0]}{c.row + 1}")
         # a new cell is styled as its row's kind: the header's cell, or the nearest styled
         # body cell above it (the header's, then the anchor's, when there is none).  The
         # nearest one is carried down column by column: one look per cell, not a scan up.
-        header = [styles.get(a1(c.row, c.col + j, False)) for j in range(n_cols)]
+        header = [styles.get(f"{x}{c.row + 1}") for x in letters]
         body: list[str | None] = [None] * n_cols
-        for i in range(n_rows):
-            for j in range(n_cols):
-                ref = a1(c.row + i, c.col + j, False)
-                v = grid[i][j] if j < len(grid[i]) else ""
+        edits = self.edits.setdefault(c.sheet, {})
+        handled = self.handled
+        written = set()
+        for i, values in enumerate(grid):
+            number, above = str(c.row + i + 1), str(c.row + i)
+            for j, x in enumerate(letters):
+                ref = x + number
+                v = values[j] if j < len(values) else ""
                 if i >= 2:
-                    above = styles.get(a1(c.row + i - 1, c.col + j, False))
-                    body[j] = body[j] if above is None else above
+                    style = styles.get(x + above)
+                    if style is not None:
+                        body[j] = style
+                written.add(ref)
                 if i == j == 0:
                     self.edit(c.sheet, ref, patch.CellEdit(v, array=new))
                     continue
                 style = header[j] if i == 0 else body[j] or header[j]
-                self.edit(c.sheet, ref, patch.CellEdit("" if v is None else v,
-                                                       style=style or anchor))
-        for ref in old_cells - {a1(c.row + i, c.col + j, False) for i in range(n_rows)
-                                for j in range(n_cols)}:
-            self.edit(c.sheet, ref, None)
+                edits[ref] = patch.CellEdit("" if v is None else v, style=style or anchor)
+                handled.add((c.sheet, ref))
+        for ref in _array_cells(old):
+            if ref not in written:
+                self.edit(c.sheet, ref, None)
 
     def follow_layout(self) -> None:
         """The formula cells the new plan adds (chart data of a grown array) are written,
