@@ -484,3 +484,19 @@ def test_delivered_orders_follow_the_status_without_delivered_times():
     ev = B.evaluate_book({"Orders": orders})
     assert ev.values["delivered"] == 4           # a delivered time counts; a cancelled order not
     assert ev.values["review_rate"] == "" and ev.values["reviews"] == ""   # no rating typed
+
+
+def test_a_books_kpis_fit_the_bgnbd_model_once(monkeypatch):
+    """PREDICTED_CLV, CUSTOMER_CLV, CLV_PARAMETERS and P_ALIVE_BUCKETS read the same order
+    lines of the demo book: one maximisation between them (each fitted before)."""
+    from xl_kpis.metrics import predictive as P
+
+    monkeypatch.setattr(P, "_BGNBD_FITS", [])
+    made = []
+    maximise = P._maximise
+    monkeypatch.setattr(P, "_maximise", lambda *a: made.append(a[1]) or maximise(*a))
+    calls = []
+    fit = P.bgnbd_fit
+    monkeypatch.setattr(P, "bgnbd_fit", lambda *a, **k: calls.append(1) or fit(*a, **k))
+    B.evaluate_book(demo.tables())
+    assert len(calls) >= 4 and made.count("BG/NBD") == 1

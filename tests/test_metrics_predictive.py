@@ -650,3 +650,27 @@ def test_shared_parameter_text_is_filled_in_every_docstring():
                                    "one purchase.")
     assert "    as_of : date-like, optional\n        The as-of date:" in predicted_clv.__doc__
     assert "as_of : date-like, optional\n    The as-of date:" in inspect.getdoc(clv_parameters)
+
+
+def test_the_same_inputs_give_the_bgnbd_fit_made_before(monkeypatch):
+    """A book's KPIs fit the same lines for several functions: equal inputs are not fitted
+    again (the fit depends on them alone), anything else is."""
+    ids, days, _ = P.simulate_orders(800, BgNbd(0.5, 6.0, 0.7, 2.5, 0.0), seed=11)
+    s = P.rfm_summary(ids, days)
+    x, tx, age = (np.array(v, dtype=float) for v in (s.frequency, s.recency, s.T))
+    monkeypatch.setattr(P, "_BGNBD_FITS", [])
+    made = []
+    maximise = P._maximise
+    monkeypatch.setattr(P, "_maximise", lambda *a: made.append(a[1]) or maximise(*a))
+    fit = P.bgnbd_fit(x, tx, age)
+    assert P.bgnbd_fit(x.copy(), list(tx), age.copy()) is fit and made == ["BG/NBD"]
+    assert P.bgnbd_fit(x, tx, age, unit="days").unit == "days" and len(made) == 2
+    tx[np.argmax(x)] -= 1.0                     # the caller's array changed after the fit
+    assert P.bgnbd_fit(x, tx, age) != fit and len(made) == 3
+    tx[np.argmax(x)] += 1.0
+    assert P.bgnbd_fit(x, tx, age) is fit and len(made) == 3
+    for k in range(1, 5):                       # four other fits push it out of the last four
+        P.bgnbd_fit(x, tx, age + k)
+    monkeypatch.setattr(P, "_BGNBD_FITS", [])   # and a fit made afresh is the same
+    assert P.bgnbd_fit(x, tx, age) == fit and len(made) == 8
+

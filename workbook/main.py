@@ -3496,6 +3496,10 @@ _SOURCES = {
         '    the four parameters with ``scipy.optimize.minimize`` (BFGS with the\n'
         "    analytic gradient), from a starting point set by the data's purchase\n"
         '    rate; customers with the same (x, t_x, T) are one row of the sum, weighted.\n'
+        '    The fit is a function of its inputs alone: the last few fits are kept, and\n'
+        "    the same inputs again give the fit made before (a book's KPIs fit the same\n"
+        "    order lines for the predicted CLV, the customers' table, the parameters and\n"
+        '    the P(alive) buckets).\n'
         '\n'
         '    References\n'
         '    ----------\n'
@@ -3523,6 +3527,22 @@ _SOURCES = {
         '                       f" estimated")\n'
         '    if not (age > 0).any():\n'
         '        raise FitError(f"{f}: every customer was first seen on the as-of date (T = 0)")\n'
+        '    for (unit_was, *inputs), fit in _BGNBD_FITS:\n'
+        '        if unit_was == u and all(map(np.array_equal, inputs, (x, tx, age))):\n'
+        '            return fit\n'
+        '    fit = _bgnbd_fit(f, u, x, tx, age)\n'
+        '    _BGNBD_FITS.insert(0, ((u, x.copy(), tx.copy(), age.copy()), fit))   # (copies: the\n'
+        "    del _BGNBD_FITS[_BGNBD_KEPT:]                                          # caller's may change)\n"
+        '    return fit\n'
+        '\n'
+        '\n'
+        '#: The last BG/NBD fits, newest first: ``((unit, x, t_x, T), fit)``.\n'
+        '_BGNBD_FITS: list[tuple[tuple[str, np.ndarray, np.ndarray, np.ndarray], BgNbd]] = []\n'
+        '_BGNBD_KEPT = 4\n'
+        '\n'
+        '\n'
+        'def _bgnbd_fit(f: str, u: str, x: np.ndarray, tx: np.ndarray, age: np.ndarray) -> BgNbd:\n'
+        '    """:func:`bgnbd_fit` of checked inputs: the maximisation itself."""\n'
         "    # fit in units of the mean age, from the data's purchase rate E[lambda] = r / alpha\n"
         '    scale = float(age.mean())\n'
         '    rate = x.sum() / (age.sum() / scale)\n'

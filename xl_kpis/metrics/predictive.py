@@ -593,6 +593,10 @@ def bgnbd_fit(frequency, recency, T, unit="weeks"):
     the four parameters with ``scipy.optimize.minimize`` (BFGS with the
     analytic gradient), from a starting point set by the data's purchase
     rate; customers with the same (x, t_x, T) are one row of the sum, weighted.
+    The fit is a function of its inputs alone: the last few fits are kept, and
+    the same inputs again give the fit made before (a book's KPIs fit the same
+    order lines for the predicted CLV, the customers' table, the parameters and
+    the P(alive) buckets).
 
     References
     ----------
@@ -620,6 +624,22 @@ def bgnbd_fit(frequency, recency, T, unit="weeks"):
                        f" estimated")
     if not (age > 0).any():
         raise FitError(f"{f}: every customer was first seen on the as-of date (T = 0)")
+    for (unit_was, *inputs), fit in _BGNBD_FITS:
+        if unit_was == u and all(map(np.array_equal, inputs, (x, tx, age))):
+            return fit
+    fit = _bgnbd_fit(f, u, x, tx, age)
+    _BGNBD_FITS.insert(0, ((u, x.copy(), tx.copy(), age.copy()), fit))   # (copies: the
+    del _BGNBD_FITS[_BGNBD_KEPT:]                                          # caller's may change)
+    return fit
+
+
+#: The last BG/NBD fits, newest first: ``((unit, x, t_x, T), fit)``.
+_BGNBD_FITS: list[tuple[tuple[str, np.ndarray, np.ndarray, np.ndarray], BgNbd]] = []
+_BGNBD_KEPT = 4
+
+
+def _bgnbd_fit(f: str, u: str, x: np.ndarray, tx: np.ndarray, age: np.ndarray) -> BgNbd:
+    """:func:`bgnbd_fit` of checked inputs: the maximisation itself."""
     # fit in units of the mean age, from the data's purchase rate E[lambda] = r / alpha
     scale = float(age.mean())
     rate = x.sum() / (age.sum() / scale)
