@@ -338,17 +338,30 @@ def datetimes_of_texts(texts: list[str]) -> list[dt.datetime | None]:
 _ID_WIDTH = 19         # digits an uint64 always holds
 
 
+def _id_keys(texts: pa.Array) -> pa.Array | None:
+    """The uint64 key of each text when every one (nulls aside, at least one) is an id of
+    1 to 19 ASCII digits, else None.
+
+    The key is the digits left-aligned and zero-padded to 19 places: keys sort as the
+    texts do, and only texts that differ by trailing zeros share one (``"12"``, ``"120"``;
+    their length tells them apart, and the shorter sorts first).
+    """
+    if len(texts) == texts.null_count or not pc.all(pc.ascii_is_decimal(texts)).as_py() or \
+            pc.max(pc.binary_length(texts)).as_py() > _ID_WIDTH:
+        return None
+    return pc.cast(pc.utf8_rpad(texts, _ID_WIDTH, "0"), pa.uint64())
+
+
 def _text_order(texts: pa.Array) -> np.ndarray:
     """The indices that sort distinct strings as Python sorts them.
 
-    Ids of 1 to 19 ASCII digits (an export's) sort as text by their digits
-    left-aligned and zero-padded to 19 places, an uint64, then their length
+    Ids (:func:`_id_keys`) sort by their key, then their length
     (``"123" < "1230" < "124"``): much faster than sorting strings.
     """
-    if len(texts) and pc.all(pc.ascii_is_decimal(texts)).as_py() and \
-            pc.max(pc.utf8_length(texts)).as_py() <= _ID_WIDTH:
-        padded = pc.cast(pc.utf8_rpad(texts, _ID_WIDTH, "0"), pa.uint64()).to_numpy(zero_copy_only=False)
-        return np.lexsort((pc.utf8_length(texts).to_numpy(zero_copy_only=False), padded))
+    keys = _id_keys(texts)
+    if keys is not None:
+        return np.lexsort((pc.binary_length(texts).to_numpy(zero_copy_only=False),
+                           keys.to_numpy(zero_copy_only=False)))
     return pc.array_sort_indices(texts).to_numpy(zero_copy_only=False)
 
 
@@ -380,19 +393,13 @@ def factorize(values: pa.Array, sort: bool) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _factorize_ids(values: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
-    """:func:`factorize` (sorted) of ids of 1 to 19 ASCII digits, hashing integers rather
-    than text; None for any other column.
-
-    An id is keyed by its digits left-aligned and zero-padded to 19 places, an uint64
-    that sorts as the text does (see :func:`_text_order`).  Only ids that differ by
-    trailing zeros share a key (``"12"``, ``"120"``): when a key is seen with two
-    lengths, None (the text is factorised instead).
+    """:func:`factorize` (sorted) of ids of 1 to 19 ASCII digits, hashing their integer
+    keys (:func:`_id_keys`) rather than the text; None for any other column, or when a
+    key is seen with two lengths (``"12"``, ``"120"``: the text is factorised instead).
     """
-    n_valid = len(values) - values.null_count
-    if not n_valid or not pc.all(pc.ascii_is_decimal(values)).as_py() or \
-            pc.max(pc.binary_length(values)).as_py() > _ID_WIDTH:
+    keys = _id_keys(values)
+    if keys is None:
         return None
-    keys = pc.cast(pc.utf8_rpad(values, _ID_WIDTH, "0"), pa.uint64())
     encoded = pc.dictionary_encode(keys, null_encoding="mask")
     first = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
     lengths = pc.fill_null(pc.binary_length(values), 0).to_numpy(zero_copy_only=False)
