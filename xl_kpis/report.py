@@ -140,11 +140,12 @@ def report_kpis(orders: Columns | None = None, ads: Columns | None = None,
     from .book.build import evaluate_kpis
 
     say = progress or (lambda step: None)
-    say("computing the KPIs and fitting the predicted CLV model" if _has_clv_columns(orders)
+    lines = _has_clv_columns(orders)
+    say("computing the KPIs and fitting the predicted CLV model" if lines
         else "computing the KPIs")
     values = evaluate_kpis(_tables(orders, ads, videos, brand), settings)
     if clv is None:
-        clv = _clv_model(values, margin) if _has_clv_columns(orders) else _no_lines(margin)
+        clv = _clv_model(values, margin) if lines else _no_lines(margin)
     out = Report({key: _number(values[key], key in COUNTS) for key, _, _, _ in FIELDS},
                  {key: v for key in S.KPIS if isinstance(v := values.get(("unit", key)), str)})
     out["predicted_clv"] = clv["predicted_clv"]
