@@ -135,7 +135,7 @@ def test_unusual_values_fall_back_to_row_by_row():
 # --- input columns as a columnar reader gives them (numpy arrays, text with its codes) ----
 
 from xl_kpis import udfs  # noqa: E402
-from xl_kpis.metrics._kpi import Coded  # noqa: E402
+from xl_kpis.metrics._kpi import Coded, LazyCoded  # noqa: E402
 from xl_kpis.xlsx.dates import to_serial  # noqa: E402
 
 TEXT = st.sampled_from([None, "", "a", "A", " a", "b", "Cancelled", "cancelled", "1,200",
@@ -231,8 +231,10 @@ def test_a_text_column_reaches_a_udf_with_its_codes():
     codes, cats = counted.cat
     assert cats is ids.parts[1] and codes.tolist() == [0, -2, 2, 0]
     arg = counted.column()
-    assert isinstance(arg, Coded) and arg.parts is not None
+    assert isinstance(arg, LazyCoded) and arg.parts[0] is codes
     assert udfs.ORDER_COUNT(arg) == 2.0
+    assert arg._values is None               # the count never made the labels
+    assert arg.values.ravel().tolist() == ["o1", "", "o3", "o1"] and arg.values.parts is not None
     assert fx.column_array(counted).tolist() == ["o1", "", "o3", "o1"]
 
 

@@ -261,6 +261,11 @@ def test_columns_equal_parse_orders_on_synthetic_export(tmp_path):
     assert len(result.rows) == 3000
     _assert_same(cols, result)
     assert cols.skipped == result.skipped == [(2, "description row")]
+    codes_only = read_order_columns(path, COLUMN_KEYS, labels=False)
+    for key in ("order_id", "status", "buyer", "product"):     # the text columns: made when read
+        assert [a.tolist() for a in codes_only[key].parts] == \
+            [a.tolist() for a in cols.categories[key]]
+        assert codes_only[key].values.tolist() == cols[key].tolist()
 
 
 _cell = st.one_of(

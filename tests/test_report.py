@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from bookfiles import kpi_differences, sheet_kpis
 from xl_kpis.book import schema as S
 from xl_kpis.imports import read_order_columns
+from xl_kpis.metrics._kpi import LazyCoded
 from xl_kpis.imports.synth import write_order_export
 from xl_kpis.report import (FIELDS, book_kpis, clv_model_report, format_clv_model, format_table,
                             format_value, shop_kpis)
@@ -156,6 +157,9 @@ def test_export_columns_give_the_kpis_of_their_lines(tmp_path, lines, blank_buye
     assert (None in cols["buyer"].tolist()) == blank_buyers
     kpis = shop_kpis(cols)
     assert kpis == shop_kpis({key: column.tolist() for key, column in cols.items()})
+    codes_only = read_order_columns(path, labels=False)     # what `report --orders` reads
+    assert isinstance(codes_only["buyer"], LazyCoded) and shop_kpis(codes_only) == kpis
+    assert codes_only["buyer"]._values is None              # the KPIs never made the labels
     expected = _export_kpis_by_hand(path)
     for key, value in expected.items():
         assert kpis[key] == pytest.approx(value, rel=1e-12), key

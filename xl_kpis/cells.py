@@ -50,7 +50,7 @@ import numpy as np
 
 from .metrics._kpi import MAX_ROWS, Domain, KpiSpec
 from .metrics._kpi import codes as _codes
-from .metrics._kpi import label_codes
+from .metrics._kpi import LazyCoded, label_codes, plain
 from .xlsx.dates import FIRST_SERIAL, LAST_SERIAL, to_serial
 from .xlsx.errors import DIV0, ERRORS, NA, NUM, VALUE, Text, is_error
 
@@ -845,6 +845,32 @@ def strict():
         _STRICT = old
 
 
+def _is_lazy(x: Any) -> bool:
+    """Whether ``x`` is, or is a list holding, a :class:`~xl_kpis.metrics._kpi.LazyCoded` column."""
+    return isinstance(x, LazyCoded) or isinstance(x, (list, tuple)) and any(
+        isinstance(v, LazyCoded) for v in x)
+
+
+def _without_lazy(fn: Callable, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """The arguments of an entry point (``ranges``, then options and settings) with every
+    :class:`~xl_kpis.metrics._kpi.LazyCoded` column made into its labels, but for the
+    ranges of an aggregate, table or model's label arguments whose codes stand for them
+    (:func:`_coded_labels`): those only need telling apart."""
+    spec = getattr(fn, "__kpi__", None)
+    params = spec.params if spec is not None and spec.shape != "elementwise" else ()
+
+    def keeps(i: int, a: LazyCoded) -> bool:
+        return i < len(params) and params[i][1].kind == "label" and _coded_labels(a) is not None
+
+    def plain_all(x: Any) -> Any:
+        return type(x)(map(plain, x)) if isinstance(x, (list, tuple)) else plain(x)
+
+    ranges, *rest = args
+    ranges = [a if isinstance(a, LazyCoded) and keeps(i, a) else plain(a)
+              for i, a in enumerate(ranges)]
+    return (ranges, *map(plain_all, rest)), {k: plain_all(v) for k, v in kwargs.items()}
+
+
 def _guard(entry: Callable) -> Callable:
     """The last line of defence: no traceback ever reaches a cell.
 
@@ -856,6 +882,8 @@ def _guard(entry: Callable) -> Callable:
     @functools.wraps(entry)
     def call(fn: Callable, *args: Any, **kwargs: Any) -> Any:
         try:
+            if any(map(_is_lazy, chain(args, kwargs.values()))):
+                args, kwargs = _without_lazy(fn, args, kwargs)
             return entry(fn, *args, **kwargs)
         except Exception:
             if _STRICT:

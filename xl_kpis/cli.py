@@ -187,7 +187,7 @@ def report(book: Path | None, orders_file: Path | None, ads_file: Path | None,
             try:
                 keys = KPI_KEYS + rep.CLV_ORDER_KEYS if with_clv else KPI_KEYS
                 say("reading the exports")
-                orders = read_order_columns(orders_file, keys) if orders_file else None
+                orders = read_order_columns(orders_file, keys, labels=False) if orders_file else None
                 ads = None
                 if ads_file:
                     rows = parse_ads(ads_file).rows

@@ -39,7 +39,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from .book import schema as S
-from .metrics._kpi import Coded
+from .metrics._kpi import Coded, LazyCoded
 
 __all__ = ["FIELDS", "Report", "shop_kpis", "report_kpis", "book_kpis", "format_value", "format_table",
            "clv_model_report", "clv_not_asked", "format_clv_model"]
@@ -75,8 +75,11 @@ Columns = Mapping[str, Any]
 
 def _column(values: Any, codes: tuple[np.ndarray, np.ndarray] | None = None) -> Any:
     """A column as the evaluator takes it: a numpy array from an export reader as it is
-    (text with the codes the reader gave it, :class:`~xl_kpis.metrics._kpi.Coded`),
+    (text with the codes the reader gave it, :class:`~xl_kpis.metrics._kpi.Coded`, or
+    only its codes, :class:`~xl_kpis.metrics._kpi.LazyCoded`),
     anything else as a list of cell values."""
+    if isinstance(values, LazyCoded):
+        return values
     if isinstance(values, np.ndarray):
         return values if codes is None else Coded(values, *codes)
     return list(values)

@@ -31,7 +31,7 @@ import numpy as np
 
 from .. import functions, officejs
 from ..metrics import predictive
-from ..metrics._kpi import Coded
+from ..metrics._kpi import Coded, LazyCoded
 from ..xlsx import books
 from ..xlsx.dates import to_serial
 from ..xlsx.errors import is_error
@@ -149,6 +149,8 @@ def _as_is(col: S.Input, raw: Any, n: int) -> bool:
     """Whether a numpy input column can be evaluated as it is (:class:`~.formulas.Evaluator`
     reads such arrays): float (not for ids, stored as text), datetime64, or text and None
     (with codes, or checked value by value)."""
+    if isinstance(raw, LazyCoded):
+        return raw.ndim == 1 and len(raw) == n
     if not isinstance(raw, np.ndarray) or raw.ndim != 1 or len(raw) != n:
         return False
     kind = raw.dtype.kind

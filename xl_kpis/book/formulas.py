@@ -51,7 +51,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from .. import cells, functions, officejs
-from ..metrics._kpi import Coded
+from ..metrics._kpi import Coded, LazyCoded, plain
 from ..xlsx.dates import EPOCH, to_serial
 from ..xlsx.errors import is_error
 from ..xlsx.refs import a1, quote_sheet
@@ -551,6 +551,8 @@ class _Vec:
         (:func:`_Vec._of_array`)."""
         if isinstance(values, np.ndarray):
             return cls._of_array(values)
+        if isinstance(values, LazyCoded) and values.ndim == 1:
+            return cls._of_coded(lambda: values.values.view(np.ndarray), *values.parts)
         n = len(values)
         types = set(map(type, values))
         if types <= {float, int, type(None)}:
@@ -618,21 +620,23 @@ class _Vec:
         return cls.of(a.tolist())
 
     @classmethod
-    def _of_coded(cls, a: np.ndarray, codes: np.ndarray, cats: np.ndarray) -> _Vec | None:
-        """A text column with its codes: the kind of each category, then of each row."""
+    def _of_coded(cls, a: np.ndarray | Callable[[], np.ndarray], codes: np.ndarray,
+                  cats: np.ndarray) -> _Vec | None:
+        """A text column with its codes: the kind of each category, then of each row.
+        ``a`` holds the values, or is a function that makes them (when first read)."""
         kinds = np.full(len(cats) + 1, _K_TEXT, dtype=np.int8)
         kinds[-1] = _K_BLANK                          # code -1
         if not _EMPTY_OR_ERROR.isdisjoint(cats):     # (one pass over the categories)
             texts = cats.tolist()
             if not set(map(type, texts)) <= {str, cells.Text}:
-                return cls.of(a.tolist())
+                return cls.of((a() if callable(a) else a).tolist())
             kinds[np.flatnonzero(cats == "")] = _K_BLANK
             kinds[:-1][np.fromiter(map(is_error, texts), bool, len(texts))] = _K_ERROR
         codes = np.maximum(codes, -1) if codes.size and codes.min() < -1 else codes
         kind = kinds[codes]
         if (kinds[:-1] != _K_TEXT).any():
             codes = np.where(kind == _K_TEXT, codes, -1)
-        return cls(kind, np.zeros(a.size), a, (codes, cats))
+        return cls(kind, np.zeros(codes.size), a, (codes, cats))
 
     @classmethod
     def full(cls, n: int, value: Any) -> _Vec | None:
@@ -705,23 +709,28 @@ class _Vec:
         return _Vec(np.where(blank, _K_NUMBER, self.kind).astype(np.int8), self.num,
                     self._obj, self.cat)
 
-    def column(self) -> np.ndarray:
+    def column(self) -> np.ndarray | LazyCoded:
         """The values as an n x 1 range for a UDF (numbers as float64, NaN for blanks;
-        text with its codes as :class:`~xl_kpis.metrics._kpi.Coded`)."""
+        text with its codes as :class:`~xl_kpis.metrics._kpi.LazyCoded`, whose values
+        are made only if the function reads them)."""
         if self._column is None:
             kind = self.kind
-            text = kind == _K_TEXT
-            if ((kind == _K_NUMBER) | (kind == _K_BLANK) | text).all() and (
-                    not text.any() or (self.cat[0][text] == -2).all() if self.cat is not None
-                    else not text.any() or (self.obj[text] == "").all()):
-                # numbers and blanks; "" is a blank to every function, as a blank cell
-                out = np.where(kind == _K_NUMBER, self.num, np.nan)[:, None]
-            elif self.cat is not None and ((kind == _K_TEXT) | (kind == _K_BLANK)).all():
-                codes, cats = self.cat              # the values made from the codes
-                out = Coded(np.append(cats, np.array(["", None], dtype=object))[codes][:, None],
-                            codes, cats)
+            top = int(kind.max()) if kind.size else _K_BLANK
+            if top <= _K_NUMBER:                # numbers and blanks (the usual column)
+                out = np.where(kind == _K_NUMBER, self.num, np.nan)[:, None] \
+                    if kind.size and int(kind.min()) == _K_BLANK else self.num[:, None].view()
             else:
-                out = self.array()[:, None]
+                text = kind == _K_TEXT
+                if ((kind == _K_NUMBER) | (kind == _K_BLANK) | text).all() and (
+                        (self.cat[0][text] == -2).all() if self.cat is not None
+                        else (self.obj[text] == "").all()):
+                    # numbers and blanks; "" is a blank to every function, as a blank cell
+                    out = np.where(kind == _K_NUMBER, self.num, np.nan)[:, None]
+                elif self.cat is not None and ((kind == _K_TEXT) | (kind == _K_BLANK)).all():
+                    self._column = LazyCoded(self.cat[0], self.cat[1], (len(kind), 1))
+                    return self._column
+                else:
+                    out = self.array()[:, None]
             out.flags.writeable = False   # shared by every call that reads the column
             self._column = out
         return self._column
@@ -1039,7 +1048,9 @@ class Evaluator:
 
     # the recursion
 
-    def _eval(self, node: Node, rows: tuple[str, int] | None) -> Any:
+    def _eval(self, node: Node, rows: tuple[str, int] | None, lazy: bool = False) -> Any:
+        """The value of ``node``; a column of text with its codes may stay a
+        :class:`~xl_kpis.metrics._kpi.LazyCoded` when ``lazy`` (a UDF's argument)."""
         if isinstance(node, Lit):
             return node.value
         if isinstance(node, Name):
@@ -1054,7 +1065,7 @@ class Evaluator:
                 vec = self._vec(key, values)
                 held = self._ranges[key] = (
                     values, [[v] for v in vec] if isinstance(vec, _Rows) else vec.column())
-            return held[1]
+            return held[1] if lazy else plain(held[1])
         if isinstance(node, This):
             return self._this(node, rows)
         if isinstance(node, Op):
@@ -1068,7 +1079,7 @@ class Evaluator:
             fn = officejs.plain_name(node.fn)     # either spelling of a UDF call
             if fn in _NATIVES:
                 return self._native(node, [self._eval(a, rows) for a in node.args])
-            return self._udf(fn, [self._eval(a, rows) for a in node.args])
+            return self._udf(fn, [self._eval(a, rows, lazy=True) for a in node.args])
         raise TypeError(f"not a formula node: {node!r}")
 
     def _native(self, node: Call, args: list) -> Any:
@@ -1110,7 +1121,7 @@ class Evaluator:
         headers = list(self._headers[table])
         i, j = headers.index(first), headers.index(last)
         columns = [self._column(table, h) for h in headers[i:j + 1]]
-        return [column_array(c).tolist() if isinstance(c, (np.ndarray, _Vec)) else c
+        return [column_array(c).tolist() if isinstance(c, (np.ndarray, _Vec, LazyCoded)) else c
                 for c in columns]
 
     @staticmethod
@@ -1142,6 +1153,7 @@ def column_array(values: Any) -> np.ndarray:
     object array of cell values."""
     if isinstance(values, _Vec):
         return values.array()
+    values = plain(values)
     if isinstance(values, np.ndarray):
         vec = _Vec.of(values)
         if vec is not None:

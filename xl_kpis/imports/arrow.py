@@ -338,18 +338,28 @@ def datetimes_of_texts(texts: list[str]) -> list[dt.datetime | None]:
 _ID_WIDTH = 19         # digits an uint64 always holds
 
 
-def _id_keys(texts: pa.Array) -> pa.Array | None:
+_POW10 = 10 ** np.arange(_ID_WIDTH, -1, -1, dtype=np.uint64)      # 10**19 ... 10**0
+
+
+def _id_keys(texts: pa.Array) -> np.ndarray | None:
     """The uint64 key of each text when every one (nulls aside, at least one) is an id of
-    1 to 19 ASCII digits, else None.
+    1 to 19 ASCII digits, else None (a null's key is 0).
 
     The key is the digits left-aligned and zero-padded to 19 places: keys sort as the
     texts do, and only texts that differ by trailing zeros share one (``"12"``, ``"120"``;
-    their length tells them apart, and the shorter sorts first).
+    their length tells them apart, and the shorter sorts first).  It is the id read as
+    an integer times ``10 ** (19 - length)``: below ``10 ** 19``, within an uint64.
+
+    >>> _id_keys(pa.array(["0012", None, "5"])).tolist()
+    [12000000000000000, 0, 5000000000000000000]
     """
-    if len(texts) == texts.null_count or not pc.all(pc.ascii_is_decimal(texts)).as_py() or \
-            pc.max(pc.binary_length(texts)).as_py() > _ID_WIDTH:
+    if len(texts) == texts.null_count or not pc.all(pc.ascii_is_decimal(texts)).as_py():
         return None
-    return pc.cast(pc.utf8_rpad(texts, _ID_WIDTH, "0"), pa.uint64())
+    lengths = pc.binary_length(texts)
+    if pc.max(lengths).as_py() > _ID_WIDTH:
+        return None
+    value = pc.fill_null(pc.cast(texts, pa.uint64()), 0).to_numpy(zero_copy_only=False)
+    return value * _POW10[pc.fill_null(lengths, _ID_WIDTH).to_numpy(zero_copy_only=False)]
 
 
 def _text_order(texts: pa.Array) -> np.ndarray:
@@ -360,8 +370,7 @@ def _text_order(texts: pa.Array) -> np.ndarray:
     """
     keys = _id_keys(texts)
     if keys is not None:
-        return np.lexsort((pc.binary_length(texts).to_numpy(zero_copy_only=False),
-                           keys.to_numpy(zero_copy_only=False)))
+        return np.lexsort((pc.binary_length(texts).to_numpy(zero_copy_only=False), keys))
     return pc.array_sort_indices(texts).to_numpy(zero_copy_only=False)
 
 
@@ -393,29 +402,32 @@ def factorize(values: pa.Array, sort: bool) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _factorize_ids(values: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
-    """:func:`factorize` (sorted) of ids of 1 to 19 ASCII digits, hashing their integer
+    """:func:`factorize` (sorted) of ids of 1 to 19 ASCII digits, sorting their integer
     keys (:func:`_id_keys`) rather than the text; None for any other column, or when a
     key is seen with two lengths (``"12"``, ``"120"``: the text is factorised instead).
     """
     keys = _id_keys(values)
     if keys is None:
         return None
-    encoded = pc.dictionary_encode(keys, null_encoding="mask")
-    first = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    valid = pc.is_valid(values).to_numpy(zero_copy_only=False)
+    if not valid.all():
+        keys = np.where(valid, keys, _NO_KEY)          # nulls sort last, as one key
+    distinct, codes = np.unique(keys, return_inverse=True)
+    codes = codes.astype(np.int64, copy=False)
     lengths = pc.fill_null(pc.binary_length(values), 0).to_numpy(zero_copy_only=False)
-    valid = first >= 0
-    at, length = first[valid], lengths[valid]
-    key_length = np.zeros(len(encoded.dictionary), dtype=length.dtype)
-    key_length[at] = length
-    if not np.array_equal(key_length[at], length):
+    key_length = np.zeros(len(distinct), dtype=lengths.dtype)
+    key_length[codes] = lengths
+    if not np.array_equal(key_length[codes], lengths):
         return None                                    # "12" and "120": tell them apart as text
-    order = np.argsort(encoded.dictionary.to_numpy(zero_copy_only=False), kind="stable")
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order))
-    codes = np.where(valid, rank[np.maximum(first, 0)], -1)
-    # the dictionary is in order of first appearance: where the running maximum code grows
-    appears = np.flatnonzero(np.diff(np.maximum.accumulate(first), prepend=-1) > 0)
-    return codes, _objects(values.take(pa.array(appears[order])))
+    at = np.empty(len(distinct), dtype=np.int64)
+    at[codes] = np.arange(len(codes))                  # a row of each key (they hold one text)
+    if not valid.all():
+        at = at[:-1]
+        codes[~valid] = -1
+    return codes, _objects(values.take(pa.array(at)))
+
+
+_NO_KEY = np.uint64(np.iinfo(np.uint64).max)     # above every key (< 10 ** 19)
 
 
 def _objects(texts: pa.Array) -> np.ndarray:

@@ -27,6 +27,7 @@ from typing import Any, Collection, Iterator
 
 import numpy as np
 
+from ..metrics._kpi import LazyCoded
 from .aliases import ORDER_FIELDS, HeaderMap, find_header, make_result
 from .clean import (CONVERTERS, ImportResult, Row, Sheet, cell_location, clean_text, convert_rows, csv_format,
                     csv_sheet, is_blank, is_total_row, open_table, parse_id, sniff)
@@ -239,7 +240,9 @@ def _python_values(converted, kind: str) -> list:
 class OrderColumns(dict):
     """``dict[str, numpy.ndarray]`` of equal-length columns, plus ``categories``, ``skipped`` and ``source``.
 
-    Text and ids are object arrays of ``str`` (``None`` when blank), money
+    Text and ids are object arrays of ``str`` (``None`` when blank; read with
+    ``labels=False``, a :class:`~xl_kpis.metrics._kpi.LazyCoded` that makes it when
+    first read), money
     and quantities ``float64`` (NaN when blank), ``created`` is
     ``datetime64[s]`` (NaT when blank).
 
@@ -261,7 +264,8 @@ class OrderColumns(dict):
 _DTYPES = {"number": np.float64, "datetime": "datetime64[s]"}
 
 
-def read_order_columns(path: str | os.PathLike[str], keys: Collection[str] = KPI_KEYS) -> OrderColumns:
+def read_order_columns(path: str | os.PathLike[str], keys: Collection[str] = KPI_KEYS, *,
+                       labels: bool = True) -> OrderColumns:
     """Some columns of an order export as numpy arrays, by default those of the shop KPIs.
 
     Parameters
@@ -273,6 +277,11 @@ def read_order_columns(path: str | os.PathLike[str], keys: Collection[str] = KPI
         ``status``, ``buyer``, ``product`` (object arrays of str),
         ``order_amount``, ``sku_subtotal``, ``quantity`` (float64) and
         ``created`` (datetime64[s]).  Default :data:`KPI_KEYS`.
+    labels : bool, optional
+        False: a text or id column of a CSV read by pyarrow is a
+        :class:`~xl_kpis.metrics._kpi.LazyCoded` (its codes and distinct values; the
+        object array is made when first read), for a caller that only tells the
+        values apart (a million ids cost a Python reference each).
 
     Returns
     -------
@@ -307,7 +316,7 @@ def read_order_columns(path: str | os.PathLike[str], keys: Collection[str] = KPI
         plan = _plan(hmap, keys)
         table = _arrow_table(name, header_line, hmap, [col for _, col, _, _ in plan])
         if table is not None:
-            columns = _csv_columns(name, table, header_line, hmap, plan, source)
+            columns = _csv_columns(name, table, header_line, hmap, plan, source, labels)
             # pyarrow's pool keeps the pages a read frees (about 330 MB resident after a
             # 1,000,000-line export, through all that follows): they go back to the system
             del table
@@ -323,7 +332,7 @@ def _plan(hmap: HeaderMap, keys: frozenset[str]) -> list[tuple[str, int, str, st
 
 
 def _csv_columns(name: str, table, header_line: int, hmap: HeaderMap, plan: list[tuple[str, int, str, str]],
-                 source: str) -> OrderColumns:
+                 source: str, labels: bool = True) -> OrderColumns:
     """:func:`read_order_columns` of the pyarrow table of a CSV: the rows :func:`_read_rows` keeps."""
     from . import arrow
     from .arrow import pa, pc
@@ -372,20 +381,17 @@ def _csv_columns(name: str, table, header_line: int, hmap: HeaderMap, plan: list
     for key, col, kind, _ in plan:
         values = converted[key].values
         if kind in ("text", "id"):
-            arrays[key], *codes = _categorised(values.filter(pa.array(keep)), sort=kind == "id")
-            categories[key] = tuple(codes)
+            codes = arrow.factorize(values.filter(pa.array(keep)), sort=kind == "id")
+            arrays[key] = _labelled(*codes) if labels else LazyCoded(*codes, (len(codes[0]),))
+            categories[key] = codes
         else:
             arrays[key] = values[keep]
     return OrderColumns(arrays, categories, skipped, source)
 
 
-def _categorised(values, sort: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(object column, codes, distinct values) of a pyarrow string array (see :class:`OrderColumns`)."""
-    from . import arrow
-
-    codes, distinct = arrow.factorize(values, sort)
-    column = np.append(distinct, None)[codes]        # code -1: the None appended
-    return column, codes, distinct
+def _labelled(codes: np.ndarray, distinct: np.ndarray) -> np.ndarray:
+    """The object column of a factorised text column (see :class:`OrderColumns`)."""
+    return np.append(distinct, None)[codes]        # code -1: the None appended
 
 
 def _read_rows(sheet: Sheet, keys: frozenset[str]) -> OrderColumns:
@@ -426,13 +432,14 @@ def _read_rows(sheet: Sheet, keys: frozenset[str]) -> OrderColumns:
                 continue
             for (key, *_), value in zip(plan, values):
                 parts[key].append(value)
+    from . import arrow
     from .arrow import pa
 
     arrays, categories = {}, {}
     for key, _, kind, _ in plan:
         if kind in ("text", "id"):
-            arrays[key], *codes = _categorised(pa.array(parts[key], pa.string()), sort=kind == "id")
-            categories[key] = tuple(codes)
+            codes = arrow.factorize(pa.array(parts[key], pa.string()), sort=kind == "id")
+            arrays[key], categories[key] = _labelled(*codes), codes
         elif kind == "number":
             arrays[key] = np.array([np.nan if v is None else v for v in parts[key]], dtype=np.float64)
         else:

@@ -32,7 +32,7 @@ from typing import Any, Callable
 import numpy as np
 
 __all__ = ["Domain", "KpiSpec", "kpi", "safe_div", "as_float_array", "as_labels", "codes",
-           "Coded", "label_codes", "dense", "n_distinct", "first_indices", "factorize", "present",
+           "Coded", "LazyCoded", "plain", "label_codes", "dense", "n_distinct", "first_indices", "factorize", "present",
            "check_same_length", "check_domain", "MAX_ROWS",
            "COUNT", "MONEY", "AMOUNT",
            "FRACTION", "NONNEG", "POSITIVE", "RATING", "LABELS", "REAL", "DATES", "MONTHS",
@@ -169,6 +169,69 @@ class Coded(np.ndarray):
         return self._parts
 
 
+class LazyCoded:
+    """A column of :class:`Coded` labels known by its codes, its values made when first read.
+
+    ``LazyCoded(codes, categories, shape)`` stands for
+    ``Coded(values, codes, categories)`` reshaped to ``shape``, where each value is
+    ``categories[code]``, ``""`` for code -2 and None for -1.  :func:`label_codes` takes
+    the codes as they are; :attr:`values` (or ``numpy.asarray``) makes the
+    :class:`Coded` array once: a million labels cost a Python reference each, which a
+    KPI that only tells ids apart never needs.
+
+    >>> lazy = LazyCoded(np.array([1, -1, 0, -2]), np.array(["b", "a"], dtype=object), (4, 1))
+    >>> label_codes(lazy)[0].tolist(), lazy.shape
+    ([1, -1, 0, -1], (4, 1))
+    >>> lazy.values.ravel().tolist(), np.asarray(lazy).shape
+    (['a', None, 'b', ''], (4, 1))
+    """
+
+    __slots__ = ("_parts", "_norm", "shape", "_values")
+
+    def __init__(self, codes: np.ndarray, categories: np.ndarray, shape: tuple[int, ...]):
+        if int(np.prod(shape)) != codes.size:
+            raise ValueError(f"LazyCoded: {codes.size} codes for the shape {shape}")
+        self._parts = (codes, categories)
+        self._norm = None
+        self.shape = tuple(shape)
+        self._values: Coded | None = None
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return self._parts[0].size
+
+    @property
+    def parts(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._parts
+
+    @property
+    def values(self) -> Coded:
+        """The labels themselves (read-only), made on the first read."""
+        if self._values is None:
+            codes, cats = self._parts
+            made = np.append(cats, np.array(["", None], dtype=object))[codes].reshape(self.shape)
+            out = Coded(made, codes, cats)
+            out.flags.writeable = False
+            self._values = out
+        return self._values
+
+    def __array__(self, dtype=None, copy=None):
+        values = self.values.view(np.ndarray)
+        return values if dtype is None else values.astype(dtype)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+
+def plain(x: Any) -> Any:
+    """``x``, or the labels of a :class:`LazyCoded` column."""
+    return x.values if isinstance(x, LazyCoded) else x
+
+
 def label_codes(x: Any) -> tuple[np.ndarray, np.ndarray] | None:
     """The normalised factorisation of :class:`Coded` labels, or None for anything else.
 
@@ -179,7 +242,7 @@ def label_codes(x: Any) -> tuple[np.ndarray, np.ndarray] | None:
     linear pass over the codes).  Unlike :func:`codes`, the codes are numbered in
     the order of the categories, not in the order the labels first appear.
     """
-    if not isinstance(x, Coded) or x._parts is None:
+    if not isinstance(x, (Coded, LazyCoded)) or x._parts is None:
         return None
     if x._norm is None:
         raw, cats = x._parts
