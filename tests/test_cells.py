@@ -393,6 +393,15 @@ def test_date_fast_path_equals_the_cell_by_cell_path():
     np.testing.assert_array_equal(fast[1], np.where(np.isnan(serials.ravel()), 1, slow[1]))
 
 
+@pytest.mark.parametrize("serial", [np.nan, 45000.2, 59.0, -1.0])
+def test_one_date_broadcast_is_read_as_the_column_it_stands_for(serial):
+    # a column left out reaches a model as one blank broadcast: read once, not per row
+    one = np.broadcast_to(np.float64(serial), (4, 1))
+    got, want = cells._dates(one), cells._dates(np.full((4, 1), serial))
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+
+
 def test_model_rows_with_a_blank_are_left_out_and_errors_win():
     b, d, a = (ORDERS[k] for k in ("customer_ids", "order_dates", "order_amounts"))
     with cells.strict():

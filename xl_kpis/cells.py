@@ -375,8 +375,12 @@ def _coded_labels(x: Any) -> tuple[np.ndarray, np.ndarray] | None:
     known = label_codes(x)
     if known is None or x.ndim != 2 or _has_error_label(known[1]):
         return None
-    c = known[0]
-    return c, np.where(c < 0, np.int8(_BLANK), np.int8(_OK))
+    c = known[0]          # (made once per array: the status too, for the KPIs sharing it)
+    return c, _once(_STATUS_SEEN, c, lambda: _read_only(
+        np.where(c < 0, np.int8(_BLANK), np.int8(_OK)))[0])
+
+
+_STATUS_SEEN: dict[int, tuple[weakref.ref, np.ndarray]] = {}
 
 
 _ERROR_LABELS: dict[int, tuple[weakref.ref, bool]] = {}
@@ -628,6 +632,9 @@ def _date_cell(v: Any) -> tuple[int, int]:
 def _dates(x: Any) -> tuple[np.ndarray, np.ndarray]:
     """A range of dates → (``datetime64[D]`` days, status); blanks are NaT."""
     if isinstance(x, np.ndarray) and x.dtype.kind == "f" and x.size:
+        if x.size > 1 and not any(x.strides):      # one cell broadcast (a column left out)
+            one, st = _dates(x.ravel()[:1].copy())
+            return np.broadcast_to(one, (x.size,)), np.broadcast_to(st, (x.size,))
         a = x.ravel()
         blank = np.isnan(a)
         bad = ~blank & ~((a >= _SERIAL_MIN) & (a < _SERIAL_MAX + 1))
