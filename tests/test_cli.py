@@ -3,9 +3,13 @@
 0 ok, 1 bad file, 2 usage, 3 the book is open in Excel.
 """
 
+import functools
 import hashlib
 import io
 import json
+import os
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -14,9 +18,12 @@ import xlsxwriter
 from click.testing import CliRunner
 from python_calamine import CalamineWorkbook
 
+import xl_kpis
 from xl_kpis.xlsx import books
 from xl_kpis.cli import main
 from bookfiles import copy
+
+ROOT = Path(__file__).resolve().parents[1]
 
 DATA = Path(__file__).parent / "data" / "exports"
 ORDERS_US = DATA / "orders_us.csv"
@@ -331,3 +338,32 @@ def test_import_into_a_book_with_an_xml_bomb_exits_1(template, tmp_path, member)
     before = digest(book)
     one_line_error(run("import", "orders", ORDERS_US, "--into", book), 1)
     assert digest(book) == before
+
+
+def test_the_command_keeps_openblas_to_one_thread_set_before_numpy_loads():
+    # OpenBLAS starts a thread pool when numpy loads, which spins for about 0.1 s of CPU
+    # on the other cores: the command sets it to one thread first (the package's
+    # __init__ loads nothing), and a caller's own setting wins
+    code = ("import os, sys, xl_kpis.cli\n"
+            "print('numpy' in sys.modules, os.environ.get('OPENBLAS_NUM_THREADS'))\n"
+            "import numpy\n")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    run = functools.partial(subprocess.run, [sys.executable, "-c", code], capture_output=True,
+                            text=True, check=True, cwd=ROOT)
+    assert run(env=env).stdout.split() == ["False", "1"]
+    assert run(env={**env, "OPENBLAS_NUM_THREADS": "2"}).stdout.split() == ["False", "2"]
+    # the check can fail: a module that loads numpy before the command sets the variable
+    eager = "import sys, xl_kpis.metrics, xl_kpis.cli\nprint('numpy' in sys.modules)\n"
+    assert subprocess.run([sys.executable, "-c", eager], capture_output=True, text=True,
+                          check=True, cwd=ROOT, env=env).stdout.split() == ["True"]
+
+
+def test_the_package_loads_the_kpis_when_one_is_asked_for():
+    code = ("import sys, xl_kpis\n"
+            "print('numpy' in sys.modules, xl_kpis.clv(50, 5, 1), 'numpy' in sys.modules,"
+            " 'roas' in dir(xl_kpis))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=ROOT).stdout.split()
+    assert out == ["False", "250.0", "True", "True"]
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        xl_kpis.nope

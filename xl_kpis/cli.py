@@ -16,10 +16,17 @@ Exit codes scripts can rely on:
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
-import click
+# A command is one short process whose BLAS calls are tiny (the CLV model's 4 x 4
+# matrices): OpenBLAS's thread pool, started when numpy loads, would spin on the other
+# cores for about 0.1 s of CPU.  Set before anything imports numpy (the package's
+# ``__init__`` does not); a caller's own setting wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import click  # noqa: E402
 
 EXIT_BAD_FILE, EXIT_LOCKED, EXIT_LIBREOFFICE, EXIT_KEPT = 1, 3, 4, 5
 
