@@ -315,3 +315,22 @@ def test_first_indices_are_in_line_order():
     # them adds in that order); by hand: 7 first on line 0, 2 on line 1, 5 on line 3
     assert _kpi.first_indices(np.array([7, 2, 7, 5, 2])).tolist() == [0, 1, 3]
     assert _kpi.first_indices(np.array([1, 0, 1, 2])).tolist() == [0, 1, 3]
+
+
+def test_plain_categories_are_taken_as_they_are():
+    # ids of digits a reader marked plain give the codes and labels a pass over them gives
+    ids, codes = ["20", "3", None, "20"], [0, 1, -1, 0]
+    cats = np.array(["20", "3"], dtype=object)
+    marked = _kpi.Coded(np.array(ids, dtype=object), codes, _kpi.mark_plain(cats.copy()))
+    looked_at = _kpi.Coded(np.array(ids, dtype=object), codes, cats)
+    got, want = _kpi.label_codes(marked), _kpi.label_codes(looked_at)
+    assert [a.tolist() for a in got] == [a.tolist() for a in want] == [[0, 1, -1, 0], ["20", "3"]]
+    assert got[1] is marked.parts[1] and not got[1].flags.writeable
+    # the mark is trusted (the comparison above can fail): categories that are not plain,
+    # marked so, are misread ("  20" is not stripped, "" is not blank)
+    lie = np.array(["  20", ""], dtype=object)
+    told = _kpi.label_codes(_kpi.Coded(np.array(["  20", ""], dtype=object), [0, 1], lie))
+    misread = _kpi.label_codes(_kpi.Coded(np.array(["  20", ""], dtype=object), [0, 1],
+                                          _kpi.mark_plain(lie.copy())))
+    assert [a.tolist() for a in told] == [[0, -1], ["20"]]
+    assert [a.tolist() for a in misread] != [a.tolist() for a in told]

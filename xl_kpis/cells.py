@@ -50,7 +50,7 @@ import numpy as np
 
 from .metrics._kpi import MAX_ROWS, Domain, KpiSpec
 from .metrics._kpi import codes as _codes
-from .metrics._kpi import LazyCoded, label_codes, plain
+from .metrics._kpi import LazyCoded, is_plain, label_codes, plain
 from .xlsx.dates import FIRST_SERIAL, LAST_SERIAL, to_serial
 from .xlsx.errors import DIV0, ERRORS, NA, NUM, VALUE, Text, is_error
 
@@ -389,7 +389,8 @@ _ERROR_LABELS: dict[int, tuple[weakref.ref, bool]] = {}
 def _has_error_label(labels: np.ndarray) -> bool:
     """Whether a label of a (read-only, shared) array of distinct labels reads as an error;
     looked at once while the array lives."""
-    return _once(_ERROR_LABELS, labels, lambda: not ERRORS.isdisjoint(labels))
+    return not is_plain(labels) and _once(_ERROR_LABELS, labels,
+                                          lambda: not ERRORS.isdisjoint(labels))
 
 
 def _labels_of(x: Any) -> tuple[np.ndarray, np.ndarray]:

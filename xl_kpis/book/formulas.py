@@ -51,7 +51,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from .. import cells, functions, officejs
-from ..metrics._kpi import Coded, LazyCoded, plain
+from ..metrics._kpi import Coded, LazyCoded, is_plain, plain
 from ..xlsx.dates import EPOCH, to_serial
 from ..xlsx.errors import is_error
 from ..xlsx.refs import a1, quote_sheet
@@ -626,7 +626,7 @@ class _Vec:
         ``a`` holds the values, or is a function that makes them (when first read)."""
         kinds = np.full(len(cats) + 1, _K_TEXT, dtype=np.int8)
         kinds[-1] = _K_BLANK                          # code -1
-        if not _EMPTY_OR_ERROR.isdisjoint(cats):     # (one pass over the categories)
+        if not is_plain(cats) and not _EMPTY_OR_ERROR.isdisjoint(cats):   # (a pass over them)
             texts = cats.tolist()
             if not set(map(type, texts)) <= {str, cells.Text}:
                 return cls.of((a() if callable(a) else a).tolist())

@@ -32,7 +32,7 @@ from typing import Any, Callable
 import numpy as np
 
 __all__ = ["Domain", "KpiSpec", "kpi", "safe_div", "as_float_array", "as_labels", "codes",
-           "Coded", "LazyCoded", "plain", "label_codes", "dense", "n_distinct", "first_indices", "factorize", "present",
+           "Coded", "LazyCoded", "plain", "label_codes", "mark_plain", "is_plain", "dense", "n_distinct", "first_indices", "factorize", "present",
            "check_same_length", "check_domain", "MAX_ROWS",
            "COUNT", "MONEY", "AMOUNT",
            "FRACTION", "NONNEG", "POSITIVE", "RATING", "LABELS", "REAL", "DATES", "MONTHS",
@@ -249,11 +249,35 @@ def label_codes(x: Any) -> tuple[np.ndarray, np.ndarray] | None:
         to, labels = _categories(cats)
         if raw.size and int(raw.min()) < -1:
             raw = np.maximum(raw, -1)
-        x._norm = (to[raw], labels)                  # a negative code stays blank (-1)
+        # a negative code stays blank (-1); plain categories keep their codes
+        x._norm = (raw if labels is cats and raw.dtype == np.intp else to[raw], labels)
     return x._norm
 
 
 _CATEGORIES: dict[int, tuple[Any, tuple[np.ndarray, np.ndarray]]] = {}
+_PLAIN: dict[int, Any] = {}
+
+
+def mark_plain(cats: np.ndarray) -> np.ndarray:
+    """Declare the categories of :class:`Coded` labels plain labels as they are, and make
+    them read-only: distinct, stripped, not blank, none reading as an error (ids of ASCII
+    digits, as a reader found them).  :func:`label_codes` and the cell boundary then take
+    them without a pass over them; a reader that marks other categories misreads them.
+
+    >>> ids = mark_plain(np.array(["20", "3"], dtype=object))
+    >>> is_plain(ids), is_plain(ids.copy())
+    (True, False)
+    """
+    cats.flags.writeable = False
+    key = id(cats)
+    _PLAIN[key] = weakref.ref(cats, lambda _, key=key, held=_PLAIN: held.pop(key, None))
+    return cats
+
+
+def is_plain(cats: Any) -> bool:
+    """Whether :func:`mark_plain` declared this very array plain."""
+    ref = _PLAIN.get(id(cats))
+    return ref is not None and ref() is cats
 
 
 def _categories(cats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -263,6 +287,21 @@ def _categories(cats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     seen = _CATEGORIES.get(key)
     if seen is not None and seen[0]() is cats:
         return seen[1]
+    if is_plain(cats):
+        to, labels = np.arange(len(cats) + 1, dtype=np.intp), cats
+    else:
+        to, labels = _categories_of(cats)
+    to[-1] = -1
+    labels.flags.writeable = False
+    try:
+        ref = weakref.ref(cats, lambda _, key=key, held=_CATEGORIES: held.pop(key, None))
+    except TypeError:
+        return to, labels
+    _CATEGORIES[key] = (ref, (to, labels))
+    return to, labels
+
+
+def _categories_of(cats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     try:
         stripped = list(map(str.strip, cats))
         texts = cats
@@ -281,13 +320,6 @@ def _categories(cats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
                       + [0], dtype=np.intp)
         labels = np.empty(len(index), dtype=object)
         labels[:] = list(index)
-    to[-1] = -1
-    labels.flags.writeable = False
-    try:
-        ref = weakref.ref(cats, lambda _, key=key, held=_CATEGORIES: held.pop(key, None))
-    except TypeError:
-        return to, labels
-    _CATEGORIES[key] = (ref, (to, labels))
     return to, labels
 
 
