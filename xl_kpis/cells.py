@@ -519,7 +519,11 @@ def _arguments(spec: KpiSpec, args: Sequence[Any], options: Sequence[Any],
     try:
         cols = []
         for (_, dom, _), a in zip(spec.params, args):
-            vals, st = _range_of(dom, a)
+            coded = _coded_labels(a) if dom.kind == "label" else None
+            if coded is not None:       # the labels are made for the rows kept, if any
+                vals, st = _LabelsOf(a), coded[1]
+            else:
+                vals, st = _range_of(dom, a)
             if (st == _VALUE).any():
                 return VALUE
             cols.append((dom, vals, st))
@@ -534,6 +538,25 @@ def _arguments(spec: KpiSpec, args: Sequence[Any], options: Sequence[Any],
             return v
         opts.append(v)
     return cols, opts
+
+
+class _LabelsOf:
+    """The labels of a range that carries its codes (:func:`_coded_labels`), as
+    :func:`_labels` gives them (``size``, and ``[keep]`` for the rows kept), made only for
+    those rows and only when a call gets that far (not when another range is blank
+    everywhere: a model's dates left out)."""
+
+    __slots__ = ("codes", "labels")
+
+    def __init__(self, x: Any):
+        self.codes, self.labels = label_codes(x)
+
+    @property
+    def size(self) -> int:
+        return self.codes.size
+
+    def __getitem__(self, keep: np.ndarray) -> np.ndarray:
+        return np.append(self.labels, "")[self.codes[keep]]
 
 
 def _table(fn: Callable, args: Sequence[Any], headers: Sequence[str],
