@@ -412,15 +412,17 @@ def _factorize_ids(values: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
     valid = pc.is_valid(values).to_numpy(zero_copy_only=False)
     if not valid.all():
         keys = np.where(valid, keys, _NO_KEY)          # nulls sort last, as one key
-    distinct, codes = np.unique(keys, return_inverse=True)
-    codes = codes.astype(np.int64, copy=False)
+    # the lines of an order follow each other: sort the first key of each run only
+    starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+    distinct, run_codes = np.unique(keys[starts], return_inverse=True)
+    codes = np.repeat(run_codes.astype(np.int64, copy=False), np.diff(np.append(starts, keys.size)))
     lengths = pc.fill_null(pc.binary_length(values), 0).to_numpy(zero_copy_only=False)
     key_length = np.zeros(len(distinct), dtype=lengths.dtype)
     key_length[codes] = lengths
     if not np.array_equal(key_length[codes], lengths):
         return None                                    # "12" and "120": tell them apart as text
     at = np.empty(len(distinct), dtype=np.int64)
-    at[codes] = np.arange(len(codes))                  # a row of each key (they hold one text)
+    at[run_codes] = starts                             # a row of each key (they hold one text)
     if not valid.all():
         at = at[:-1]
         codes[~valid] = -1
