@@ -128,6 +128,9 @@ def test_text_is_trimmed_and_a_text_longer_than_a_cell_is_refused():
     c = convert(pa.array(["\t jane \u00a0", " ", "=HYPERLINK(\"x\")", "x" * 32_768]), "text")
     assert c.values.to_pylist()[:3] == ["jane", None, '=HYPERLINK("x")']
     assert c.bad.tolist() == [False, False, False, True]
+    # the limit is in characters: 32,767 two-byte characters fit, one more does not
+    c = convert(pa.array(["\u00e9" * 32_767, "\u00e9" * 32_768, "x" * 32_767]), "text")
+    assert c.bad.tolist() == [False, True, False]
 
 
 def test_factorize():

@@ -174,11 +174,12 @@ def convert(raw: pa.Array, kind: str) -> Converted:
     """
     t = trimmed(raw)
     n = len(t)
-    empty = _np(pc.equal(pc.utf8_length(t), 0))
+    size = pc.binary_length(t)                  # bytes: no UTF-8 decoding
+    empty = _np(pc.equal(size, 0))
     no = np.zeros(n, dtype=bool)
     if kind == "text":
         values = pc.if_else(pa.array(empty), pa.scalar(None, pa.string()), t)
-        return Converted(values, _np(pc.greater(pc.utf8_length(t), MAX_TEXT)), no, empty)
+        return Converted(values, _longer_than(t, size, MAX_TEXT), no, empty)
     if kind == "id":
         ok = digits(t)
         values = pc.if_else(pa.array(ok), t, pa.scalar(None, pa.string()))
@@ -216,6 +217,16 @@ def convert(raw: pa.Array, kind: str) -> Converted:
     values[rest] = [missing if v is None else v for v in got]
     blank = np.array([v is None for v in got], dtype=bool) & ~bad
     return Converted(values, _scatter(n, rest, bad), _scatter(n, rest, blank), empty, rest, got)
+
+
+def _longer_than(t: pa.Array, size: pa.Array, limit: int) -> np.ndarray:
+    """Which cells hold more than ``limit`` characters (``size``: their bytes; a text has
+    no more characters than bytes, so only the cells with more bytes are counted)."""
+    over = _np(pc.greater(size, limit))
+    if over.any():
+        at = np.flatnonzero(over)
+        over[at] = _np(pc.greater(pc.utf8_length(t.take(pa.array(at))), limit))
+    return over
 
 
 class _Refused:
