@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from xl_kpis.imports import arrow
+from xl_kpis.metrics._kpi import is_plain
 from xl_kpis.imports.arrow import Irregular, convert, factorize, parse_datetimes, read_table
 from xl_kpis.imports.clean import parse_amount, parse_datetime, parse_id, parse_number
 
@@ -161,8 +162,10 @@ def test_ids_are_factorised_by_integer_keys_unless_two_share_one():
                                           "0012", "5764612345678901239"]))
     assert fast is not None and fast[0].tolist() == [2, -1, 1, 0, 2]
     assert fast[1].tolist() == ["0012", "576461234567890123", "5764612345678901239"]
+    assert is_plain(fast[1])                       # digits: labels as they are
     for other in (["12", "120"], ["1" * 20], ["12", "a"], [None]):
         assert arrow._factorize_ids(pa.array(other, pa.string())) is None
+        assert not is_plain(factorize(pa.array(other, pa.string()), sort=True)[1])
 
 
 # --------------------------------------------------------------------------- read_table

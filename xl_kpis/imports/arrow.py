@@ -39,6 +39,7 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 import pyarrow.csv as pacsv  # noqa: E402
 
+from ..metrics._kpi import mark_plain
 from .clean import _STRIP, CONVERTERS, FIRST_DATE, MAX_RECORD, MAX_TEXT
 
 __all__ = ["Irregular", "read_table", "column_name", "trimmed", "convert", "Converted", "parse_datetimes",
@@ -416,6 +417,8 @@ def _factorize_ids(values: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
     """:func:`factorize` (sorted) of ids of 1 to 19 ASCII digits, sorting their integer
     keys (:func:`_id_keys`) rather than the text; None for any other column, or when a
     key is seen with two lengths (``"12"``, ``"120"``: the text is factorised instead).
+    The distinct ids come marked plain (:func:`~xl_kpis.metrics._kpi.mark_plain`): digits
+    are labels as they are.
     """
     keys = _id_keys(values)
     if keys is None:
@@ -437,7 +440,7 @@ def _factorize_ids(values: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
     if not valid.all():
         at = at[:-1]
         codes[~valid] = -1
-    return codes, _objects(values.take(pa.array(at)))
+    return codes, mark_plain(_objects(values.take(pa.array(at))))     # digits: plain labels
 
 
 _NO_KEY = np.uint64(np.iinfo(np.uint64).max)     # above every key (< 10 ** 19)

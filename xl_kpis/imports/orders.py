@@ -27,7 +27,7 @@ from typing import Any, Collection, Iterator
 
 import numpy as np
 
-from ..metrics._kpi import LazyCoded, mark_plain
+from ..metrics._kpi import LazyCoded
 from .aliases import ORDER_FIELDS, HeaderMap, find_header, make_result
 from .clean import (CONVERTERS, ImportResult, Row, Sheet, cell_location, clean_text, convert_rows, csv_format,
                     csv_sheet, is_blank, is_total_row, open_table, parse_id, sniff)
@@ -381,10 +381,7 @@ def _csv_columns(name: str, table, header_line: int, hmap: HeaderMap, plan: list
     for key, col, kind, _ in plan:
         values = converted[key].values
         if kind in ("text", "id"):
-            kept = values.filter(pa.array(keep))
-            codes = arrow.factorize(kept, sort=kind == "id")
-            if kind == "id" and pc.all(pc.ascii_is_decimal(kept)).as_py():
-                mark_plain(codes[1])            # ids of digits: plain labels as they are
+            codes = arrow.factorize(values.filter(pa.array(keep)), sort=kind == "id")
             arrays[key] = _labelled(*codes) if labels else LazyCoded(*codes, (len(codes[0]),))
             categories[key] = codes
         else:
