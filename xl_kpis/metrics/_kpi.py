@@ -255,7 +255,6 @@ def label_codes(x: Any) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 _CATEGORIES: dict[int, tuple[Any, tuple[np.ndarray, np.ndarray]]] = {}
-_PLAIN: dict[int, Any] = {}
 
 
 def mark_plain(cats: np.ndarray) -> np.ndarray:
@@ -269,30 +268,34 @@ def mark_plain(cats: np.ndarray) -> np.ndarray:
     (True, False)
     """
     cats.flags.writeable = False
-    key = id(cats)
-    _PLAIN[key] = weakref.ref(cats, lambda _, key=key, held=_PLAIN: held.pop(key, None))
+    _remember(cats, np.arange(len(cats) + 1, dtype=np.intp), cats)
     return cats
 
 
 def is_plain(cats: Any) -> bool:
-    """Whether :func:`mark_plain` declared this very array plain."""
-    ref = _PLAIN.get(id(cats))
-    return ref is not None and ref() is cats
+    """Whether :func:`mark_plain` declared this very array plain (its categories are its
+    labels; any other categories' labels are another array)."""
+    seen = _CATEGORIES.get(id(cats))
+    return seen is not None and seen[0]() is cats and seen[1][1] is cats
 
 
 def _categories(cats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(the label code of each category, then -1; the distinct non-blank labels) of the
     categories of :class:`Coded` labels, computed once while the array lives."""
-    key = id(cats)
-    seen = _CATEGORIES.get(key)
+    seen = _CATEGORIES.get(id(cats))
     if seen is not None and seen[0]() is cats:
         return seen[1]
-    if is_plain(cats):
-        to, labels = np.arange(len(cats) + 1, dtype=np.intp), cats
-    else:
-        to, labels = _categories_of(cats)
+    to, labels = _categories_of(cats)
+    return _remember(cats, to, labels)
+
+
+def _remember(cats: np.ndarray, to: np.ndarray, labels: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """``(to, labels)`` of ``cats`` (``to[-1]`` set to -1, ``labels`` read-only), kept for
+    :func:`_categories` while ``cats`` lives."""
     to[-1] = -1
     labels.flags.writeable = False
+    key = id(cats)
     try:
         ref = weakref.ref(cats, lambda _, key=key, held=_CATEGORIES: held.pop(key, None))
     except TypeError:
@@ -302,6 +305,8 @@ def _categories(cats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _categories_of(cats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_categories` by a pass over the categories (the labels are never ``cats``
+    itself: that is how a plain array is told, :func:`is_plain`)."""
     try:
         stripped = list(map(str.strip, cats))
         texts = cats
