@@ -353,17 +353,18 @@ _ID_WIDTH = 19         # digits an uint64 always holds
 _POW10 = 10 ** np.arange(_ID_WIDTH, -1, -1, dtype=np.uint64)      # 10**19 ... 10**0
 
 
-def _id_keys(texts: pa.Array) -> np.ndarray | None:
-    """The uint64 key of each text when every one (nulls aside, at least one) is an id of
-    1 to 19 ASCII digits, else None (a null's key is 0).
+def _id_keys(texts: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(keys, lengths)`` when every text (nulls aside, at least one) is an id of 1 to 19
+    ASCII digits, else None: each text's uint64 key and its length in digits (a null's
+    key 0, its length 19).
 
     The key is the digits left-aligned and zero-padded to 19 places: keys sort as the
     texts do, and only texts that differ by trailing zeros share one (``"12"``, ``"120"``;
     their length tells them apart, and the shorter sorts first).  It is the id read as
     an integer times ``10 ** (19 - length)``: below ``10 ** 19``, within an uint64.
 
-    >>> _id_keys(pa.array(["0012", None, "5"])).tolist()
-    [12000000000000000, 0, 5000000000000000000]
+    >>> [a.tolist() for a in _id_keys(pa.array(["0012", None, "5"]))]
+    [[12000000000000000, 0, 5000000000000000000], [4, 19, 1]]
     """
     if len(texts) == texts.null_count or not pc.all(pc.ascii_is_decimal(texts)).as_py():
         return None
@@ -371,7 +372,8 @@ def _id_keys(texts: pa.Array) -> np.ndarray | None:
     if pc.max(lengths).as_py() > _ID_WIDTH:
         return None
     value = pc.fill_null(pc.cast(texts, pa.uint64()), 0).to_numpy(zero_copy_only=False)
-    return value * _POW10[pc.fill_null(lengths, _ID_WIDTH).to_numpy(zero_copy_only=False)]
+    lengths = pc.fill_null(lengths, _ID_WIDTH).to_numpy(zero_copy_only=False)
+    return value * _POW10[lengths], lengths
 
 
 def _text_order(texts: pa.Array) -> np.ndarray:
@@ -380,9 +382,10 @@ def _text_order(texts: pa.Array) -> np.ndarray:
     Ids (:func:`_id_keys`) sort by their key, then their length
     (``"123" < "1230" < "124"``): much faster than sorting strings.
     """
-    keys = _id_keys(texts)
-    if keys is not None:
-        return np.lexsort((pc.binary_length(texts).to_numpy(zero_copy_only=False), keys))
+    ids = _id_keys(texts)
+    if ids is not None:
+        keys, lengths = ids
+        return np.lexsort((lengths, keys))
     return pc.array_sort_indices(texts).to_numpy(zero_copy_only=False)
 
 
@@ -420,9 +423,10 @@ def _factorize_ids(values: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
     The distinct ids come marked plain (:func:`~xl_kpis.metrics._kpi.mark_plain`): digits
     are labels as they are.
     """
-    keys = _id_keys(values)
-    if keys is None:
+    ids = _id_keys(values)
+    if ids is None:
         return None
+    keys, lengths = ids
     valid = pc.is_valid(values).to_numpy(zero_copy_only=False)
     if not valid.all():
         keys = np.where(valid, keys, _NO_KEY)          # nulls sort last, as one key
@@ -430,7 +434,6 @@ def _factorize_ids(values: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
     starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
     distinct, run_codes = np.unique(keys[starts], return_inverse=True)
     codes = np.repeat(run_codes.astype(np.int64, copy=False), np.diff(np.append(starts, keys.size)))
-    lengths = pc.fill_null(pc.binary_length(values), 0).to_numpy(zero_copy_only=False)
     key_length = np.zeros(len(distinct), dtype=lengths.dtype)
     key_length[codes] = lengths
     if not np.array_equal(key_length[codes], lengths):
