@@ -174,8 +174,7 @@ def report(book: Path | None, orders_file: Path | None, ads_file: Path | None,
     a BOOK report, and with an export's when --clv is given (it reads two more columns and
     fits the models: about twice the time of the other KPIs on a large export).
     """
-    with _without_dataframes():
-        from xl_kpis import report as rep
+    from xl_kpis import report as rep
     from xl_kpis.xlsx.books import BookFormatError
     from xl_kpis.package import PackageError
 
@@ -210,22 +209,6 @@ def report(book: Path | None, orders_file: Path | None, ads_file: Path | None,
         click.echo(json.dumps({**kpis, "clv_model": clv}, indent=2))
     else:
         click.echo(rep.format_table(kpis) + "\n\n" + rep.format_clv_model(clv))
-
-
-class _without_dataframes:
-    """Import the UDFs' xlwings without pandas and polars: xlwings imports them, when they
-    are installed, for converters of its own that a report never uses (polars alone costs a
-    quarter of a second of CPU, as much as the rest of the report's imports)."""
-
-    def __enter__(self) -> None:
-        self.blocked = [m for m in ("pandas", "polars") if m not in sys.modules]
-        for m in self.blocked:
-            sys.modules[m] = None           # type: ignore[assignment]  # import: ImportError
-
-    def __exit__(self, *exc: object) -> None:
-        for m in self.blocked:
-            if m in sys.modules and sys.modules[m] is None:
-                del sys.modules[m]
 
 
 @main.command("import")
