@@ -547,7 +547,8 @@ def check_domain(fname: str, arg: str, a: np.ndarray, dom: Domain) -> None:
 
 
 def _below(a: np.ndarray, lo: float) -> bool:
-    """Whether a value of the float64 array ``a`` is below ``lo`` (>= 0); NaN never is."""
+    """Whether a value of the array ``a`` is below ``lo``; NaN never is.  The int64 view
+    answers "no" for a float64 array and a bound >= 0; anything else goes to ``fmin``."""
     if a.dtype == np.float64 and lo >= 0.0 and \
             a.view(np.int64).min() >= np.float64(lo).view(np.int64):
         return False
