@@ -250,3 +250,59 @@ def test_array_columns_are_cell_values(values, want):
     assert vec.values() == want
     if values.dtype.kind == "M":
         assert vec.num[0] == to_serial(want[0])
+
+
+# --- the native evaluator ----------------------------------------------------------------
+
+def _eval(node, names=None, cells=None):
+    ev = fx.Evaluator(lambda t, h: [], (names or {}).__getitem__,
+                      lambda k, r, c: (cells or {})[k])
+    return ev.cell(node)
+
+
+@pytest.mark.parametrize("node, expected", [
+    (fx.F.SUM(fx.Lit(1), fx.Lit("2")), 3.0),
+    (fx.F.IF(fx.Lit(0), "a", "b"), "b"),
+    (fx.F.IF(fx.Lit("#N/A"), "a", "b"), "#N/A"),
+    (fx.F.IF(fx.Lit("x"), "a", "b"), "#VALUE!"),
+    (fx.F.OR(fx.Lit(False), fx.Lit(1)), True),
+    (fx.F.ISNUMBER(fx.Lit("#DIV/0!")), False),
+    (fx.F.ISNUMBER(fx.Lit("")), False),
+    (fx.Op("/", fx.Lit(1), fx.Lit(0)), "#DIV/0!"),
+    (fx.Op("+", fx.Lit(""), fx.Lit(1)), "#VALUE!"),
+    (fx.Op("+", fx.Lit("1,200"), fx.Lit(1)), 1201.0),
+    (fx.Op("=", fx.Lit("Cancelled"), fx.Lit("CANCELLED")), True),
+    (fx.Op("<", fx.Lit(5), fx.Lit("a")), True),          # numbers sort before text
+    (fx.Op(">", fx.Lit(True), fx.Lit("z")), True),       # logicals after text
+    (fx.Op("=", fx.Lit("#N/A"), fx.Lit(1)), "#N/A"),
+])
+def test_native_functions(node, expected):
+    assert _eval(node) == expected
+
+
+def test_references_blank_and_ranges():
+    cells = {"blank": None, "text": "5", "range": [[1.0], ["x"], [None], [True], [2]]}
+    ref = fx.Ref
+    assert _eval(ref("blank"), cells=cells) == 0.0           # =A1 of an empty cell shows 0
+    assert _eval(fx.Op("=", ref("blank"), fx.Lit("")), cells=cells) is True
+    assert _eval(fx.Op("=", ref("blank"), fx.Lit(0)), cells=cells) is True
+    assert _eval(fx.F.SUM(ref("text")), cells=cells) == 0.0  # text in a reference: skipped
+    assert _eval(fx.F.SUM(ref("range")), cells=cells) == 3.0
+    assert _eval(fx.F.COUNT(ref("range")), cells=cells) == 2.0
+    assert _eval(fx.F.OR(ref("range")), cells=cells) is True
+    assert _eval(fx.F.SUM(fx.Lit(1), fx.Lit("#NUM!")), cells=cells) == "#NUM!"
+    assert _eval(fx.F.IF(fx.Lit(True), ref("blank")), cells=cells) == 0.0
+    assert _eval(fx.F.SUM(fx.Lit(1), fx.Lit(date(1900, 1, 1)))) == 3.0   # serial 2
+
+
+def test_render():
+    ctx = fx.RenderContext("KPIs", address=lambda k: {"a": ("KPIs", 4, 1),
+                                                        "b": ("Start", 0, 27)}[k])
+    assert fx.render(fx.F.CLV(fx.Ref("a"), fx.Ref("b"), 1.5, fx.Name("Margin")), ctx) == \
+        "=CLV(B5,Start!$AB$1,1.5,Margin)"
+    assert fx.render(fx.Op("/", fx.Op("+", fx.Lit(1), fx.Lit(2)), fx.Lit('say "hi"')),
+                     ctx) == '=(1+2)/"say ""hi"""'
+    assert fx.render(fx.Ref("a", 2, 3), fx.RenderContext("Other", address=ctx.address)) \
+        == "=KPIs!$E$7"
+    with pytest.raises(AttributeError, match="neither"):
+        fx.F.VLOOKUP

@@ -219,7 +219,8 @@ def test_structure_comparison_catches_a_planted_difference(template):
 
 
 def test_function_ids_are_the_functions_the_book_calls(demo):
-    from xl_kpis.book.build import evaluate_book, function_ids
+    from xl_kpis.book.build import function_ids
+    from xl_kpis.book.evaluate import evaluate_book
 
     with zipfile.ZipFile(demo) as z:
         xml = z.read(O.WEBEXTENSION_PART)

@@ -38,7 +38,6 @@ import json
 import re
 import uuid
 from typing import Iterable, Mapping
-from xml.sax.saxutils import escape
 
 __all__ = ["PREFIX", "stored_name", "plain_name", "plain", "stored", "called_functions",
            "ADDIN_ID", "ADDIN_STORE", "ADDIN_STORE_TYPE", "ADDIN_VERSION", "PYODIDE_VERSION",
@@ -178,6 +177,8 @@ def property_value(text: str) -> str:
 
 def _attr(value: str) -> str:
     """An XML attribute value in double quotes, as Excel escapes it (``"`` ``&`` ``<`` ``>``)."""
+    from xml.sax.saxutils import escape      # (here: it loads urllib, which evaluating never needs)
+
     return '"' + escape(value, {'"': "&quot;"}) + '"'
 
 
@@ -194,6 +195,8 @@ def webextension_xml(properties: Mapping[str, str], function_ids: Iterable[str])
         The stored names (``_xldudf_ROAS``) of the custom functions the
         workbook calls, listed in the ``customFunctionIdList`` extension.
     """
+    from xml.sax.saxutils import escape
+
     props = "".join(f"<we:property name={_attr(k)} value={_attr(property_value(v))}/>"
                     for k, v in properties.items())
     ids = "".join(f"<we:customFunctionIds>{escape(i)}</we:customFunctionIds>"

@@ -4,7 +4,7 @@ Every KPI is a row of the KPIs sheet (:data:`xl_kpis.book.schema.KPIS`): its key
 its label (which names its definition: "Follower growth per month", "Conversion
 rate" of clicks …), its unit and its formula.  :func:`shop_kpis` evaluates those
 rows with the same evaluator that computes the sheet
-(:func:`xl_kpis.book.build.evaluate_kpis`), so there is one definition of each
+(:func:`xl_kpis.book.evaluate.evaluate_kpis`), so there is one definition of each
 KPI: ``xl-kpis report BOOK`` prints exactly what the refreshed KPIs sheet shows,
 and ``xl-kpis report --orders EXPORT`` what the sheet would show with those rows
 in the Orders table.
@@ -25,7 +25,7 @@ with a 1 % monthly discount, times the book's gross margin (a revenue CLV from
 an export, which has no margin).  :func:`clv_model_report` gives the fitted
 parameters, or why the data cannot support the models.  The models are fitted
 once: the fit behind the KPIs sheet's predicted CLV row, which the evaluator
-hands over (:func:`xl_kpis.book.build.evaluate_kpis`), so the model's lines
+hands over (:func:`xl_kpis.book.evaluate.evaluate_kpis`), so the model's lines
 describe the fit of the sheet's figure.
 """
 
@@ -122,7 +122,7 @@ def shop_kpis(orders: Columns | None = None, ads: Columns | None = None,
         the tables' canonical keys (``order_id``, ``status``, ``cost`` …; see
         :data:`xl_kpis.book.schema.TABLES`).  Missing tables and columns are blank.
     settings : mapping, optional
-        The book's settings (gross margin …), as :func:`xl_kpis.book.build.evaluate_book`
+        The book's settings (gross margin …), as :func:`xl_kpis.book.evaluate.evaluate_book`
         takes them; the template's defaults otherwise.
     clv : dict, optional
         :func:`clv_model_report`'s result (fitted here, as a revenue CLV, when not
@@ -140,7 +140,7 @@ def report_kpis(orders: Columns | None = None, ads: Columns | None = None,
     the CLV model (its figure with ``margin``, unless ``clv`` is given) is the fit behind
     the KPIs sheet's predicted CLV row.  ``progress(step)`` is told each step as it
     starts."""
-    from .book.build import evaluate_kpis
+    from .book.evaluate import evaluate_kpis
 
     say = progress or (lambda step: None)
     lines = _has_clv_columns(orders)
@@ -203,7 +203,7 @@ def clv_model_report(orders: Columns | None, margin: float = 1.0) -> dict:
     when the data cannot support the models, ``predicted_clv`` is None and
     ``"error"`` says why.
     """
-    from .book.build import evaluate_kpis
+    from .book.evaluate import evaluate_kpis
 
     if not _has_clv_columns(orders):
         return _no_lines(margin)
@@ -212,7 +212,7 @@ def clv_model_report(orders: Columns | None, margin: float = 1.0) -> dict:
 
 def _clv_model(values: Mapping, margin: float) -> dict:
     """:func:`clv_model_report` of the fit behind the predicted CLV row of the evaluated
-    KPIs ``values`` (:func:`~xl_kpis.book.build.evaluate_kpis`), its figure with ``margin``."""
+    KPIs ``values`` (:func:`~xl_kpis.book.evaluate.evaluate_kpis`), its figure with ``margin``."""
     from .metrics import predictive as P
 
     out: dict = {"predicted_clv": None, "margin": margin, "months": CLV_MONTHS,

@@ -5,10 +5,30 @@ Use :func:`build_workbook` to write the template (``xl-kpis build``),
 (what a refresher patches into a workbook), and :mod:`xl_kpis.book.schema`
 for everything about the workbook's layout (tables, headers, canonical keys,
 computed columns, KPI rows).
+
+The names below are loaded from their modules when first asked for (PEP 562):
+a command that only evaluates (``report``) never imports the writer.
 """
 
-from .build import Evaluation, build_workbook, evaluate_book, write_workbook
-from .schema import NATIVE_FUNCTIONS, SETTINGS, TABLE, TABLES, plan, rows_to_columns
+import importlib
 
-__all__ = ["build_workbook", "write_workbook", "evaluate_book", "Evaluation", "TABLES",
-           "TABLE", "SETTINGS", "NATIVE_FUNCTIONS", "plan", "rows_to_columns"]
+#: public name -> the submodule that defines it
+_FROM = {"build_workbook": "build", "write_workbook": "build",
+         "evaluate_book": "evaluate", "Evaluation": "evaluate",
+         "TABLES": "schema", "TABLE": "schema", "SETTINGS": "schema",
+         "NATIVE_FUNCTIONS": "schema", "plan": "schema", "rows_to_columns": "schema"}
+
+__all__ = list(_FROM)
+
+
+def __getattr__(name: str):
+    """A public name of the package, imported from its module on first access."""
+    if name not in _FROM:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_FROM[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -30,7 +30,8 @@ from ..xlsx import books
 from ..xlsx.refs import a1, bounds
 from . import files, patch
 from . import schema as S
-from .build import Evaluation, ExtraColumn, evaluate_book, workbook_bytes
+from .build import ExtraColumn, workbook_bytes
+from .evaluate import Evaluation, evaluate_book
 from .refresh import _calamine_errors, read_book
 from .sheets import Copied, copy_sheets
 

@@ -37,7 +37,7 @@ from ..xlsx.errors import ERRORS, Text
 from ..xlsx.refs import a1, bounds, rowcol, sheet_ref
 from . import files, patch
 from . import schema as S
-from .build import Evaluation, _as_grid, _shape, evaluate_book
+from .evaluate import Evaluation, as_grid, evaluate_book, shape_of
 from .append import table_layouts
 from .charts import Area, chart_parts, rewrite_chart
 from .files import BookLocked  # noqa: F401 - raised here, for callers
@@ -114,7 +114,7 @@ def read_inputs(path: str | os.PathLike,
     The settings are ``defined name -> value`` of the Start sheet's settings
     and ``key -> value`` of the other input cells outside the tables
     (:func:`schema.input_cells`: Benchmarks limits, CLV examples), as
-    :func:`~xl_kpis.book.build.evaluate_book` takes them.  ``columns`` limits
+    :func:`~xl_kpis.book.evaluate.evaluate_book` takes them.  ``columns`` limits
     the tables to these ``(table, header)`` input columns (the others are
     left out, as if blank).
 
@@ -551,7 +551,7 @@ class _Book:
             rng = self.arrays.get(c.sheet, {}).get(ref)
             if rng is None or not self.is_template(c.sheet, ref):
                 continue              # not the template's array: its cells are the decider's
-            grid = _as_grid(self.ev.values[c.key])
+            grid = as_grid(self.ev.values[c.key])
             shape, held = (len(grid), max(len(r) for r in grid)), _range_shape(rng)
             if shape == held:
                 self.spilled.setdefault(c.sheet, {}).update(
@@ -560,7 +560,7 @@ class _Book:
             held_shapes[c.key] = held
             self._resize(c, rng, grid)
         if held_shapes:
-            shapes = {a.key: _shape(self.ev.values[a.key]) for a in S.ARRAY.values()}
+            shapes = {a.key: shape_of(self.ev.values[a.key]) for a in S.ARRAY.values()}
             self.old_plan = S.plan(self.ev.rows, {**shapes, **held_shapes})
 
     def _resize(self, c: S.Cell, old: str, grid: list[list]) -> None:

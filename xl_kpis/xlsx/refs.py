@@ -16,9 +16,8 @@ doubled); Microsoft, "Excel specifications and limits" (columns ``A`` to
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from xlsxwriter.utility import (quote_sheetname, xl_cell_to_rowcol, xl_col_to_name,
-                                xl_range_formula, xl_rowcol_to_cell)
 
 __all__ = ["SHEET", "AREA", "col_letters", "col_index", "a1", "rowcol", "bounds", "sheet_ref",
            "area_text", "quote_sheet"]
@@ -33,6 +32,19 @@ _CELL = re.compile(r"\$?([A-Z]{1,3})\$?(\d+)")
 #: A reference with its sheet: ``Start!$B$6``, ``'My ''data'''!A1:B2``.
 _SHEET_REF = re.compile(rf"(?P<sheet>{SHEET})!(?P<ref>{AREA})")
 _COLUMNS: dict[str, int] = {}
+_XW: Any = None
+
+
+def _xw() -> Any:
+    """:mod:`xlsxwriter.utility`, imported on first use: importing it runs XlsxWriter's
+    ``__init__``, which loads the whole writer (a command that only reads or evaluates
+    never needs it)."""
+    global _XW
+    if _XW is None:
+        from xlsxwriter import utility
+
+        _XW = utility
+    return _XW
 
 
 def col_letters(col: int) -> str:
@@ -41,7 +53,7 @@ def col_letters(col: int) -> str:
     >>> col_letters(0), col_letters(27), col_letters(16383)
     ('A', 'AB', 'XFD')
     """
-    return xl_col_to_name(col)
+    return _xw().xl_col_to_name(col)
 
 
 def col_index(letters: str) -> int:
@@ -54,7 +66,7 @@ def col_index(letters: str) -> int:
     if col is None:
         if not _LETTERS.fullmatch(letters):
             raise ValueError(f"not column letters: {letters[:20]!r}")
-        col = _COLUMNS[letters] = xl_cell_to_rowcol(letters + "1")[1]
+        col = _COLUMNS[letters] = _xw().xl_cell_to_rowcol(letters + "1")[1]
     return col
 
 
@@ -64,7 +76,7 @@ def a1(row: int, col: int, absolute: bool = False) -> str:
     >>> a1(4, 1), a1(0, 27, absolute=True)
     ('B5', '$AB$1')
     """
-    return xl_rowcol_to_cell(row, col, absolute, absolute)
+    return _xw().xl_rowcol_to_cell(row, col, absolute, absolute)
 
 
 def rowcol(ref: str) -> tuple[int, int]:
@@ -116,7 +128,7 @@ def area_text(sheet: str, r0: int, c0: int, r1: int, c1: int) -> str:
     >>> area_text("Dashboard", 10, 13, 14, 13), area_text("My data", 0, 0, 0, 0)
     ('Dashboard!$N$11:$N$15', "'My data'!$A$1")
     """
-    return xl_range_formula(sheet, r0, c0, r1, c1)
+    return _xw().xl_range_formula(sheet, r0, c0, r1, c1)
 
 
 def quote_sheet(sheet: str) -> str:
@@ -125,4 +137,4 @@ def quote_sheet(sheet: str) -> str:
     >>> quote_sheet("Dashboard"), quote_sheet("My data"), quote_sheet("Bob's")
     ('Dashboard', "'My data'", "'Bob''s'")
     """
-    return quote_sheetname(sheet)
+    return _xw().quote_sheetname(sheet)
