@@ -5,7 +5,8 @@
 Writes the synthetic export of ``bench_report.py`` (:mod:`xl_kpis.imports.synth`: BOM, CRLF,
 the description row, stray tabs, quoted line breaks, 18-19 digit ids) unless ``--export``
 names one, then runs, round after round and in an order that alternates, three commands
-that each print the shop's order KPIs (orders, buyers, revenue, repeat purchase rate) from
+that each print the shop's order KPIs (orders, buyers, revenue, repeat purchase rate,
+delivered orders: the report's KPIs that read the export, the others follow from them) from
 it, each in its own Python process (process start and imports included):
 
 * ``xl-kpis report --orders FILE --json``;
@@ -57,8 +58,10 @@ main()
 # The rules of xl_kpis.report, written out by hand: an order is a distinct non-blank Order ID
 # on a line whose status is not Canceled/Cancelled (any case); its amount is its first line's
 # Order Amount; buyers are the distinct non-blank Buyer Usernames of the orders; the repeat
-# purchase rate is the share of buyers with 2 or more orders.  Cells are trimmed of the
-# whitespace TikTok leaves (a stray tab after ids) and read as blank when nothing is left.
+# purchase rate is the share of buyers with 2 or more orders; an order is delivered when one of
+# its lines has the status Delivered or Completed (any case; the export read has no delivered
+# time).  Cells are trimmed of the whitespace TikTok leaves (a stray tab after ids) and read
+# as blank when nothing is left.
 _POLARS = _PEAK + r"""
 import json
 import polars as pl
@@ -74,13 +77,14 @@ lines = (pl.scan_csv(sys.argv[1], infer_schema=False, skip_rows_after_header=1)
                  buyer=cell("Buyer Username"), amount=cell("Order Amount").cast(pl.Float64))
          .filter(pl.col("oid").is_not_null()
                  & ~pl.col("status").fill_null("").is_in(["canceled", "cancelled"])))
-orders = lines.group_by("oid").agg(pl.col("amount").first(), pl.col("buyer").first())
+orders = lines.group_by("oid").agg(pl.col("amount").first(), pl.col("buyer").first(),
+                                    pl.col("status").is_in(["delivered", "completed"]).any())
 buyer = pl.col("buyer").drop_nulls()
 r = orders.select(orders=pl.len(), revenue=pl.col("amount").sum(), buyers=buyer.n_unique(),
-                  repeat=(buyer.value_counts().struct.field("count") >= 2).sum()
-                  ).collect().row(0, named=True)
+                  repeat=(buyer.value_counts().struct.field("count") >= 2).sum(),
+                  delivered=pl.col("status").sum()).collect().row(0, named=True)
 print(json.dumps({"orders": r["orders"], "buyers": r["buyers"], "revenue": round(r["revenue"], 2),
-                  "repeat_purchase_rate": r["repeat"] / r["buyers"]}))
+                  "repeat_purchase_rate": r["repeat"] / r["buyers"], "delivered": r["delivered"]}))
 """
 
 _PYARROW = _PEAK + r"""
@@ -100,21 +104,23 @@ oid, status, buyer, amount = (pc.utf8_trim(t[n], STRIP) for n in names)
 out = pa.array(["canceled", "cancelled"])
 keep = pc.and_(pc.not_equal(oid, ""), pc.invert(pc.is_in(pc.utf8_lower(status), value_set=out)))
 amount = pc.cast(pc.if_else(pc.equal(amount, ""), None, amount), pa.float64())
-lines = pa.table({"oid": oid, "buyer": buyer, "amount": amount}).filter(keep)
+done = pc.is_in(pc.utf8_lower(status), value_set=pa.array(["delivered", "completed"]))
+lines = pa.table({"oid": oid, "buyer": buyer, "amount": amount, "done": done}).filter(keep)
 orders = lines.group_by("oid", use_threads=False).aggregate(   # first: in line order
-    [("amount", "first"), ("buyer", "first")])
+    [("amount", "first"), ("buyer", "first"), ("done", "any")])
 buyers = orders.filter(pc.not_equal(orders["buyer_first"], "")).group_by("buyer_first").aggregate(
     [([], "count_all")])
 n_buyers = buyers.num_rows
 print(json.dumps({"orders": orders.num_rows, "buyers": n_buyers,
                   "revenue": round(pc.sum(orders["amount_first"]).as_py(), 2),
                   "repeat_purchase_rate":
-                      pc.sum(pc.greater_equal(buyers["count_all"], 2)).as_py() / n_buyers}))
+                      pc.sum(pc.greater_equal(buyers["count_all"], 2)).as_py() / n_buyers,
+                  "delivered": pc.sum(orders["done_any"]).as_py()}))
 """
 
 CONTENDERS = {"xl-kpis report --orders": _XL_KPIS, "polars (lazy query)": _POLARS,
               "pyarrow.csv + compute": _PYARROW}
-KEYS = ("orders", "buyers", "revenue", "repeat_purchase_rate")
+KEYS = ("orders", "buyers", "revenue", "repeat_purchase_rate", "delivered")
 #: The report's JSON names some of them as the KPIs sheet does.
 ALIASES = {"repeat_purchase_rate": "rpr"}
 
@@ -142,7 +148,8 @@ def same(a: dict, b: dict) -> bool:
     """Whether two sets of KPIs agree (counts exactly, money to the cent, rates to 1e-12)."""
     return (a["orders"] == b["orders"] and a["buyers"] == b["buyers"]
             and round(a["revenue"], 2) == round(b["revenue"], 2)
-            and abs(a["repeat_purchase_rate"] - b["repeat_purchase_rate"]) <= 1e-12)
+            and abs(a["repeat_purchase_rate"] - b["repeat_purchase_rate"]) <= 1e-12
+            and a["delivered"] == b["delivered"])
 
 
 def measure(export: Path, rounds: int) -> dict[str, list[dict]]:
@@ -191,7 +198,8 @@ def main(argv=None) -> None:
     kpis = runs["xl-kpis report --orders"][0]["kpis"]
     print(f"Export: {size:,.0f} MiB; all three give {kpis['orders']:,.0f} orders, "
           f"{kpis['buyers']:,.0f} buyers, revenue {kpis['revenue']:,.2f}, repeat purchase rate "
-          f"{kpis['repeat_purchase_rate']:.4%}; {a.rounds} rounds\n")
+          f"{kpis['repeat_purchase_rate']:.4%}, {kpis['delivered']:,.0f} delivered orders; "
+          f"{a.rounds} rounds\n")
     print(table(runs))
 
 
