@@ -674,3 +674,34 @@ def test_the_same_inputs_give_the_bgnbd_fit_made_before(monkeypatch):
     monkeypatch.setattr(P, "_BGNBD_FITS", [])   # and a fit made afresh is the same
     assert P.bgnbd_fit(x, tx, age) == fit and len(made) == 8
 
+
+
+def test_a_kept_fit_error_holds_no_frame():
+    # the error kept for the caller must not hold the fit's frames: through them (and the
+    # callers') every column of the evaluation would stay in memory until the cyclic
+    # collector ran.  A weak reference to an object of the caller's frame tells.
+    import gc
+    import weakref
+
+    class Column:
+        pass
+
+    def caller(kept_out: list) -> weakref.ref:
+        column = Column()
+        with P.fits() as fitted:
+            with pytest.raises(FitError):
+                predicted_clv(["a"], [date(2026, 1, 1)], [10.0])
+        kept_out.extend(fitted)
+        return weakref.ref(column)
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        kept: list = []
+        ref = caller(kept)
+        assert ref() is None
+    finally:
+        if enabled:
+            gc.enable()
+    assert [type(k) for k in kept] == [FitError] and "needs at least 2 customers" in str(kept[0])
+    assert kept[0].__traceback__ is None

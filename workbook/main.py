@@ -4059,7 +4059,10 @@ _SOURCES = {
         '        gg = gamma_gamma_fit(s.frequency, s.spend)\n'
         '    except FitError as e:\n'
         '        if kept is not None:\n'
-        '            kept.append(e)\n'
+        '            # a copy without the traceback: the traceback holds this frame, whose ``kept``\n'
+        "            # holds the list, and the callers' frames with their columns (a reference cycle\n"
+        '            # that only the cyclic collector frees)\n'
+        '            kept.append(FitError(*e.args))\n'
         '        raise\n'
         '    model = ClvModel(s, bg, gg)\n'
         '    if kept is not None:\n'

@@ -65,14 +65,17 @@ def order_id_problem(raw: Any, first: bool, header: str | None = None, line: int
             return None
         error = None
     except ValueError as e:
-        error = e
+        # the message only: the exception's traceback holds this frame, which would hold the
+        # exception, and through its callers' frames the whole export read, until the
+        # cyclic collector happens to run
+        error = str(e)
     if is_blank(raw):
         return "no order id"
     if is_total_row([raw]):
         return "total row"
     if error is None:
         return None
-    return "description row" if first and isinstance(raw, str) else str(error)
+    return "description row" if first and isinstance(raw, str) else error
 
 
 

@@ -964,7 +964,10 @@ def clv_model(customer_ids, order_dates, order_amounts, as_of=None, unit="weeks"
         gg = gamma_gamma_fit(s.frequency, s.spend)
     except FitError as e:
         if kept is not None:
-            kept.append(e)
+            # a copy without the traceback: the traceback holds this frame, whose ``kept``
+            # holds the list, and the callers' frames with their columns (a reference cycle
+            # that only the cyclic collector frees)
+            kept.append(FitError(*e.args))
         raise
     model = ClvModel(s, bg, gg)
     if kept is not None:
