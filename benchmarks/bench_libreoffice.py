@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from bench_refresh import native_book, scaled_tables  # noqa: E402
-from xl_kpis.book import build_workbook, patch  # noqa: E402
+from xl_kpis.book import build_workbook, scan  # noqa: E402
 
 TARGET = 2.0
 
@@ -95,7 +95,7 @@ def main(argv=None) -> None:
         tmp = Path(d)
         book = tmp / "book.xlsx"
         build_workbook(book, tables=scaled_tables(a.orders, a.rows))
-        n_formulas = sum(len(c) for c in patch.read_formulas(book).values())
+        n_formulas = sum(len(c) for c in scan.read_formulas(book).values())
         native = tmp / "native.xlsx"
         n_native = native_book(book, native)
         rounds = time_both(book, native, tmp, repeat=a.repeat)

@@ -32,7 +32,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from xl_kpis.book import build_workbook, demo, patch  # noqa: E402
+from xl_kpis.book import build_workbook, demo, patch, scan  # noqa: E402
 from xl_kpis.book.refresh import refresh  # noqa: E402
 
 TARGET_S, TARGET_LO, TARGET_PYCEL = 3.0, 2.0, 100.0
@@ -63,7 +63,7 @@ def scaled_tables(orders: int, rows: int, seed: int = demo.SEED) -> dict:
 
 def stale_book(path: Path, orders: int, rows: int) -> Path:
     build_workbook(path, tables=scaled_tables(orders, rows))
-    zero = {s: (lambda ref, f: 0.0) for s in patch.read_formulas(path)}
+    zero = {s: (lambda ref, f: 0.0) for s in scan.read_formulas(path)}
     patch.patch_workbook(path, path, zero)
     return path
 
@@ -172,7 +172,7 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         big = stale_book(tmp / "big.xlsx", a.orders, a.rows)
-        n_formulas = sum(len(c) for c in patch.read_formulas(big).values())
+        n_formulas = sum(len(c) for c in scan.read_formulas(big).values())
         ours = time_refresh(big, tmp / "work.xlsx")
         lo_book = tmp / "native.xlsx"
         native_book(big, lo_book)

@@ -47,7 +47,7 @@ def type_cells(book, sheet: str, values: dict) -> None:
     import re
     from xml.sax.saxutils import escape
 
-    from xl_kpis.book import patch
+    from xl_kpis.book import edit
     from xl_kpis.xlsx import books
 
     data = parts(book)
@@ -68,8 +68,8 @@ def type_cells(book, sheet: str, values: dict) -> None:
     data["xl/sharedStrings.xml"] = sst.encode()
     xml = data[part]
     # numbers and shared-string indexes as constants: edit_cells writes a number as <v>
-    cells = {ref: patch.CellEdit(float(v)) for ref, (t, v) in edits.items()}
-    xml = patch.edit_cells(xml, cells)
+    cells = {ref: edit.CellEdit(float(v)) for ref, (t, v) in edits.items()}
+    xml = edit.edit_cells(xml, cells)
     for ref, (t, v) in edits.items():
         if t == "s":
             xml, n = re.subn(rb'(<c r="%s"[^>]*?)>(<v>)[^<]*(</v>)' % ref.encode(),
@@ -89,7 +89,6 @@ def add_table_column(book, table: str, header: str, values: list) -> str:
     header and the values (text as shared strings).  Returns the column's letters."""
     import re
 
-    from xl_kpis.book import patch
     from xl_kpis.xlsx import books
     from xl_kpis.xlsx.refs import a1, col_index
 
@@ -149,3 +148,24 @@ def kpi_differences(report: dict, sheet: dict, rel: float = 1e-12) -> set:
     return {k for k in sheet if (report.get(k) is None) != (sheet[k] is None) or (
         sheet[k] is not None and not math.isclose(report[k], sheet[k], rel_tol=rel,
                                                   abs_tol=1e-12))}
+
+
+def roas_book(path):
+    """A small book written by XlsxWriter: a Data sheet of 49 rows with a ROAS formula
+    column (C2:C50) and a formula at E1, an Other sheet with a shape, a chart; ``path``."""
+    import xlsxwriter
+
+    wb = xlsxwriter.Workbook(path)
+    ws = wb.add_worksheet("Data")
+    ws.write_row("A1", ["Revenue", "Cost", "ROAS"])
+    for r in range(1, 50):
+        ws.write_number(r, 0, 100.0 + r)
+        ws.write_number(r, 1, 50.0)
+        ws.write_formula(r, 2, f"=ROAS(A{r + 1},B{r + 1})", None, (100.0 + r) / 50.0)
+    ws.write_formula("E1", '="a"&"b"', None, "ab")
+    other = wb.add_worksheet("Other")
+    other.write("A1", "untouched")
+    other.insert_textbox("C3", "a shape")
+    wb.add_chart({"type": "line"}).add_series({"values": "=Data!$C$2:$C$50"})
+    wb.close()
+    return path

@@ -33,7 +33,7 @@ import pytest
 import zipcraft as zc
 from bookfiles import copy
 from xl_kpis import officejs
-from xl_kpis.book import build_workbook, patch
+from xl_kpis.book import build_workbook, scan
 from xl_kpis.imports.synth import ORDER_HEADERS
 from xl_kpis.xlsx.refs import rowcol
 
@@ -153,7 +153,7 @@ def table(path: Path, name: str) -> list[dict]:
 def kpi_values(path: Path) -> dict[str, object]:
     """Formula (without ``=``, calls in their plain spelling) -> cached value of the KPIs
     sheet's cells."""
-    return {officejs.plain(f): v for f, v in patch.read_formulas(path)["KPIs"].values() if f}
+    return {officejs.plain(f): v for f, v in scan.read_formulas(path)["KPIs"].values() if f}
 
 
 def shop_kpis_of(path: Path) -> dict:
@@ -456,7 +456,7 @@ def test_a_long_product_name_costs_its_own_length(book, tmp_path):
     src = orders_csv(tmp_path / "o.csv", lines)
     r = run("import", "orders", src, "--into", book)
     assert r.code == 0 and "6,000 added" in r.out, (r.out, r.err[-2000:])
-    top = patch.read_formulas(book)["KPIs"]
+    top = scan.read_formulas(book)["KPIs"]
     assert "kept" not in r.out                      # TOP_PRODUCTS was refreshed, not kept
     from xl_kpis.book import schema as S
     from xl_kpis.xlsx.refs import a1

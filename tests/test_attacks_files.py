@@ -25,7 +25,7 @@ import pytest
 from python_calamine import CalamineWorkbook
 
 from engines import in_ci
-from xl_kpis.book import patch
+from xl_kpis.book import patch, scan
 from xl_kpis.imports import parse_orders
 from xl_kpis.imports.synth import write_order_export
 from bookfiles import copy
@@ -120,7 +120,7 @@ def order_export(path, lines, offset):
 
 def stale(src, dst):
     """A copy of ``src`` whose every formula caches 0, so a refresh rewrites it."""
-    zero = {s: (lambda ref, f: 0.0) for s in patch.read_formulas(src)}
+    zero = {s: (lambda ref, f: 0.0) for s in scan.read_formulas(src)}
     patch.patch_workbook(src, dst, zero)
     return dst
 

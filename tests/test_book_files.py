@@ -292,3 +292,19 @@ def test_a_file_system_without_locks_is_written_without_the_lock(tmp_path, monke
     with files.atomic_write(book) as f:
         f.write(b"new")
     assert book.read_bytes() == b"new" and hidden(tmp_path) == []
+
+
+def test_paused_gc_pauses_the_collector_and_restores_it():
+    import gc
+
+    assert gc.isenabled()
+    with files.paused_gc():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()                      # a caller that had it off keeps it off
+    try:
+        with pytest.raises(ValueError), files.paused_gc():
+            raise ValueError
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

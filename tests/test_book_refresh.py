@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from hypothesis import given, settings, strategies as st
 
 from engines import chart_cache_mismatches, mismatches, recompute_all, require_tool
-from xl_kpis.book import build_workbook, patch, schema as S
+from xl_kpis.book import build_workbook, patch, scan, schema as S
 from xl_kpis.xlsx import books
 from xl_kpis.xlsx.refs import a1
 from xl_kpis.book import refresh as refresh_module
@@ -24,7 +24,7 @@ from bookfiles import copy, kill_while_writing, parts, type_cells
 
 
 def values(path):
-    return {(s, r): v for s, cells in patch.read_formulas(path).items()
+    return {(s, r): v for s, cells in scan.read_formulas(path).items()
             for r, (_, v) in cells.items()}
 
 
@@ -36,7 +36,7 @@ def close(a, b):
 
 def stale(src, dst):
     """A copy of ``src`` whose every formula cell caches 0 (as if never computed)."""
-    zero = {s: (lambda ref, f: 0.0) for s in patch.read_formulas(src)}
+    zero = {s: (lambda ref, f: 0.0) for s in scan.read_formulas(src)}
     patch.patch_workbook(src, dst, zero)
     return dst
 
@@ -128,7 +128,7 @@ def test_a_formula_the_template_does_not_have_keeps_its_value(demo, tmp_path):
             out.writestr(name, b)
     r = refresh(book)
     assert [(k.sheet, k.ref, k.reason) for k in r.kept] == [("KPIs", "B6", CHANGED)]
-    assert patch.read_formulas(book)["KPIs"]["B6"] == ("1+1", 42.0)
+    assert scan.read_formulas(book)["KPIs"]["B6"] == ("1+1", 42.0)
     out = CliRunner().invoke(main, ["refresh", str(book)])
     # done, but a value may be stale: the exit code says so
     assert out.exit_code == 5 and "kept: KPIs!B6" in out.output
@@ -220,7 +220,7 @@ def test_a_resized_array_is_rewritten_in_place_with_what_shows_it(tmp_path):
     build_workbook(book, tables={"Videos": VIDEOS})
     anchor = S.plan().cell("content")
     kpis = sheet_part(book, "KPIs")
-    before = patch.array_ranges(parts(book)[kpis])
+    before = scan.array_ranges(parts(book)[kpis])
     ref = a1(anchor.row, anchor.col, False)
     assert f"{ref}:{a1(anchor.row + 2, anchor.col + 6, False)}" in before   # 2 types
     append_rows(book, {"Videos": [{"video_link": "https://x/v/4", "views": 100.0,
@@ -228,7 +228,7 @@ def test_a_resized_array_is_rewritten_in_place_with_what_shows_it(tmp_path):
     r = refresh(book)
     assert r.kept == []
     grown = f"{ref}:{a1(anchor.row + 3, anchor.col + 6, False)}"
-    assert patch.array_ranges(parts(book)[kpis]) == [
+    assert scan.array_ranges(parts(book)[kpis]) == [
         grown if x.startswith(ref + ":") else x for x in before]
     got = values(book)
     block = S.layout()["dash.content"]
@@ -241,7 +241,7 @@ def test_a_resized_array_is_rewritten_in_place_with_what_shows_it(tmp_path):
     t = S.TABLE["Videos"]
     type_cells(book, "Videos", {a1(t.first_data_row + 3, t.col("Content type")): "review"})
     assert refresh(book).kept == []
-    assert patch.array_ranges(parts(book)[kpis]) == before
+    assert scan.array_ranges(parts(book)[kpis]) == before
     assert ("Dashboard", last) not in values(book)
     assert mismatches(recompute_all(book)) == {}
 

@@ -51,7 +51,8 @@ from ..xlsx.errors import Text
 from ..xlsx.values import INLINE_END, INLINE_START, constant_xml, number_text, xml_text
 from . import files, schema as S
 from .charts import chart_parts
-from .patch import ZipWriter, paused_gc
+from .files import paused_gc
+from .zipwrite import ZipWriter
 
 __all__ = ["Appended", "append_rows", "table_layouts", "VALIDATION_MARGIN"]
 

@@ -11,44 +11,32 @@ written to a temporary file beside the target, flushed and fsynced, then
 renamed over it, so a crash or a kill at any point leaves either the old file
 or the new one, never a broken one.
 
-The jobs here are the in-place edits the book commands share: finding a
-worksheet's formula cells (:class:`FormulaScan`, :func:`formula_cells`,
-:func:`array_ranges`), rewriting their cached values (:func:`patch_cells`,
-:func:`patch_plain`), writing whole cells (:func:`edit_cells`), and writing the
-book again around them (:func:`patch_workbook`, :class:`ZipWriter`).  The
-file-format facts they rest on (error values, references, a value's ``t`` and
+:func:`patch_cells` and :func:`patch_plain` rewrite the cached values of a worksheet's
+formula cells and of an array's spilled cells; :func:`patch_workbook` writes the book again
+around them (with the whole cells of :mod:`xl_kpis.book.edit`).  The cells are found by
+:mod:`xl_kpis.book.scan`; the file-format facts (error values, a value's ``t`` and
 ``<v>``, opening a book and finding its parts) are :mod:`xl_kpis.xlsx`'s.
 """
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import os
 import re
 import shutil
-import queue
-import threading
 import zipfile
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
-from xml.sax.saxutils import escape, unescape
+from typing import Any, Callable, Iterator, Mapping, Sequence
+from xml.sax.saxutils import unescape
 
-from defusedxml import DefusedXmlException
-from defusedxml import ElementTree as SafeET
-
-from ..xlsx.books import NS, BookFormatError, open_book, read_part, sheet_parts
-from ..xlsx.refs import a1, rowcol
+from ..xlsx.books import BookFormatError, open_book, read_part, sheet_parts
 from ..xlsx.values import constant_xml, decode_value, encode_value, encode_value_b
+from .edit import CellEdit, edit_cells
 from .files import atomic_write
+from .scan import ATTR, FormulaScan, SharedStrings, unescape_formula
+from .zipwrite import ZipWriter
 
-# A formula cell as Excel, XlsxWriter and LibreOffice write it:
-#   <c r="K2" s="3" t="str"><f ...>FORMULA</f><v>VALUE</v></c>
-# (the <f> of a shared-formula child may be empty: <f t="shared" si="0"/>).
-_FORMULA_CELL = re.compile(
-    r'<c (?P<attrs>[^>]*?)>(?P<f><f(?P<fattrs>[^>]*?)(?:/>|>(?P<formula>[^<]*)</f>))'
-    r'(?:<v>(?P<v>[^<]*)</v>|<v\s*/>)?</c>')
-_ATTR = re.compile(r'(\w+)="([^"]*)"')
+__all__ = ["KEEP", "ColumnValues", "patch_cells", "patch_plain", "patch_workbook"]
+
 # Any cell without a formula (the spilled cells of an array formula hold only a value).
 # (an inline string stops at the end of its cell: an unclosed <is> costs one cell's length,
 # so the scan stays linear in the part)
@@ -56,36 +44,6 @@ _PLAIN_CELL = re.compile(
     r'<c (?P<attrs>[^>]*?)(?:/>|>(?:<v>(?P<v>[^<]*)</v>|<v\s*/>|'
     r'<is>(?P<is>(?:[^<]|<(?!/is>|/c>|c[\s/>]))*)</is>)?</c>)')
 _IS_TEXT = re.compile(r"<t[^>]*>([^<]*)</t>")
-
-
-_ARRAY_F = re.compile(r'<f(?=[^>]*\bt="array")[^>]*\bref="([A-Z]+\d+(?::[A-Z]+\d+)?)"')
-_ARRAY_F_B = re.compile(_ARRAY_F.pattern.encode())
-
-
-def array_ranges(xml: str | bytes) -> list[str]:
-    """The ranges (``A51:D56``) of the array formulas of a worksheet."""
-    if isinstance(xml, bytes):
-        return [r.decode() for r in _ARRAY_F_B.findall(xml)]
-    return _ARRAY_F.findall(xml)
-
-
-def formula_cells(xml: str) -> Iterator[tuple[str, str | None, str | None, str | None]]:
-    """(cell ref, formula text or None for a shared child, cached value text, type)."""
-    for m in _FORMULA_CELL.finditer(xml):
-        attrs = dict(_ATTR.findall(m["attrs"]))
-        formula = m["formula"]
-        yield (attrs.get("r"), None if formula is None else unescape(formula, {"&quot;": '"'}),
-               m["v"], attrs.get("t"))
-
-
-def read_formulas(path: str | os.PathLike) -> dict[str, dict[str, tuple[str | None, Any]]]:
-    """Every formula cell of every sheet: ``{sheet: {ref: (formula, cached value)}}``."""
-    out: dict[str, dict[str, tuple[str | None, Any]]] = {}
-    with open_book(path) as z:
-        for name, part in sheet_parts(z).items():
-            xml = read_part(z, part).decode("utf-8", "replace")
-            out[name] = {ref: (f, decode_value(v, t)) for ref, f, v, t in formula_cells(xml)}
-    return out
 
 
 def _comparable(value: Any) -> Any:
@@ -116,44 +74,6 @@ def _plain_value(m: re.Match, t: str | None, shared: list[str] | None) -> Any:
     return _comparable(decode_value(m["v"], t))
 
 
-def _si_text(si) -> str:
-    """The text of a shared string item: its runs, without phonetic guides."""
-    ns = f"{{{NS['m']}}}" if si.tag.startswith("{") else ""
-    skip = {id(t) for rph in si.iter(f"{ns}rPh") for t in rph.iter(f"{ns}t")}
-    return "".join(t.text or "" for t in si.iter(f"{ns}t") if id(t) not in skip)
-
-
-# (an item stops before the next one: an unclosed <si> costs its own length only)
-_SI = re.compile(rb"<si\s*/>|<si(?:\s[^>]*)?>(?:[^<]|<(?!/si>|si[\s/>]))*</si>")
-
-
-class SharedStrings:
-    """The items of a shared string table, each parsed when it is first asked for.
-
-    A sheet's spilled cells refer to a handful of the table's items; the table
-    of a big book holds every order id.  The items are located with one scan
-    and only those asked for are parsed (with defusedxml, as whole parts are).
-    """
-
-    def __init__(self, z: zipfile.ZipFile) -> None:
-        name = "xl/sharedStrings.xml"
-        self._xml = read_part(z, name) if name in z.NameToInfo else b""
-        self._spans: list[tuple[int, int]] | None = None
-
-    def __getitem__(self, i: int) -> str:
-        if self._spans is None:
-            self._spans = [m.span() for m in _SI.finditer(self._xml)]
-        if not 0 <= i < len(self._spans):
-            raise BookFormatError(f"a cell refers to shared string {i}, but the table "
-                                  f"(xl/sharedStrings.xml) holds {len(self._spans)}")
-        a, b = self._spans[i]
-        try:
-            return _si_text(SafeET.fromstring(self._xml[a:b]))
-        except (DefusedXmlException, SafeET.ParseError) as e:
-            raise BookFormatError(f"unsafe or broken XML in xl/sharedStrings.xml "
-                                  f"({type(e).__name__})") from e
-
-
 KEEP = object()
 """Returned by a ``decide`` callback: leave this cell's cached value as it is."""
 
@@ -173,65 +93,8 @@ class ColumnValues:
     accepts: Callable[[str], bool]
 
 
-# The formula of a cell and its cached value, as Excel, XlsxWriter and LibreOffice write
-# them: <c r="K2" s="3" t="str"><f ...>FORMULA</f><v>VALUE</v></c> (the <f> of a
-# shared-formula child may be empty: <f t="shared" si="0"/>).  Matching from "<f" is
-# several times faster than from every "<c " of a big sheet; the cell's start tag is
-# found backwards from there.
-_FORMULA_B = re.compile(
-    rb'(?P<f><f(?=[ />])[^>]*?(?:/>|>(?P<formula>[^<]*)</f>))(?:<v>(?P<v>[^<]*)</v>|<v\s*/>)?</c>')
-_REF_B = re.compile(rb'\br="([A-Z]+\d+)"')
-_DIGITS = b"0123456789"
 #: Bytes of a patched sheet handed on at a time (compressed while the next are patched).
 CHUNK = 1 << 20
-
-
-def unescape_formula(raw: bytes) -> str:
-    """The text of a formula as a worksheet's ``<f>`` holds it (bytes, XML-escaped)."""
-    return unescape(raw.decode("utf-8"), {"&quot;": '"'})
-
-
-class FormulaScan:
-    """The formula cells of a worksheet's XML, found in one pass (values are decided later).
-
-    ``cells`` holds, per formula cell in file order: where its ``<c`` starts,
-    where the cell ends, its attributes, where its ``<f>`` element ends, where
-    its cached value starts (-1 for none), its raw formula text (None for a
-    shared-formula child), its raw cached value (or None), and its column
-    letters and row number.  Scanning needs no values, so
-    it can run before they are computed.
-    """
-
-    def __init__(self, xml: bytes) -> None:
-        self.xml = xml
-        cells = []
-        append = cells.append
-        rfind = xml.rfind
-        for m in _FORMULA_B.finditer(xml):
-            (f_at, end), (_, f_end), _, (v_at, _) = m.regs
-            if xml[f_at - 1] != 62:       # ">": the <f> follows a start tag
-                continue
-            # that tag starts at the last "<" before it (back to the tag before: each byte
-            # is looked at for one <f> only, so the scan stays linear in the sheet)
-            c_at = rfind(b"<", 0, f_at - 1)
-            if c_at < 0 or xml[c_at:c_at + 3] != b"<c ":
-                continue                  # not the formula of a cell
-            attrs = xml[c_at + 3:f_at - 1]
-            if attrs.startswith(b'r="'):
-                ref = attrs[3:attrs.index(b'"', 3)]
-            else:
-                found = _REF_B.search(attrs)
-                if found is None:
-                    raise BookFormatError("a formula cell has no address (r attribute)")
-                ref = found.group(1)
-            letters = ref.rstrip(_DIGITS)
-            if not 0 < len(letters) < min(len(ref), 4) or not (letters.isalpha()
-                                                               and letters.isupper()):
-                raise BookFormatError(f"a formula cell has a bad address "
-                                      f"{ref[:20].decode('utf-8', 'replace')!r}")
-            append((c_at, end, attrs, f_end, v_at, m[2], m[3], letters,
-                    int(ref[len(letters):])))
-        self.cells = cells
 
 
 def patch_cells(xml: bytes | FormulaScan, decide: Callable[[str, str | None], Any],
@@ -365,7 +228,7 @@ def patch_plain(xml: bytes, plain: Mapping[str, Any], shared: Callable[[], list[
 
     def sub(m: re.Match) -> str:
         nonlocal changed
-        attrs = dict(_ATTR.findall(m["attrs"]))
+        attrs = dict(ATTR.findall(m["attrs"]))
         ref = attrs.get("r")
         if ref not in plain:
             return m.group(0)
@@ -384,196 +247,9 @@ def patch_plain(xml: bytes, plain: Mapping[str, Any], shared: Callable[[], list[
     return text.encode("utf-8")
 
 
-@dataclass(frozen=True)
-class CellEdit:
-    """A cell :func:`edit_cells` writes in full (where :func:`patch_cells` only changes
-    cached values).
-
-    ``formula`` (its text without ``=``) makes a formula cell caching ``value``;
-    without it the cell keeps the formula it has (``array`` then sets the
-    range of its array formula), or holds ``value`` as a constant if it has
-    none.  ``style`` (a ``cellXfs`` index) is used when the cell has no style
-    of its own.
-    """
-
-    value: Any = None
-    formula: str | None = None
-    array: str | None = None
-    style: str | None = None
-
-
-_ROW_EL = re.compile(rb"<row\b[^>]*?(?:/>|>.*?</row>)", re.S)
-_CELL_EL = re.compile(rb"<c\b([^>]*?)(?:/>|>(.*?)</c>)", re.S)
-_F_EL = re.compile(rb"<f\b[^>]*?(?:/>|>[^<]*</f>)")
-_ATTR_B = re.compile(rb'([\w:]+)="([^"]*)"')
-
-
-def cell_styles(xml: bytes) -> dict[str, str]:
-    """``ref -> style index`` of every cell of a worksheet that has a style (``s``)."""
-    out = {}
-    for m in _CELL_EL.finditer(xml):
-        attrs = dict(_ATTR_B.findall(m.group(1)))
-        if b"s" in attrs and b"r" in attrs:
-            out[attrs[b"r"].decode()] = attrs[b"s"].decode()
-    return out
-
-
-def cell_contents(xml: bytes) -> dict[str, bool]:
-    """``ref -> whether it holds a formula or a value`` of every cell of a worksheet."""
-    out = {}
-    for m in _CELL_EL.finditer(xml):
-        attrs = dict(_ATTR_B.findall(m.group(1)))
-        inner = m.group(2) or b""
-        if b"r" in attrs:
-            out[attrs[b"r"].decode()] = bool(re.search(rb"<f\b|<is>|<v>[^<]", inner))
-    return out
-
-
-def _cell_xml(ref: str, attrs: dict[bytes, bytes], f_el: bytes | None, edit: CellEdit | None
-              ) -> bytes | None:
-    """The XML of an edited cell (None: no cell)."""
-    style = attrs.get(b"s")
-    if edit is None:                      # cleared: only its style stays
-        return b'<c r="%s" s="%s"/>' % (ref.encode(), style) if style else None
-    if style is None and edit.style is not None:
-        style = edit.style.encode()
-    if edit.formula is not None:
-        f_el = b"<f>%s</f>" % escape(edit.formula).encode("utf-8")
-    elif f_el is not None and edit.array is not None:
-        f_el = re.sub(rb'\sref="[^"]*"', b' ref="%s"' % edit.array.encode(), f_el, count=1)
-    head = b'<c r="%s"' % ref.encode() + (b' s="%s"' % style if style else b"")
-    if f_el is None:                      # a constant: text as an inline string
-        if edit.value is None or edit.value == "":
-            return head + b"/>"
-        t, content = constant_xml(edit.value)
-        return head + (b' t="%s"' % t.encode() if t else b"") + b">%s</c>" % (
-            content.encode("utf-8"))
-    if b"cm" in attrs:                    # the dynamic-array metadata of an array formula
-        head += b' cm="%s"' % attrs[b"cm"]
-    t, v = encode_value(edit.value)
-    return head + (b' t="%s"' % t.encode() if t else b"") + b">%s<v>%s</v></c>" % (
-        f_el, v.encode("utf-8"))
-
-
-def _edit_row(row: bytes, number: int, edits: Mapping[int, tuple[str, CellEdit | None]]
-              ) -> bytes:
-    """A ``<row>`` element with its cells in ``edits`` (column -> (ref, edit)) rewritten."""
-    end = row.index(b">")
-    start_tag = row[:end + 1]
-    closed = start_tag.endswith(b"/>")
-    if closed:
-        start_tag = start_tag[:-2] + b">"
-    cells: dict[int, bytes] = {}
-    for m in (() if closed else _CELL_EL.finditer(row, end + 1)):
-        attrs = dict(_ATTR_B.findall(m.group(1)))
-        r = attrs.get(b"r")
-        if r is None:
-            raise BookFormatError(f"a cell of row {number} has no reference (unsupported"
-                                  " writer)")
-        col = rowcol(r.decode())[1]
-        if col in edits:
-            ref, edit = edits[col]
-            f = _F_EL.search(m.group(2) or b"")
-            new = _cell_xml(ref, attrs, f.group(0) if f else None, edit)
-            if new is not None:
-                cells[col] = new
-        else:
-            cells[col] = m.group(0)
-    for col, (ref, edit) in edits.items():
-        if col not in cells and edit is not None:
-            new = _cell_xml(ref, {}, None, edit)
-            if new is not None:
-                cells[col] = new
-    if cells and b"spans=" in start_tag:
-        start_tag = re.sub(rb'\sspans="[^"]*"', b' spans="%d:%d"' % (min(cells) + 1,
-                                                                    max(cells) + 1), start_tag)
-    if not cells:
-        return start_tag[:-1] + b"/>"
-    return start_tag + b"".join(cells[c] for c in sorted(cells)) + b"</row>"
-
-
-def edit_cells(xml: bytes, edits: Mapping[str, CellEdit | None]) -> bytes:
-    """A worksheet with the cells in ``edits`` written (:class:`CellEdit`) or cleared (None:
-    its value and formula go, its style stays).
-
-    Rows and cells are inserted in sheet order where they do not exist yet, a
-    row's ``spans`` and the sheet's ``<dimension>`` are kept right; every
-    other byte is copied.  For small sheets (the KPIs sheet, the Dashboard):
-    the rows of the sheet are scanned.
-    """
-    if not edits:
-        return xml
-    by_row: dict[int, dict[int, tuple[str, CellEdit | None]]] = {}
-    written = []                                      # (row, col) of the cells written
-    for ref, edit in edits.items():
-        row, col = rowcol(ref)
-        if edit is not None:
-            written.append((row, col))
-        by_row.setdefault(row + 1, {})[col] = (ref, edit)
-    lo = xml.find(b"<sheetData")
-    if lo < 0:
-        raise BookFormatError("a worksheet has no <sheetData> (unsupported writer)")
-    gt = xml.index(b">", lo)
-    if xml[gt - 1:gt] == b"/":                        # <sheetData/>: no rows at all
-        xml = xml[:gt - 1] + b"></sheetData>" + xml[gt + 1:]
-    lo = xml.index(b">", lo) + 1
-    hi = xml.index(b"</sheetData>", lo)
-    out, pos = [], lo
-    pending = sorted(by_row)
-    at = 0                                            # pending[at] is the next row to edit
-    for m in _ROW_EL.finditer(xml, lo, hi):
-        r = _ROW_R_B.search(m.group(0), 0, m.group(0).index(b">"))
-        if r is None:
-            raise BookFormatError("a worksheet row has no row number (unsupported writer)")
-        number = int(r.group(1))
-        out.append(xml[pos:m.start()])
-        while at < len(pending) and pending[at] < number:    # rows to create before this one
-            out.append(_edit_row(b'<row r="%d">' % pending[at], pending[at], by_row[pending[at]]))
-            at += 1
-        if at < len(pending) and pending[at] == number:
-            out.append(_edit_row(m.group(0), number, by_row[number]))
-            at += 1
-        else:
-            out.append(m.group(0))
-        pos = m.end()
-    out.append(xml[pos:hi])
-    for number in pending[at:]:
-        out.append(_edit_row(b'<row r="%d">' % number, number, by_row[number]))
-    head = _grow_dimension(xml[:lo], written)
-    return head + b"".join(out) + xml[hi:]
-
-
-_ROW_R_B = re.compile(rb'\br="(\d+)"')
-_DIMENSION = re.compile(rb'(<dimension\b[^>]*?\bref=")([^"]*)(")')
-
-
-def _grow_dimension(head: bytes, cells: Sequence[tuple[int, int]]) -> bytes:
-    """The part before sheetData with ``<dimension ref>`` covering ``cells`` ((row, col),
-    0-based) too."""
-    m = _DIMENSION.search(head)
-    if m is None or not cells:
-        return head
-    first, _, last = m.group(2).decode().partition(":")
-    corners = list(cells)
-    for x in (first, last or first):
-        with contextlib.suppress(ValueError):     # a dimension that is no reference
-            corners.append(rowcol(x))
-    rows, cols = zip(*corners)
-    r0, r1, c0, c1 = min(rows), max(rows), min(cols), max(cols)
-    ref = f"{a1(r0, c0)}:{a1(r1, c1)}".encode()
-    return head[:m.start(2)] + ref + head[m.end(2):]
-
-
 def _set_type(attrs: str, t: str | None) -> str:
     attrs = re.sub(r'\s*\bt="[^"]*"', "", attrs)
     return attrs if t is None else f'{attrs} t="{t}"'
-
-
-def read_sheets(path: str | os.PathLike) -> dict[str, bytes]:
-    """``part name -> XML bytes`` of every worksheet of a workbook (for :func:`patch_workbook`
-    and :func:`array_ranges`, so that each is inflated once)."""
-    with open_book(path) as z:
-        return {part: read_part(z, part) for part in sheet_parts(z).values()}
 
 
 def patch_workbook(src: str | os.PathLike, dst: str | os.PathLike,
@@ -590,7 +266,7 @@ def patch_workbook(src: str | os.PathLike, dst: str | os.PathLike,
     ``(ref, formula) -> value | KEEP`` (see :func:`patch_cells`); ``plain``
     maps a sheet to ``{ref: value}`` of spilled array cells to rewrite;
     ``columns`` maps a sheet to its table columns' :class:`ColumnValues`.
-    ``sheets`` may hold worksheet XML already read (:func:`read_sheets`) or
+    ``sheets`` may hold worksheet XML already read (:func:`~xl_kpis.book.scan.read_sheets`) or
     scanned (:class:`FormulaScan`);
     ``counter`` receives the counts of :func:`patch_cells`; ``edits`` maps a
     sheet to the cells :func:`edit_cells` writes in full (each counts as a
@@ -652,103 +328,3 @@ def patch_workbook(src: str | os.PathLike, dst: str | os.PathLike,
                     with open(src, "rb") as f:
                         shutil.copyfileobj(f, out)
     return counter.get("changed", 0)
-
-
-class ZipWriter:
-    """Writes the members of a new zip in a second thread, in the order they are given.
-
-    ``copy`` writes a member with the given content; ``stream`` writes a
-    member from chunks that the calling thread produces while this thread
-    compresses and writes the previous ones (zlib releases the GIL).  Each
-    keeps the member's name, timestamp and compression method; ``level`` is
-    the compression level (None: zlib's default).  An error in either thread
-    ends the write and is raised by the ``with`` block.
-    """
-
-    def __init__(self, file) -> None:
-        self.zip = zipfile.ZipFile(file, "w")
-        self.queue: queue.Queue = queue.Queue(maxsize=8)
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="xl-kpis zip writer",
-                                       daemon=True)
-
-    def __enter__(self) -> ZipWriter:
-        self.thread.start()
-        return self
-
-    def copy(self, info: zipfile.ZipInfo, data: bytes, level: int | None = None) -> None:
-        self._put(("copy", info, data, level))
-
-    def stream(self, info: zipfile.ZipInfo, chunks: Iterable[bytes], zip64: bool = False,
-               level: int | None = None) -> None:
-        self._put(("open", info, zip64, level))
-        for chunk in chunks:
-            self._put(("data", chunk))
-        self._put(("close",))
-
-    def _put(self, task: tuple) -> None:
-        if self.error is not None:
-            raise self.error
-        self.queue.put(task)
-
-    def _run(self) -> None:
-        stream = None
-        while True:
-            task = self.queue.get()
-            if task is None:
-                break
-            if self.error is not None or task[0] == "abort":
-                if stream is not None:    # drain: the caller stops at its next put
-                    with contextlib.suppress(Exception):
-                        stream.close()
-                    stream = None
-                continue
-            try:
-                kind = task[0]
-                if kind == "copy":
-                    self.zip.writestr(task[1], task[2], compress_type=task[1].compress_type,
-                                      compresslevel=task[3])
-                elif kind == "open":
-                    info = zipfile.ZipInfo(task[1].filename, task[1].date_time)
-                    info.compress_type = task[1].compress_type
-                    info.external_attr = task[1].external_attr
-                    info._compresslevel = task[3]
-                    stream = self.zip.open(info, "w", force_zip64=task[2])
-                elif kind == "data":
-                    stream.write(task[1])
-                else:
-                    stream.close()
-                    stream = None
-            except BaseException as e:  # noqa: BLE001 - handed to the calling thread
-                self.error = e
-
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        self.queue.put(("abort",) if exc_type is not None else None)
-        if exc_type is not None:
-            self.queue.put(None)
-        self.thread.join()
-        if exc_type is None and self.error is None:
-            self.zip.close()
-            return False
-        with contextlib.suppress(Exception):   # the file is discarded anyway
-            self.zip.close()
-        if exc_type is None:
-            raise self.error
-        return False
-
-
-@contextlib.contextmanager
-def paused_gc():
-    """Pause the cyclic garbage collector for bulk work on a book.
-
-    A big book is millions of cell values that form no reference cycles;
-    every collection would walk all of them again (in a 100,000-line book
-    that is a large share of the refresh time).  Collection resumes after.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()

@@ -28,7 +28,7 @@ from python_calamine import CalamineWorkbook
 
 from ..xlsx import books
 from ..xlsx.refs import a1, bounds
-from . import files, patch
+from . import files, scan
 from . import schema as S
 from .build import ExtraColumn, workbook_bytes
 from .evaluate import Evaluation, evaluate_book
@@ -107,12 +107,12 @@ def _not_carried(path: Path, plan: S.Plan) -> list[str]:
                 continue
             xml = z.read(parts[sheet])
             spilled = set()
-            for rng in patch.array_ranges(xml):
+            for rng in scan.array_ranges(xml):
                 r0, c0, r1, c1 = bounds(rng)
                 spilled |= {(sheet, a1(r, c)) for r in range(r0, r1 + 1)
                             for c in range(c0, c1 + 1)}
-            formulas = {ref: f for ref, f, _, _ in patch.formula_cells(xml.decode("utf-8"))}
-            for ref, full in patch.cell_contents(xml).items():
+            formulas = {ref: f for ref, f, _, _ in scan.formula_cells(xml.decode("utf-8"))}
+            for ref, full in scan.cell_contents(xml).items():
                 if full and (sheet, ref) not in planned | spilled:
                     f = formulas.get(ref)
                     out.append(f"{sheet}!{ref}" + (f" (={f})" if f else ""))

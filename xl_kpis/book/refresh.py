@@ -35,7 +35,7 @@ from .. import officejs, package
 from ..xlsx import books
 from ..xlsx.errors import ERRORS, Text
 from ..xlsx.refs import a1, bounds, rowcol, sheet_ref
-from . import files, patch
+from . import edit, files, patch, scan
 from . import schema as S
 from .evaluate import Evaluation, as_grid, evaluate_book, shape_of
 from .append import table_layouts
@@ -314,7 +314,7 @@ def refresh(path: str | os.PathLike, out: str | os.PathLike | None = None,
         When the book cannot be written (missing or read-only folder, full disk).
     """
     target = Path(out) if out is not None else Path(path)
-    with files.writing(target, reading=[path]), patch.paused_gc():
+    with files.writing(target, reading=[path]), files.paused_gc():
         return _refresh(path, out, progress)
 
 
@@ -363,7 +363,7 @@ def _refresh(path: str | os.PathLike, out: str | os.PathLike | None,
     book.follow_layout()
     book.keep_readers_of_own_formulas()
     values, plain, columns = {}, {}, {}
-    for sheet, scan in book.scans.items():
+    for sheet in book.scans:
         table = _table_columns(ev, sheet, layouts)
         if table is None:
             values[sheet] = book.decisions(sheet)
@@ -420,7 +420,7 @@ def _check_parts(path: Path, gates: dict[str, Future], order: list[str]) -> None
 
 
 def _checked_sheets(z, path: Path, gates: dict[str, Future], order: list[str], read: set[str]
-                    ) -> dict[str, patch.FormulaScan]:
+                    ) -> dict[str, scan.FormulaScan]:
     """Inflate the worksheets in ``order``, check each (those python-calamine ``read`` s:
     :func:`xl_kpis.package.check_cells`; the others declare no DTD) and open its gate, then
     find their formula cells."""
@@ -439,7 +439,7 @@ def _checked_sheets(z, path: Path, gates: dict[str, Future], order: list[str], r
     out = {}
     for part, data in xml.items():
         try:
-            out[part] = patch.FormulaScan(data)
+            out[part] = scan.FormulaScan(data)
         except books.BookFormatError as e:
             raise books.BookFormatError(f"{path.name}: {part}: {e}") from e
     return out
@@ -467,7 +467,7 @@ class _Book:
     lists it).
     """
 
-    def __init__(self, ev: Evaluation, scans: dict[str, patch.FormulaScan],
+    def __init__(self, ev: Evaluation, scans: dict[str, scan.FormulaScan],
                  result: RefreshResult, layouts: dict[str, tuple[str, int, dict]]) -> None:
         self.ev, self.plan, self.scans, self.result = ev, ev.plan, scans, result
         self.layouts = layouts
@@ -475,18 +475,18 @@ class _Book:
         # the formula text of every formula cell outside the tables (None: a shared child)
         self.texts: dict[str, dict[str, str | None]] = {
             sheet: {f"{letters.decode()}{row}": None if f is None else
-                    patch.unescape_formula(f)
-                    for _, _, _, _, _, f, _, letters, row in scan.cells}
-            for sheet, scan in scans.items() if sheet not in self.tables}
-        self.arrays = {sheet: {rng.partition(":")[0]: rng for rng in patch.array_ranges(
-            scan.xml)} for sheet, scan in scans.items() if sheet not in self.tables}
+                    scan.unescape_formula(f)
+                    for _, _, _, _, _, f, _, letters, row in found.cells}
+            for sheet, found in scans.items() if sheet not in self.tables}
+        self.arrays = {sheet: {rng.partition(":")[0]: rng for rng in scan.array_ranges(
+            found.xml)} for sheet, found in scans.items() if sheet not in self.tables}
         self.cells = {(sh, a1(r, c, False)): v for (sh, r, c), v in ev.cells.items()}
         self.expected: dict[tuple[str, str], str] = {
             (c.sheet, a1(c.row, c.col, False)): _norm(render(
                 c.expr, RenderContext(c.sheet, address=self.plan.address)))
             for c in self.plan.formulas()}
         self.old_plan = self.plan
-        self.edits: dict[str, dict[str, patch.CellEdit | None]] = {}
+        self.edits: dict[str, dict[str, edit.CellEdit | None]] = {}
         self.spilled: dict[str, dict[str, Any]] = {}
         self.handled: set[tuple[str, str]] = set()     # written by an edit
         self.stale: dict[tuple[str, str], str] = {}     # kept, and why
@@ -514,7 +514,7 @@ class _Book:
 
     def styles(self, sheet: str) -> dict[str, str]:
         if sheet not in self._styles:
-            self._styles[sheet] = patch.cell_styles(self.scans[sheet].xml)
+            self._styles[sheet] = scan.cell_styles(self.scans[sheet].xml)
         return self._styles[sheet]
 
     def style_above(self, sheet: str, row: int, col: int, stop: int) -> str | None:
@@ -528,10 +528,10 @@ class _Book:
 
     def contents(self, sheet: str) -> dict[str, bool]:
         if sheet not in self._contents:
-            self._contents[sheet] = patch.cell_contents(self.scans[sheet].xml)
+            self._contents[sheet] = scan.cell_contents(self.scans[sheet].xml)
         return self._contents[sheet]
 
-    def edit(self, sheet: str, ref: str, edit: patch.CellEdit | None) -> None:
+    def edit(self, sheet: str, ref: str, edit: edit.CellEdit | None) -> None:
         self.edits.setdefault(sheet, {})[ref] = edit
         self.handled.add((sheet, ref))
         if edit is not None and (edit.formula is not None or edit.array is not None):
@@ -592,10 +592,10 @@ class _Book:
                         body[j] = style
                 written.add(ref)
                 if i == j == 0:
-                    self.edit(c.sheet, ref, patch.CellEdit(v, array=new))
+                    self.edit(c.sheet, ref, edit.CellEdit(v, array=new))
                     continue
                 style = header[j] if i == 0 else body[j] or header[j]
-                edits[ref] = patch.CellEdit("" if v is None else v, style=style or anchor)
+                edits[ref] = edit.CellEdit("" if v is None else v, style=style or anchor)
                 handled.add((c.sheet, ref))
         for ref in _array_cells(old):
             if ref not in written:
@@ -623,7 +623,7 @@ class _Book:
             c = new[(sheet, ref)]
             text = render(c.expr, RenderContext(sheet, address=self.plan.address))
             style = self.style_above(sheet, c.row - 1, c.col, 0)
-            self.edit(sheet, ref, patch.CellEdit(self.cells[(sheet, ref)], formula=_stored(text),
+            self.edit(sheet, ref, edit.CellEdit(self.cells[(sheet, ref)], formula=_stored(text),
                                                  style=style))
 
     def keep_readers_of_own_formulas(self) -> None:

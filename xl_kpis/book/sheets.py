@@ -36,7 +36,7 @@ from xml.sax.saxutils import quoteattr, unescape
 from .. import package
 from ..xlsx.books import BookFormatError, open_book, parse_xml, sheet_parts
 from .files import atomic_write
-from .patch import ZipWriter
+from .zipwrite import ZipWriter
 
 __all__ = ["Copied", "copy_sheets"]
 
