@@ -1,11 +1,11 @@
 """Find a worksheet's cells in its XML without building a tree: formula cells with their
 cached values, array formula ranges, cell styles and contents, shared strings.
 
-The book commands read big sheets (an Orders sheet of 100,000 lines is 190 MB of XML) to
-patch a few values in them: the patterns here find the cells in one pass over the bytes,
-and only the pieces asked for are parsed (with defusedxml, as whole parts are).  What the
-cells are written with is :mod:`xl_kpis.book.patch`'s (cached values) and
-:mod:`xl_kpis.book.edit`'s (whole cells).
+The book commands read big sheets (an Orders sheet of 100,000 lines is about 190 MB of XML)
+to rewrite some of their cells: the patterns here find the cells in one pass over the bytes,
+and a shared string is parsed (with defusedxml, as whole parts are) only when a cell asks
+for it.  The cells are written by :mod:`xl_kpis.book.patch` (cached values) and
+:mod:`xl_kpis.book.edit` (whole cells).
 """
 
 from __future__ import annotations
