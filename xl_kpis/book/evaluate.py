@@ -25,6 +25,7 @@ from .formulas import Evaluator, Node, column_array
 
 __all__ = ["Evaluation", "evaluate_book", "evaluate_kpis", "normalise_tables", "as_grid", "shape_of"]
 
+
 @dataclass
 class Evaluation:
     """The values of every formula of the template for given inputs.

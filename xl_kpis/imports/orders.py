@@ -29,7 +29,7 @@ import numpy as np
 
 from ..metrics._kpi import LazyCoded
 from .aliases import ORDER_FIELDS, HeaderMap, find_header, make_result
-from .clean import (CONVERTERS, ImportResult, Row, Sheet, cell_location, clean_text, convert_rows, csv_format,
+from .clean import (CONVERTERS, ImportResult, Row, Sheet, clean_text, convert_rows, csv_format,
                     csv_sheet, is_blank, is_total_row, open_table, parse_id, sniff)
 
 __all__ = ["parse_orders", "read_order_columns", "OrderColumns", "COLUMN_KEYS", "KPI_KEYS", "SHEET"]
