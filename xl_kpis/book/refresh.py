@@ -531,10 +531,10 @@ class _Book:
             self._contents[sheet] = scan.cell_contents(self.scans[sheet].xml)
         return self._contents[sheet]
 
-    def edit(self, sheet: str, ref: str, edit: edit.CellEdit | None) -> None:
-        self.edits.setdefault(sheet, {})[ref] = edit
+    def edit(self, sheet: str, ref: str, cell: edit.CellEdit | None) -> None:
+        self.edits.setdefault(sheet, {})[ref] = cell
         self.handled.add((sheet, ref))
-        if edit is not None and (edit.formula is not None or edit.array is not None):
+        if cell is not None and (cell.formula is not None or cell.array is not None):
             self.result.formulas += 1
 
     # --- the steps

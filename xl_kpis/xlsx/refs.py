@@ -15,6 +15,7 @@ doubled); Microsoft, "Excel specifications and limits" (columns ``A`` to
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -32,19 +33,16 @@ _CELL = re.compile(r"\$?([A-Z]{1,3})\$?(\d+)")
 #: A reference with its sheet: ``Start!$B$6``, ``'My ''data'''!A1:B2``.
 _SHEET_REF = re.compile(rf"(?P<sheet>{SHEET})!(?P<ref>{AREA})")
 _COLUMNS: dict[str, int] = {}
-_XW: Any = None
 
 
+@functools.cache
 def _xw() -> Any:
     """:mod:`xlsxwriter.utility`, imported on first use: importing it runs XlsxWriter's
     ``__init__``, which loads the whole writer (a command that only reads or evaluates
     never needs it)."""
-    global _XW
-    if _XW is None:
-        from xlsxwriter import utility
+    from xlsxwriter import utility
 
-        _XW = utility
-    return _XW
+    return utility
 
 
 def col_letters(col: int) -> str:
