@@ -32,7 +32,8 @@ from . import schema as S
 from .evaluate import Evaluation, as_grid, evaluate_book, shape_of
 from .formulas import RenderContext, functions_used, render
 
-__all__ = ["ExtraColumn", "workbook_bytes", "build_workbook", "write_workbook", "vba_project_path", "CREATED", "CALC_ID"]
+__all__ = ["ExtraColumn", "workbook_bytes", "build_workbook", "write_workbook", "vba_project_path",
+           "CREATED", "CALC_ID"]
 
 #: The fixed creation time written into the file (the build is reproducible).
 CREATED = datetime(2026, 1, 1)

@@ -191,7 +191,8 @@ def cell_contents(xml: bytes) -> dict[str, bool]:
 
 
 def read_sheets(path: str | os.PathLike) -> dict[str, bytes]:
-    """``part name -> XML bytes`` of every worksheet of a workbook (for :func:`~xl_kpis.book.patch.patch_workbook`
-    and :func:`array_ranges`, so that each is inflated once)."""
+    """``part name -> XML bytes`` of every worksheet of a workbook (for
+    :func:`~xl_kpis.book.patch.patch_workbook` and :func:`array_ranges`, so that each is
+    inflated once)."""
     with open_book(path) as z:
         return {part: read_part(z, part) for part in sheet_parts(z).values()}
