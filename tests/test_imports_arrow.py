@@ -104,6 +104,33 @@ def test_numbers_agree_with_parse_amount(texts):
     _assert_agree(texts, [None if v != v else v for v in c.values.tolist()], c.bad, parse_amount)
 
 
+@settings(max_examples=200)
+@given(st.lists(st.lists(st.one_of(st.text(alphabet="0123456789./", max_size=8),
+                                   st.text(alphabet="0123456789.,$-%e <", max_size=8)),
+                         max_size=6), min_size=1, max_size=5))
+def test_numbers_in_blocks_agree_with_parse_amount(blocks):
+    """A column read in blocks (a file's chunks): a block of digits and points only is cast
+    without the regex, unless the cast refuses one of its cells ('1.2.3', '/', '.'); the
+    values are parse_amount's in every block, whatever its neighbours hold."""
+    texts = [t for b in blocks for t in b]
+    c = convert(pa.chunked_array([pa.array(b, pa.string()) for b in blocks], pa.string()), "number")
+    _assert_agree(texts, [None if v != v else v for v in c.values.tolist()], c.bad, parse_amount)
+
+
+def test_a_block_of_digits_the_cast_refuses_is_matched_by_the_rule():
+    """'1/2' and '1.2.3' hold only the bytes of numbers: the cast refuses them and their block
+    goes through the regex (a plain cell of that block is still read there); '/' and '.' alone
+    are not numbers (parse_amount refuses them)."""
+    column = pa.chunked_array([["12.50", "3"], ["7.", "1/2"], ["1.2.3", ".5"]])
+    c = convert(column, "number")
+    assert [None if v != v else v for v in c.values.tolist()][:3] == [12.5, 3.0, 7.0]
+    assert c.values[5] == 0.5
+    _assert_agree(["12.50", "3", "7.", "1/2", "1.2.3", ".5"],
+                  [None if v != v else v for v in c.values.tolist()], c.bad, parse_amount)
+    assert arrow._number_bytes(pa.array(["1/2", ".."])) and not arrow._number_bytes(pa.array(["1-2"]))
+    assert arrow._number_bytes(pa.array(["", None], pa.string()))
+
+
 def _assert_agree(texts, values, bad, reference):
     """Each cell's value is the reference converter's, and a cell is refused where it refuses it."""
     for text, value, refused in zip(texts, values, bad.tolist()):

@@ -198,9 +198,9 @@ def convert(raw: pa.Array, kind: str) -> Converted:
                                           pa.array([v for v, f in zip(got, fixed) if f], pa.string()))
         return Converted(values, _scatter(n, rest, bad), no, empty)
     if kind == "number":
-        plain = pc.match_substring_regex(t, _PLAIN_NUMBER)
-        values = pc.cast(pc.if_else(plain, t, pa.scalar(None, pa.string())), pa.float64())
-        values = values.to_numpy(zero_copy_only=False).astype(np.float64, copy=True)
+        values = _plain_numbers(t, empty).to_numpy(zero_copy_only=False)
+        if not values.flags.writeable:          # one block without a null: pyarrow's own memory
+            values = values.copy()
         ok = np.isfinite(values)
         values[~ok] = np.nan
         missing = np.nan
@@ -218,6 +218,49 @@ def convert(raw: pa.Array, kind: str) -> Converted:
     values[rest] = [missing if v is None else v for v in got]
     blank = np.array([v is None for v in got], dtype=bool) & ~bad
     return Converted(values, _scatter(n, rest, bad), _scatter(n, rest, blank), empty, rest, got)
+
+
+#: The bytes a block of plain numbers may hold: '.' (46) to '9' (57); '/' (47), which
+#: falls between, the cast refuses.
+_LOWEST, _HIGHEST = ord("."), ord("9")
+_NO_TEXT = pa.scalar(None, pa.string())
+
+
+def _plain_numbers(t: pa.Array | pa.ChunkedArray, empty: np.ndarray) -> pa.ChunkedArray:
+    """The float64 value of each plain number cell (:data:`_PLAIN_NUMBER`), null elsewhere.
+
+    Block by block (the chunks of the read): in a block whose every byte lies between
+    '.' and '9' no cell holds a sign, an exponent, ``inf`` or ``nan`` (which the cast
+    reads and the rule does not), and the cast reads the cells that are not blank
+    exactly when each is digits with at most one point (it refuses '/', '.' and
+    '1.2.3'), which is the rule: no regex is needed there.  The other blocks (the
+    export's description row, a cell with a currency sign...) are matched by the regex.
+    """
+    blocks, at = [], 0
+    for chunk in (t.chunks if isinstance(t, pa.ChunkedArray) else [t]):
+        blank = empty[at:at + len(chunk)]
+        at += len(chunk)
+        if _number_bytes(chunk):
+            try:
+                blocks.append(pc.cast(pc.if_else(pa.array(blank), _NO_TEXT, chunk), pa.float64()))
+                continue
+            except pa.ArrowInvalid:
+                pass
+        plain = pc.match_substring_regex(chunk, _PLAIN_NUMBER)
+        blocks.append(pc.cast(pc.if_else(plain, chunk, _NO_TEXT), pa.float64()))
+    return pa.chunked_array(blocks, pa.float64())
+
+
+def _number_bytes(chunk: pa.Array) -> bool:
+    """Whether every byte of the text of a string array lies between '.' and '9'."""
+    if chunk.type != pa.string():
+        return False
+    _, offsets, data = chunk.buffers()
+    if data is None:
+        return True
+    at = np.frombuffer(offsets, np.int32, len(chunk) + 1, chunk.offset * 4)
+    text = np.frombuffer(data, np.uint8)[at[0]:at[-1]]
+    return not text.size or (text.min() >= _LOWEST and text.max() <= _HIGHEST)
 
 
 def _longer_than(t: pa.Array, size: pa.Array, limit: int) -> np.ndarray:
