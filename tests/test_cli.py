@@ -3,6 +3,7 @@
 0 ok, 1 bad file, 2 usage, 3 the book is open in Excel.
 """
 
+import csv
 import functools
 import hashlib
 import io
@@ -112,7 +113,10 @@ def test_report_from_a_book_and_from_exports(demo):
     assert data["predicted_clv"] == data["clv_model"]["predicted_clv"]
     assert "Predicted CLV model" in r.output
     r = run("report", "--orders", ORDERS_US, "--ads", DATA / "ads_campaign_usd.csv", "--json")
-    assert r.exit_code == 0 and json.loads(r.output)["ad_cost"] > 0
+    assert r.exit_code == 0 and json.loads(r.stdout)["ad_cost"] > 0
+    # the ads report's row with a decimal comma is not counted, and the report says so
+    assert r.stderr.splitlines() == ["xl-kpis: 1 line of ads_campaign_usd.csv not counted:",
+                                     "  - 1: column 'Cost (USD)': '12,5' is not a number (line 6)"]
 
 
 def test_report_from_an_export_fits_the_clv_model_when_asked(tmp_path):
@@ -151,6 +155,32 @@ def test_report_shows_progress_on_request(demo):
     r = CliRunner().invoke(main, ["report", "--orders", str(ORDERS_US), "--progress"])
     assert r.exit_code == 0 and "reading the exports" in r.stderr
     assert "fitting" not in r.stderr and "reading" not in r.stdout
+
+
+def test_report_of_an_export_tells_which_lines_it_did_not_count(tmp_path):
+    """Lines a report leaves out (a decimal comma in an amount, a cut-short line) are listed
+    on stderr with why and where; stdout keeps the KPIs alone.  The export's description
+    row is no data line: an export without refused lines gets no note."""
+    from xl_kpis.imports.synth import write_order_export
+
+    export = tmp_path / "orders.csv"
+    write_order_export(export, 40, seed=3)
+    clean = CliRunner().invoke(main, ["report", "--orders", str(export), "--json"])
+    assert clean.exit_code == 0 and clean.stderr == ""
+    with open(export, encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.reader(f))
+    rows[4][rows[0].index("Order Amount")] = "12,50"          # a decimal comma: refused, not guessed
+    rows[7] = rows[7][:3]                                     # a line cut short
+    with open(export, "w", encoding="utf-8-sig", newline="") as f:
+        csv.writer(f, lineterminator="\r\n").writerows(rows)
+    r = CliRunner().invoke(main, ["report", "--orders", str(export), "--json"])
+    assert r.exit_code == 0
+    assert r.stderr.splitlines() == [
+        "xl-kpis: 2 lines of orders.csv not counted:",
+        "  - 1: column 'Order Amount': '12,50' is not a number (line 5)",
+        "  - 1: fewer fields than the header (a line cut short?) (line 8)"]
+    report = json.loads(r.stdout)
+    assert report["orders"] <= json.loads(clean.stdout)["orders"]
 
 
 def test_report_usage_and_bad_files(demo, tmp_path):

@@ -196,19 +196,50 @@ def report(book: Path | None, orders_file: Path | None, ads_file: Path | None,
                 orders = read_order_columns(orders_file, keys, labels=False) if orders_file else None
                 ads = None
                 if ads_file:
-                    rows = parse_ads(ads_file).rows
+                    parsed = parse_ads(ads_file)
+                    rows = parsed.rows
                     ads = {k: [r.get(k) for r in rows] for k in {k for r in rows for k in r}}
             except ExportFormatError as e:
                 _fail(str(e), EXIT_BAD_FILE)
             kpis, clv = rep.report_kpis(orders, ads, clv=None if with_clv else rep.clv_not_asked(),
                                         progress=say)
+            not_counted = [(orders_file, orders.skipped if orders is not None else []),
+                           (ads_file, parsed.skipped if ads_file else [])]
     except (BookFormatError, PackageError) as e:
         _fail(str(e), EXIT_BAD_FILE)
     say("done")
+    if book is None:
+        for src, skipped in not_counted:
+            _note_not_counted(src, skipped)
     if as_json:
         click.echo(json.dumps({**kpis, "clv_model": clv}, indent=2))
     else:
         click.echo(rep.format_table(kpis) + "\n\n" + rep.format_clv_model(clv))
+
+
+#: Skip reasons shown per export in a report's note (the rest are counted together).
+_REASONS_SHOWN = 8
+
+
+def _note_not_counted(src: Path | None, skipped: list[tuple[int | None, str]]) -> None:
+    """Tell (stderr) which lines of an export a report did not count, and why: a KPI
+    computed without them must not look like one computed from the whole file.  Rows that
+    hold no line of data (:data:`~xl_kpis.imports.clean.NOT_DATA`: the description row of
+    an order export, a total row) are not listed."""
+    from xl_kpis.imports.clean import NOT_DATA, lines_note, skip_reasons
+
+    reasons = sorted(((r, w) for r, w in skip_reasons(skipped).items() if r not in NOT_DATA),
+                     key=lambda rw: -len(rw[1]))
+    if src is None or not reasons:
+        return
+    total = sum(len(w) for _, w in reasons)
+    click.echo(f"xl-kpis: {total:,} line{'s' if total > 1 else ''} of {src.name} not counted:",
+               err=True)
+    for reason, where in reasons[:_REASONS_SHOWN]:
+        click.echo(f"  - {len(where):,}: {reason}{lines_note(where)}", err=True)
+    if len(reasons) > _REASONS_SHOWN:
+        rest = sum(len(w) for _, w in reasons[_REASONS_SHOWN:])
+        click.echo(f"  - … {len(reasons) - _REASONS_SHOWN:,} more reasons ({rest:,} lines)", err=True)
 
 
 @main.command("import")

@@ -49,6 +49,8 @@ from typing import Any, Callable, Mapping, Sequence
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError
 
+from ..imports import parse_ads, parse_orders, parse_studio
+from ..imports.clean import lines_note, skip_reasons
 from ..xlsx.books import BookFormatError, check_workbook_file, defined_names
 from ..xlsx.dates import from_serial
 from ..xlsx.refs import sheet_ref
@@ -72,9 +74,6 @@ OLDER = ("older than the book's line (its status, refund, or delivered or cancel
 
 #: How many updated rows a report shows as examples.
 EXAMPLES = 3
-
-_LINE = re.compile(r"^line (\d+)(?:, |: )")
-
 
 @dataclass
 class Change:
@@ -181,10 +180,7 @@ class TableReport:
 
     def reasons(self) -> dict[str, list[int | None]]:
         """Skip reason (its ``line N,`` prefix removed) → the lines it applies to."""
-        out: dict[str, list[int | None]] = {}
-        for line, reason in self.skipped:
-            out.setdefault(_LINE.sub("", reason), []).append(line)
-        return out
+        return skip_reasons(self.skipped)
 
     def blanked(self) -> dict[tuple[str, str], list[int]]:
         """``(text as written, column) -> lines`` of the cells read as blank."""
@@ -300,14 +296,6 @@ class ImportReport:
         }
 
 
-def _lines_note(lines: Sequence[int | None]) -> str:
-    known = sorted(x for x in lines if x is not None)
-    if not known:
-        return ""
-    shown = ", ".join(str(x) for x in known[:5]) + (" …" if len(known) > 5 else "")
-    return f" (line{'s' if len(known) > 1 else ''} {shown})"
-
-
 def _header(table: str, key: str) -> str:
     """What the seller calls a column: its header in the table, else the key in words."""
     try:
@@ -328,14 +316,14 @@ def _table_lines(t: TableReport, max_reasons: int) -> list[str]:
                      + ", ".join(f"{h} {n:,}" for h, n in fields.most_common()) + " in all)")
     reasons = sorted(t.reasons().items(), key=lambda kv: -len(kv[1]))
     for reason, where in reasons[:max_reasons]:
-        lines.append(f"  - skipped {len(where):,}: {reason}{_lines_note(where)}")
+        lines.append(f"  - skipped {len(where):,}: {reason}{lines_note(where)}")
     if len(reasons) > max_reasons:
         rest = sum(len(w) for _, w in reasons[max_reasons:])
         lines.append(f"  - skipped … {len(reasons) - max_reasons:,} more reasons ({rest:,} rows)")
     blanked = sorted(t.blanked().items(), key=lambda kv: (kv[0][0], kv[1][0]))
     for (text, column), where in blanked[:max_reasons]:
         cells = f"{len(where):,} cell{'s' if len(where) > 1 else ''}"
-        lines.append(f"  - read as blank: {cells} {text!r} in {column}{_lines_note(where)}")
+        lines.append(f"  - read as blank: {cells} {text!r} in {column}{lines_note(where)}")
     if len(blanked) > max_reasons:
         rest = sum(len(w) for _, w in blanked[max_reasons:])
         lines.append(f"  - read as blank: … {rest:,} more cells in other columns")
@@ -552,8 +540,6 @@ def _older_order(book: Mapping[str, Sequence[Any]], i: int, row: Mapping[str, An
 
 def _parse(kind: str, src: Path, year: int | None) -> tuple[list[Any], list[tuple[str, str]]]:
     """The parser results of an export and the files it did not import."""
-    from xl_kpis.imports import parse_ads, parse_orders, parse_studio
-
     if kind == "ads":
         return [parse_ads(src)], []
     if kind == "orders":

@@ -14,8 +14,8 @@ import re
 from typing import Any
 
 from .aliases import ADS_FIELDS, BREAKDOWN_HEADERS, HeaderMap, find_header, make_result
-from .clean import (CONVERTERS, ImportResult, clean_text, convert_rows, open_table, parse_date,
-                    split_header)
+from .clean import (CONVERTERS, NOTHING_TO_COUNT, ImportResult, clean_text, convert_rows, open_table,
+                    parse_date, split_header)
 
 __all__ = ["parse_ads", "period_in_name", "period_in_text"]
 
@@ -190,7 +190,7 @@ def parse_ads(path: str | os.PathLike[str]) -> ImportResult:
             parts = [clean_text(cells[i]) if i < len(cells) else None for i in extra]
             row["breakdown"] = " / ".join(p for p in parts if p) or None
         if row.get("campaign") is None and all(row[k] is None for k in row if k in _NUMBER_KEYS):
-            return "no campaign and no numbers"
+            return NOTHING_TO_COUNT
         return None
 
     blanks: list[tuple[int, str, str]] = []

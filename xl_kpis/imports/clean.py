@@ -44,7 +44,8 @@ __all__ = [
     "parse_id", "parse_datetime", "parse_date", "is_total_row", "clean_texts",
     "sniff", "open_table", "csv_sheet", "csv_format", "sheet_from_bytes", "sheet_names",
     "convert_rows", "ColumnConverter", "CONVERTERS",
-    "parse_code", "cell_location",
+    "parse_code", "cell_location", "skip_reasons", "lines_note", "TOTAL_ROW", "DESCRIPTION_ROW",
+    "NOTHING_TO_COUNT", "NOT_DATA",
     "parse_amount", "Broken", "SHORT_ROW", "UNTERMINATED", "MAX_RECORD", "FIRST_DATE",
     "MAX_TEXT", "too_long",
 ]
@@ -272,6 +273,43 @@ def cell_location(column: str | None, line: int | None) -> str:
     parts = ([f"line {line}"] if line is not None else []) + \
         ([f"column {column!r}"] if column is not None else [])
     return ", ".join(parts) + ": " if parts else ""
+
+
+#: Why a row is skipped that holds no line of data: an export's footer of totals, the
+#: description of its fields under the header (Seller Center's order export), a row with
+#: nothing in it that counts.  A report does not list them among the lines it left out.
+TOTAL_ROW, DESCRIPTION_ROW = "total row", "description row"
+NOTHING_TO_COUNT = "no campaign and no numbers"
+NOT_DATA = frozenset({TOTAL_ROW, DESCRIPTION_ROW, NOTHING_TO_COUNT})
+
+_LINE = re.compile(r"^line (\d+)(?:, |: )")
+
+
+def skip_reasons(skipped: Iterable[tuple[int | None, str]]) -> dict[str, list[int | None]]:
+    """The reasons rows were skipped (their ``line N,`` prefix, :func:`cell_location`'s,
+    removed) → the lines each applies to, in the order met.
+
+    >>> skip_reasons([(3, "line 3, column 'Cost': 'x' is not a number"), (2, "description row"),
+    ...               (5, "line 5, column 'Cost': 'x' is not a number")])
+    {"column 'Cost': 'x' is not a number": [3, 5], 'description row': [2]}
+    """
+    out: dict[str, list[int | None]] = {}
+    for line, reason in skipped:
+        out.setdefault(_LINE.sub("", reason), []).append(line)
+    return out
+
+
+def lines_note(lines: Sequence[int | None]) -> str:
+    """``" (lines 3, 5, 8, 9, 12 …)"``: the first five known lines, '' when none is known.
+
+    >>> lines_note([9, 3, None]), lines_note([2]), lines_note([None])
+    (' (lines 3, 9)', ' (line 2)', '')
+    """
+    known = sorted(x for x in lines if x is not None)
+    if not known:
+        return ""
+    shown = ", ".join(str(x) for x in known[:5]) + (" …" if len(known) > 5 else "")
+    return f" (line{'s' if len(known) > 1 else ''} {shown})"
 
 
 _ID = re.compile(r"^'?(\d+)$")
@@ -842,7 +880,7 @@ def _chunks(rows: Iterator[Row], cols: list[int], pre: RowHook | None, keep_cell
             first = _first_filled(cells)
             if first is None:
                 continue
-            reason = (cells.reason if isinstance(cells, Broken) else "total row" if _is_total(first)
+            reason = (cells.reason if isinstance(cells, Broken) else TOTAL_ROW if _is_total(first)
                       else pre(line, cells) if pre else None)
             if reason is None:
                 chunk.todo.append(len(chunk.lines))

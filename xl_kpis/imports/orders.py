@@ -29,8 +29,9 @@ import numpy as np
 
 from ..metrics._kpi import LazyCoded
 from .aliases import ORDER_FIELDS, HeaderMap, find_header, make_result
-from .clean import (CONVERTERS, ImportResult, Row, Sheet, clean_text, convert_rows, csv_format,
-                    csv_sheet, is_blank, is_total_row, open_table, parse_id, sniff)
+from .clean import (CONVERTERS, DESCRIPTION_ROW, TOTAL_ROW, ImportResult, Row, Sheet, clean_text,
+                    convert_rows, csv_format, csv_sheet, is_blank, is_total_row, open_table, parse_id,
+                    sniff)
 
 __all__ = ["parse_orders", "read_order_columns", "OrderColumns", "COLUMN_KEYS", "KPI_KEYS", "SHEET"]
 
@@ -72,10 +73,10 @@ def order_id_problem(raw: Any, first: bool, header: str | None = None, line: int
     if is_blank(raw):
         return "no order id"
     if is_total_row([raw]):
-        return "total row"
+        return TOTAL_ROW
     if error is None:
         return None
-    return "description row" if first and isinstance(raw, str) else error
+    return DESCRIPTION_ROW if first and isinstance(raw, str) else error
 
 
 
@@ -181,7 +182,7 @@ def _parse_csv(name: str) -> ImportResult | None:
             if filled is None:
                 dropped[i] = True
             elif is_total_row([filled]):
-                reasons[i] = "total row"
+                reasons[i] = TOTAL_ROW
             elif i < first_data:
                 first_data = i
         for i, cells in zip(odd, cells_of):
