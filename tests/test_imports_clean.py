@@ -156,6 +156,20 @@ def test_parse_id_rejects(raw):
         parse_id(raw)
 
 
+@pytest.mark.parametrize("raw", ["5.76461E+17", "5,76461E+17", "5.76461e17", "6E+17"])
+def test_an_id_excel_saved_in_scientific_notation_is_refused_with_why(raw):
+    """Excel shows an 18-digit id as 5.76461E+17 and saves a CSV so (a comma in a decimal-comma
+    locale): the digits are gone, and the message says so and what to do."""
+    with pytest.raises(ValueError, match="scientific notation.*digits are lost.*as downloaded"):
+        parse_id(raw, "Order ID", 3)
+
+
+@pytest.mark.parametrize("raw", ["576-461", "12.5", "E+17", "5.7E+", "12a"])
+def test_other_non_ids_are_only_not_ids(raw):
+    with pytest.raises(ValueError, match=r"is not an id$"):
+        parse_id(raw)
+
+
 def test_parse_code_keeps_text_ids():
     assert parse_code("ad-7") == "ad-7"
     assert parse_code("1790123456789012345") == "1790123456789012345"

@@ -13,6 +13,7 @@ from bookfiles import kpi_differences, sheet_kpis
 from xl_kpis.book import schema as S
 from xl_kpis.imports import read_order_columns
 from xl_kpis.metrics._kpi import LazyCoded
+from xl_kpis.cli import main
 from xl_kpis.imports.synth import write_order_export
 from xl_kpis.report import (FIELDS, book_kpis, clv_model_report, format_clv_model, format_table,
                             format_value, shop_kpis)
@@ -296,6 +297,35 @@ def test_data_that_is_not_there_is_not_measured():
     assert k["ctr"] == pytest.approx(40 / 3000) and k["er"] == pytest.approx(195 / 4000)
     table = format_table(k)
     assert "Video completion rate" in table and table.count("—") >= 7
+
+
+@pytest.mark.parametrize("keep", ["header", "description", "refused"])
+def test_an_export_without_a_line_to_count_is_not_measured(tmp_path, keep):
+    """A shop with no order in the period (the export's header, maybe its description row),
+    or an export whose every line is refused (ids Excel saved as 5.76400E+17): every order
+    KPI is not measured, and the report says so instead of failing."""
+    path = tmp_path / "orders.csv"
+    write_order_export(path, 20, seed=2)
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.reader(f))
+    if keep == "header":
+        rows = rows[:1]
+    elif keep == "description":
+        rows = rows[:2]
+    else:
+        at = rows[0].index("Order ID")
+        for r in rows[2:]:
+            r[at] = f"{float(r[at]):.5E}"
+    with open(path, "w", encoding="utf-8-sig", newline="") as f:
+        csv.writer(f, lineterminator="\r\n").writerows(rows)
+    columns = read_order_columns(path, labels=False)
+    assert all(len(v) == 0 for v in columns.values())
+    assert isinstance(columns["order_id"], LazyCoded)
+    k = shop_kpis(orders=columns)
+    assert [k[x] for x in ("orders", "revenue", "aov", "buyers", "rpr")] == [None] * 5
+    r = CliRunner().invoke(main, ["report", "--orders", str(path), "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["orders"] is None
+    assert ("scientific notation" in r.stderr) == (keep == "refused")
 
 
 def test_counts_are_integers_in_json():

@@ -167,6 +167,8 @@ def normalise_tables(tables: Mapping[str, Mapping[str, Sequence[Any]]],
             if arrays and (c.key not in data or _as_is(c, raw, n)):
                 columns[t.name][c.header] = raw if c.key in data else _BLANK_COLUMN[:n]
                 continue
+            if isinstance(raw, LazyCoded):      # not evaluated as it is (an export with no line)
+                raw = raw.values
             types = set(map(type, raw)) if isinstance(raw, list) else None
             if types is not None and types <= {str, type(None)}:
                 # text (what calamine reads for ids): only blanks need cleaning

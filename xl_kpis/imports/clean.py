@@ -327,6 +327,12 @@ def parse_id(value: Any, column: str | None = None, line: int | None = None) -> 
     >>> parse_id(5.764612345678902e+17)
     Traceback (most recent call last):
     ValueError: 5.764612345678902e+17 is a number too large to be an exact id (digits lost); keep ids as text
+
+    A CSV saved from Excel holds such ids as Excel showed them:
+
+    >>> parse_id("5.76461E+17", "Order ID", 3)
+    Traceback (most recent call last):
+    ValueError: line 3, column 'Order ID': '5.76461E+17' is an id in scientific notation, as Excel shows a long number and saves it: its digits are lost; import the export as downloaded
     """
     if value is None:
         return None
@@ -346,8 +352,16 @@ def parse_id(value: Any, column: str | None = None, line: int | None = None) -> 
         return None
     m = _ID.match(text)
     if not m:
+        if _SCIENTIFIC.match(text):
+            raise ValueError(f"{cell_location(column, line)}{text!r} is an id in scientific notation, "
+                             "as Excel shows a long number and saves it: its digits are lost; "
+                             "import the export as downloaded")
         raise ValueError(f"{cell_location(column, line)}{text!r} is not an id")
     return m[1]
+
+
+#: A number as Excel shows a long one (``5.76461E+17``) and writes it into a CSV it saves.
+_SCIENTIFIC = re.compile(r"^\d+(?:[.,]\d*)?[eE]\+?\d+$")
 
 
 _ISO = re.compile(r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})"
