@@ -130,6 +130,33 @@ def _order_book(path, rows, sheet=True):
     wb.save(path)
 
 
+def test_an_xlsx_export_beyond_the_bound_says_what_reads_it(tmp_path, monkeypatch):
+    """An xlsx export past the inflated-size bound (a long period: about 150,000 lines at the
+    real 256 MiB, lowered here) compresses as real sheets do: the refusal names the bound and
+    the way out (a shorter period, or CSV), not a zip bomb; the same lines as CSV are read."""
+    from xl_kpis import package
+
+    path = tmp_path / "orders.xlsx"
+    rows = [{"Order ID": f"5764612345678{i:05d}", "SKU ID": "1", "Quantity": 1, "Order Amount": 12.5,
+             "Buyer Username": f"buyer{i % 97}", "Buyer Message": "Please gift wrap, thanks!"}
+            for i in range(6000)]
+    _order_book(path, rows)
+    monkeypatch.setattr(package, "MAX_TOTAL", 1 << 20)
+    for reader in (parse_orders, read_order_columns):
+        with pytest.raises(ExportFormatError) as e:
+            reader(path)
+        assert str(e.value).startswith("orders.xlsx: inflates to more than 1 MiB")
+        assert "export a shorter period, or the export as CSV" in str(e.value)
+        assert "zip bomb" not in str(e.value)
+    csv_path = tmp_path / "orders.csv"
+    with open(csv_path, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(ORDER_HEADERS)
+        w.writerow(ORDER_DESCRIPTIONS)
+        w.writerows([[r.get(h, "") for h in ORDER_HEADERS] for r in rows])
+    assert len(parse_orders(csv_path).rows) == 6000
+
+
 def test_xlsx_sheet_ordersku_list(tmp_path):
     path = tmp_path / "orders.xlsx"
     _order_book(path, [

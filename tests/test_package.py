@@ -34,6 +34,7 @@ def test_ordinary_members_pass():
     ([info(size=(2 << 20) + 1, packed=20 << 10)], ("inflates 102 times", "zip bomb")),
     ([info(f"m{i}", size=1 << 20, packed=1 << 10) for i in range(3)], ("zip bomb",)),
     ([info(f"m{i}", size=150 << 20, packed=15 << 20) for i in range(2)], ("256 MiB",)),
+    ([info(f"m{i}", size=1 << 20, packed=9 << 10) for i in range(300)], ("256 MiB", "zip bomb")),
     ([info(f"m{i}", 10, 10) for i in range(P.MAX_MEMBERS + 1)], ("10,001 files",)),
     ([info(method=zipfile.ZIP_BZIP2)], ("compression method 12",)),
     ([info(flags=1)], ("encrypted",)),
@@ -44,6 +45,17 @@ def test_members_beyond_a_bound_are_refused(infos, words):
     assert str(e.value).startswith("x.zip: ")
     for w in words:
         assert w in str(e.value)
+
+
+def test_a_big_package_that_compresses_as_real_files_do_is_too_large_not_a_bomb():
+    """Past the bound at a real file's ratio (an export of a long period): TooLarge, and the
+    message does not cry zip bomb; past it at a bomb's ratio it does (the case above)."""
+    with pytest.raises(P.TooLarge) as e:
+        P.check_members([info(f"m{i}", size=150 << 20, packed=15 << 20) for i in range(2)], "x.xlsx")
+    assert "zip bomb" not in str(e.value) and "256 MiB" in str(e.value)
+    with pytest.raises(PackageError) as e:
+        P.check_members([info(f"m{i}", size=1 << 20, packed=9 << 10) for i in range(300)], "x.xlsx")
+    assert not isinstance(e.value, P.TooLarge)
 
 
 def test_the_ratio_of_one_member_is_checked_from_its_floor():

@@ -34,7 +34,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-__all__ = ["PackageError", "MAX_MEMBERS", "MAX_TOTAL", "MAX_RATIO", "RATIO_FLOOR",
+__all__ = ["PackageError", "TooLarge", "MAX_MEMBERS", "MAX_TOTAL", "MAX_RATIO", "RATIO_FLOOR",
            "MIN_CELLS", "BYTES_PER_CELL", "BoundedZipFile", "open_zip", "check_members",
            "check_cells", "check_no_dtd", "cell_grid", "part_target", "rels_part", "read_xml",
            "worksheets"]
@@ -59,6 +59,11 @@ BYTES_PER_CELL = 8
 
 class PackageError(ValueError):
     """A zip package that is damaged or exceeds a bound (one-line message)."""
+
+
+class TooLarge(PackageError):
+    """A package beyond the bound of its inflated size that compresses as real files do:
+    a big file, not a zip bomb."""
 
 
 def _base(name: str | os.PathLike | None) -> str:
@@ -92,8 +97,11 @@ def check_members(infos: Iterable[zipfile.ZipInfo], name: str = "the package",
         total += size
         packed += i.compress_size
         if total > max_total:
-            raise PackageError(f"{name}: inflates to more than {max_total >> 20:,} MiB, the "
-                               "most xl-kpis reads from one file (a zip bomb?)")
+            if total > MAX_RATIO * max(packed, 1):
+                raise PackageError(f"{name}: inflates to more than {max_total >> 20:,} MiB, the "
+                                   "most xl-kpis reads from one file (a zip bomb?)")
+            raise TooLarge(f"{name}: inflates to more than {max_total >> 20:,} MiB, the most "
+                           "xl-kpis reads from one file")
     if total > RATIO_FLOOR and total > MAX_RATIO * max(packed, 1):
         raise PackageError(f"{name}: inflates {total // max(packed, 1):,} times its size "
                            f"({total >> 20:,} MiB; a zip bomb?)")

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 
-from ..package import PackageError, check_cells, open_zip, worksheets
+from ..package import PackageError, TooLarge, check_cells, open_zip, worksheets
 from ..xlsx.dates import FIRST_DATE, FIRST_SERIAL, LAST_SERIAL, from_serial
 
 __all__ = [
@@ -589,6 +589,9 @@ def _zip_errors(name: str) -> Iterator[None]:
         yield
     except PackageError as e:
         text = str(e)
+        if isinstance(e, TooLarge):     # a real export of a long period: say what reads it
+            text += ("; export a shorter period, or the export as CSV, which is read without "
+                     "this bound")
         raise ExportFormatError(text if text.startswith(_base(name)) else
                                 f"{_base(name)}: {text}") from e
     except (zipfile.BadZipFile, zlib.error, EOFError, zipfile.LargeZipFile,
