@@ -226,20 +226,15 @@ def _note_not_counted(src: Path | None, skipped: list[tuple[int | None, str]]) -
     computed without them must not look like one computed from the whole file.  Rows that
     hold no line of data (:data:`~xl_kpis.imports.clean.NOT_DATA`: the description row of
     an order export, a total row) are not listed."""
-    from xl_kpis.imports.clean import NOT_DATA, lines_note, skip_reasons
+    from xl_kpis.imports.clean import NOT_DATA, skip_lines
 
-    reasons = sorted(((r, w) for r, w in skip_reasons(skipped).items() if r not in NOT_DATA),
-                     key=lambda rw: -len(rw[1]))
-    if src is None or not reasons:
+    lines = [(line, reason) for line, reason in skipped if reason not in NOT_DATA]
+    if src is None or not lines:
         return
-    total = sum(len(w) for _, w in reasons)
-    click.echo(f"xl-kpis: {total:,} line{'s' if total > 1 else ''} of {src.name} not counted:",
-               err=True)
-    for reason, where in reasons[:_REASONS_SHOWN]:
-        click.echo(f"  - {len(where):,}: {reason}{lines_note(where)}", err=True)
-    if len(reasons) > _REASONS_SHOWN:
-        rest = sum(len(w) for _, w in reasons[_REASONS_SHOWN:])
-        click.echo(f"  - … {len(reasons) - _REASONS_SHOWN:,} more reasons ({rest:,} lines)", err=True)
+    n = len(lines)
+    click.echo(f"xl-kpis: {n:,} line{'s' if n > 1 else ''} of {src.name} not counted:", err=True)
+    for text in skip_lines(lines, _REASONS_SHOWN, unit="lines"):
+        click.echo(text, err=True)
 
 
 @main.command("import")

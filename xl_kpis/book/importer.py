@@ -50,7 +50,7 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError
 
 from ..imports import parse_ads, parse_orders, parse_studio
-from ..imports.clean import lines_note, skip_reasons
+from ..imports.clean import lines_note, skip_lines, skip_reasons
 from ..xlsx.books import BookFormatError, check_workbook_file, defined_names
 from ..xlsx.dates import from_serial
 from ..xlsx.refs import sheet_ref
@@ -314,12 +314,7 @@ def _table_lines(t: TableReport, max_reasons: int) -> list[str]:
         fields = Counter(_lower(h) for c in t.updated for h, _, _ in c.fields)
         lines.append(f"  … and {len(t.updated) - EXAMPLES:,} more rows updated ("
                      + ", ".join(f"{h} {n:,}" for h, n in fields.most_common()) + " in all)")
-    reasons = sorted(t.reasons().items(), key=lambda kv: -len(kv[1]))
-    for reason, where in reasons[:max_reasons]:
-        lines.append(f"  - skipped {len(where):,}: {reason}{lines_note(where)}")
-    if len(reasons) > max_reasons:
-        rest = sum(len(w) for _, w in reasons[max_reasons:])
-        lines.append(f"  - skipped … {len(reasons) - max_reasons:,} more reasons ({rest:,} rows)")
+    lines += skip_lines(t.skipped, max_reasons, lead="skipped ")
     blanked = sorted(t.blanked().items(), key=lambda kv: (kv[0][0], kv[1][0]))
     for (text, column), where in blanked[:max_reasons]:
         cells = f"{len(where):,} cell{'s' if len(where) > 1 else ''}"

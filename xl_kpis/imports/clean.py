@@ -44,7 +44,7 @@ __all__ = [
     "parse_id", "parse_datetime", "parse_date", "is_total_row", "clean_texts",
     "sniff", "open_table", "csv_sheet", "csv_format", "sheet_from_bytes", "sheet_names",
     "convert_rows", "ColumnConverter", "CONVERTERS",
-    "parse_code", "cell_location", "skip_reasons", "lines_note", "TOTAL_ROW", "DESCRIPTION_ROW",
+    "parse_code", "cell_location", "skip_reasons", "skip_lines", "lines_note", "TOTAL_ROW", "DESCRIPTION_ROW",
     "NOTHING_TO_COUNT", "NOT_DATA",
     "parse_amount", "Broken", "SHORT_ROW", "UNTERMINATED", "MAX_RECORD", "FIRST_DATE",
     "MAX_TEXT", "too_long",
@@ -296,6 +296,23 @@ def skip_reasons(skipped: Iterable[tuple[int | None, str]]) -> dict[str, list[in
     out: dict[str, list[int | None]] = {}
     for line, reason in skipped:
         out.setdefault(_LINE.sub("", reason), []).append(line)
+    return out
+
+
+def skip_lines(skipped: Iterable[tuple[int | None, str]], most: int, lead: str = "",
+               unit: str = "rows") -> list[str]:
+    """Why rows were skipped, as lines of text, the commonest reason first:
+    ``"  - <lead><count>: <reason> (lines …)"`` for at most ``most`` reasons, then one line
+    counting the others and their ``unit``.
+
+    >>> skip_lines([(3, "line 3, total row"), (4, "short"), (9, "short"), (5, "odd")], 1, "skipped ")
+    ['  - skipped 2: short (lines 4, 9)', '  - skipped … 2 more reasons (2 rows)']
+    """
+    reasons = sorted(skip_reasons(skipped).items(), key=lambda kv: -len(kv[1]))
+    out = [f"  - {lead}{len(where):,}: {reason}{lines_note(where)}" for reason, where in reasons[:most]]
+    if len(reasons) > most:
+        rest = sum(len(where) for _, where in reasons[most:])
+        out.append(f"  - {lead}… {len(reasons) - most:,} more reasons ({rest:,} {unit})")
     return out
 
 
