@@ -97,11 +97,11 @@ def check_members(infos: Iterable[zipfile.ZipInfo], name: str = "the package",
         total += size
         packed += i.compress_size
         if total > max_total:
+            text = (f"{name}: inflates to more than {max_total >> 20:,} MiB, the most xl-kpis "
+                    "reads from one file")
             if total > MAX_RATIO * max(packed, 1):
-                raise PackageError(f"{name}: inflates to more than {max_total >> 20:,} MiB, the "
-                                   "most xl-kpis reads from one file (a zip bomb?)")
-            raise TooLarge(f"{name}: inflates to more than {max_total >> 20:,} MiB, the most "
-                           "xl-kpis reads from one file")
+                raise PackageError(text + " (a zip bomb?)")
+            raise TooLarge(text)
     if total > RATIO_FLOOR and total > MAX_RATIO * max(packed, 1):
         raise PackageError(f"{name}: inflates {total // max(packed, 1):,} times its size "
                            f"({total >> 20:,} MiB; a zip bomb?)")

@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..metrics import predictive
-from ..metrics._kpi import Coded, LazyCoded
+from ..metrics._kpi import Coded, LazyCoded, plain
 from ..xlsx.refs import a1
 from . import schema as S
 from .formulas import Evaluator, Node, column_array
@@ -167,8 +167,7 @@ def normalise_tables(tables: Mapping[str, Mapping[str, Sequence[Any]]],
             if arrays and (c.key not in data or _as_is(c, raw, n)):
                 columns[t.name][c.header] = raw if c.key in data else _BLANK_COLUMN[:n]
                 continue
-            if isinstance(raw, LazyCoded):      # not evaluated as it is (an export with no line)
-                raw = raw.values
+            raw = plain(raw)            # codes only, not evaluated as they are: their labels
             types = set(map(type, raw)) if isinstance(raw, list) else None
             if types is not None and types <= {str, type(None)}:
                 # text (what calamine reads for ids): only blanks need cleaning

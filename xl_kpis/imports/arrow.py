@@ -164,6 +164,7 @@ class Converted:
 
 
 _PLAIN_NUMBER = r"^(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$"
+_NO_TEXT = pa.scalar(None, pa.string())         # a null cell of a text column
 
 
 def convert(raw: pa.Array, kind: str) -> Converted:
@@ -179,11 +180,11 @@ def convert(raw: pa.Array, kind: str) -> Converted:
     empty = _np(pc.equal(size, 0))
     no = np.zeros(n, dtype=bool)
     if kind == "text":
-        values = pc.if_else(pa.array(empty), pa.scalar(None, pa.string()), t)
+        values = pc.if_else(pa.array(empty), _NO_TEXT, t)
         return Converted(values, _longer_than(t, size, MAX_TEXT), no, empty)
     if kind == "id":
         ok = digits(t)
-        values = pc.if_else(pa.array(ok), t, pa.scalar(None, pa.string()))
+        values = pc.if_else(pa.array(ok), t, _NO_TEXT)
         rest = np.flatnonzero(~ok & ~empty)
         if not len(rest):
             return Converted(values, no, no, empty)
@@ -223,7 +224,6 @@ def convert(raw: pa.Array, kind: str) -> Converted:
 #: The bytes a block of plain numbers may hold: '.' (46) to '9' (57); '/' (47), which
 #: falls between, the cast refuses.
 _LOWEST, _HIGHEST = ord("."), ord("9")
-_NO_TEXT = pa.scalar(None, pa.string())
 
 
 def _plain_numbers(t: pa.Array | pa.ChunkedArray, empty: np.ndarray) -> pa.ChunkedArray:
