@@ -50,7 +50,7 @@ if ! .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
   cat "$log" >&2
   die "pip install of xl-kpis and its test extras into .venv failed (pip's output above)"
 fi
-.venv/bin/python -c "import xl_kpis, scipy, xlwings, openpyxl, xlsxwriter, python_calamine, pycel, hypothesis, mpmath, openxml_audit" \
+.venv/bin/python -c "import xl_kpis, scipy, xlwings, openpyxl, xlsxwriter, python_calamine, babel, pycel, hypothesis, mpmath, openxml_audit" \
   || die "the packages installed into .venv do not import"
 # fetch.py says in one line what is wrong (no Node, Node too old, a download or a hash)
 .venv/bin/python scripts/pyodide/fetch.py || exit 1

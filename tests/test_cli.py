@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from python_calamine import CalamineWorkbook
 
 import xl_kpis
+from xl_kpis.book import schema as S
 from xl_kpis.xlsx import books
 from xl_kpis.cli import main
 from bookfiles import copy
@@ -228,6 +229,20 @@ def test_import_ads_studio_and_into_the_demo(template, demo, tmp_path):
     n = len(order_rows(d))
     r = run("import", "orders", ORDERS_US, "--into", d, "--no-progress")
     assert r.exit_code == 0 and len(order_rows(d)) == n + 4
+
+
+def test_import_studio_in_spanish(template, tmp_path):
+    # the app in Spanish writes "30 de diciembre": the rows land in Brand, one per month
+    book = copy(template, tmp_path / "b.xlsx")
+    r = run("import", "studio", DATA / "studio_es", "--into", book, "--year", 2026)
+    assert r.exit_code == 0, r.output
+    assert "Imported 2 rows into Brand: 2 added" in r.output
+    assert "read as blank: 1 cell 'undefined' in Overview.csv, Video Views (line 5)" in r.output
+    # read back by python-calamine: December 2025 and January 2026 (views 100 + 150, then 90)
+    rows = CalamineWorkbook.from_path(str(book), load_tables=True).get_table_by_name("Brand").to_python()
+    got = [dict(zip(S.TABLE["Brand"].headers, row)) for row in rows]
+    assert [(str(m["Period"]), m["Followers start"], m["Followers end"], m["Views"]) for m in got] \
+        == [("2025-12-01", 1200, 1210, 250), ("2026-01-01", 1205, 1230, 90)]
 
 
 def test_import_into_an_xlsm_keeps_its_macros(tmp_path):

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import shutil
 import zipfile
@@ -12,11 +13,14 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from babel import Locale
+from babel.dates import format_skeleton
 from hypothesis import given
 from hypothesis import strategies as st
 
 from xl_kpis.imports import ExportFormatError, parse_studio
-from xl_kpis.imports.studio import DayMonth, infer_years, latest_on_or_before, parse_day_month
+from xl_kpis.imports.studio import (LANGUAGES, DayMonth, infer_years, latest_on_or_before, month_table,
+                                    months_of, parse_day_month)
 
 DATA = Path(__file__).parent / "data" / "exports"
 TODAY = dt.date(2026, 3, 1)
@@ -34,6 +38,25 @@ TODAY = dt.date(2026, 3, 1)
     ("28 апреля", DayMonth(4, 28)),          # §D Russian genitive
     ("1 мая", DayMonth(5, 1)), ("3 сентября", DayMonth(9, 3)), ("31 декабря", DayMonth(12, 31)),
     ("5 янв.", DayMonth(1, 5)),              # Russian abbreviation
+    # the app's other languages, as CLDR writes a day and a month in each (pattern in brackets)
+    ("28 de agosto", DayMonth(8, 28)),       # Spanish, Portuguese [d 'de' MMMM]
+    ("3 de ago.", DayMonth(8, 3)),           # Portuguese abbreviation [d 'de' MMM]
+    ("1 de enero", DayMonth(1, 1)),          # Spanish
+    ("28. August", DayMonth(8, 28)),         # German [d. MMMM]
+    ("28 août", DayMonth(8, 28)), ("28 agosto", DayMonth(8, 28)),   # French, Italian [d MMMM]
+    ("28 Agustus", DayMonth(8, 28)),         # Indonesian
+    ("28 Ogos", DayMonth(8, 28)),            # Malay
+    ("Agosto 28", DayMonth(8, 28)),          # Filipino [MMMM d]
+    ("28 tháng 8", DayMonth(8, 28)),         # Vietnamese: the month's name is "tháng 8"
+    ("1 thg 10", DayMonth(10, 1)),           # Vietnamese abbreviation
+    ("28 สิงหาคม", DayMonth(8, 28)), ("28 ส.ค.", DayMonth(8, 28)),   # Thai, and its abbreviation
+    ("28 Ağustos", DayMonth(8, 28)),         # Turkish
+    ("28 sierpnia", DayMonth(8, 28)),        # Polish genitive
+    ("28 augustus", DayMonth(8, 28)),        # Dutch
+    ("28 серпня", DayMonth(8, 28)),          # Ukrainian genitive
+    ("8월 28일", DayMonth(8, 28)),           # Korean [MMMM d일]
+    ("aug. 28.", DayMonth(8, 28)),           # Hungarian [MMM d.]
+    ("28 Αυγούστου", DayMonth(8, 28)),       # Greek genitive (case-folded: final sigma)
     ("29 February", DayMonth(2, 29)),        # a leap day is a valid day-month
     ("\ufeff 1 January\t", DayMonth(1, 1)),
     ("2026-07-18", dt.date(2026, 7, 18)),    # a full date keeps its year
@@ -44,10 +67,33 @@ def test_parse_day_month(raw, expected):
     assert parse_day_month(raw) == expected
 
 
-@pytest.mark.parametrize("raw", ["32 August", "30 February", "13月1日", "28 Augustus", "Monday", "28"])
+@pytest.mark.parametrize("raw", ["32 August", "30 February", "13月1日", "28 Augustu", "Monday", "28",
+                                 "31 de junio", "28 tháng 13", "8 28"])
 def test_parse_day_month_rejects(raw):
     with pytest.raises(ValueError, match="is not a date"):
         parse_day_month(raw, column="Date", line=3)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_language_as_babel_formats_it(language):
+    # Babel's formatter (CLDR's own patterns, not this parser's regexes) writes each month's
+    # first and last day as that language writes a day and a month, wide and abbreviated
+    # (where the abbreviated pattern has a name: Finnish writes it "28.8.", not a Studio form)
+    skeletons = ["MMMMd"] + ["MMMd"] * ("MMM" in Locale.parse(language).datetime_skeletons["MMMd"].pattern)
+    for month in range(1, 13):
+        for day in (1, calendar.monthrange(2024, month)[1]):
+            for skeleton in skeletons:
+                text = format_skeleton(skeleton, dt.date(2024, month, day), locale=language)
+                assert parse_day_month(text) == DayMonth(month, day), (language, skeleton, text)
+
+
+def test_month_names_mean_one_month():
+    names, ambiguous = month_table()
+    assert ambiguous == frozenset() and len(names) > 400
+    # the check finds a name two languages give two months ("listopad": October in Croatian,
+    # November in Polish), and leaves it out
+    names, ambiguous = months_of(["pl", "hr"])
+    assert "listopad" in ambiguous and "listopad" not in names and names["sierpnia"] == 8
 
 
 @pytest.mark.parametrize("days, reference, expected", [
@@ -174,6 +220,23 @@ def test_russian_dates_and_year_override():
     assert [(x["period"], x["followers_start"], x["followers_end"]) for x in r.brand.rows] == [
         (dt.date(2024, 4, 1), 500.0, 498.0), (dt.date(2024, 5, 1), 510.0, 510.0)]
     assert r.brand.fields == ("period", "followers_start", "followers_end")   # no Overview: no sums
+
+
+def test_spanish_dates_across_new_year():
+    r = parse_studio(DATA / "studio_es", today=TODAY)
+    # Dec: views 100 + 150, profile views 5 + 6, likes 12 + 20, comments 1 + 2, shares 0 + 1;
+    # Jan: views 90 (+ 'undefined', blank), 3 + 4, 8 + 9, 0 + 1, 0 + 0; followers first / last day
+    assert r.brand.rows == [
+        {"period": dt.date(2025, 12, 1), "followers_start": 1200.0, "followers_end": 1210.0,
+         "views": 250.0, "profile_views": 11.0, "likes": 32.0, "comments": 3.0, "shares": 1.0},
+        {"period": dt.date(2026, 1, 1), "followers_start": 1205.0, "followers_end": 1230.0,
+         "views": 90.0, "profile_views": 7.0, "likes": 17.0, "comments": 1.0, "shares": 0.0}]
+
+
+def test_vietnamese_dates():
+    r = parse_studio(DATA / "studio_vi", year=2025)
+    assert r.brand.rows == [{"period": dt.date(2025, 8, 1), "followers_start": 500.0,
+                             "followers_end": 505.0}]
 
 
 def test_year_override_wins_over_today():

@@ -8,7 +8,7 @@ headers.  ``Viewers``, ``FollowerActivity``, ``FollowerGender`` and
 :attr:`StudioImport.not_imported`.
 
 Dates have no year and follow the app language ("28 August", "9月13日",
-"28 апреля").  The year is inferred (see :func:`infer_years`) from a
+"28 апреля", "28 de agosto": :data:`LANGUAGES`).  The year is inferred (see :func:`infer_years`) from a
 reference date: ``today`` (default: the current date), or 31 December of
 ``year`` when given, i.e. ``year`` is the year of the most recent row.
 """
@@ -16,8 +16,10 @@ reference date: ``today`` (default: the current date), or 31 December of
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import re
+import unicodedata
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -41,28 +43,57 @@ class DayMonth(NamedTuple):
     day: int
 
 
-_EN = ["january", "february", "march", "april", "may", "june", "july", "august", "september",
-       "october", "november", "december"]
-_RU_GENITIVE = ["января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа",
-                "сентября", "октября", "ноября", "декабря"]
-_RU_NOMINATIVE = ["январь", "февраль", "март", "апрель", "май", "июнь", "июль", "август",
-                  "сентябрь", "октябрь", "ноябрь", "декабрь"]
-_RU_SHORT = ["янв", "фев", "мар", "апр", "май", "июн", "июл", "авг", "сен", "окт", "ноя", "дек"]
+#: The languages whose month names a Studio date may use: TikTok writes it in the app's
+#: language.  The names are CLDR's, as Babel has them, in every form a date takes
+#: (format and stand-alone, wide and abbreviated: "28 de agosto", "28 ส.ค.", "8월 28일",
+#: "28 tháng 8").  Croatian is left out: its "listopad" is October, Polish and Czech
+#: "listopad" November.
+LANGUAGES = ("en", "en_GB", "ru", "uk", "bg", "es", "ca", "pt", "fr", "it", "ro", "de", "nl",
+             "sv", "da", "nb", "fi", "pl", "cs", "sk", "hu", "el", "tr", "id", "ms", "fil", "vi",
+             "th", "ko", "ja", "zh", "zh_Hant")
 
 
-def _month_names() -> dict[str, int]:
-    names: dict[str, int] = {}
-    for i in range(12):
-        for name in (_EN[i], _EN[i][:3], _RU_GENITIVE[i], _RU_NOMINATIVE[i], _RU_SHORT[i]):
-            names[name] = i + 1
-    names.update({"sept": 9, "сент": 9})
-    return names
+def _month_key(name: str) -> str:
+    """A month name as it is looked up: NFC, case-folded, without a final point ("aug.",
+    "ส.ค.")."""
+    return unicodedata.normalize("NFC", name).casefold().strip().rstrip(".")
 
 
-MONTHS: dict[str, int] = _month_names()
+@functools.cache
+def month_table() -> tuple[dict[str, int], frozenset[str]]:
+    """:func:`months_of` the :data:`LANGUAGES`, made once, when a Studio date first needs
+    it (Babel loads each language's data)."""
+    return months_of(LANGUAGES)
+
+
+def months_of(languages: Sequence[str]) -> tuple[dict[str, int], frozenset[str]]:
+    """``(names, ambiguous)``: each month name of the CLDR ``languages`` (a
+    :func:`_month_key`) and its month 1-12; the names that mean two months in two of the
+    languages, left out of ``names``.
+
+    >>> names, ambiguous = months_of(["pl", "hr"])
+    >>> names["sierpnia"], sorted(ambiguous)[:2]
+    (8, ['lip', 'lis'])
+    """
+    from babel import Locale
+
+    months: dict[str, set[int]] = {}
+    for code in languages:
+        table = Locale.parse(code).months
+        for context in ("format", "stand-alone"):
+            for width in ("wide", "abbreviated"):
+                for month, name in table[context][width].items():
+                    months.setdefault(_month_key(name), set()).add(month)
+    ambiguous = frozenset(k for k, v in months.items() if len(v) > 1)
+    return {k: min(v) for k, v in months.items() if k not in ambiguous}, ambiguous
+
+
 _CJK = re.compile(r"^(\d{1,2})\s*月\s*(\d{1,2})\s*[日号號]?$")
-_DAY_FIRST = re.compile(r"^(\d{1,2})\.?\s*([^\W\d_]+)\.?$")
-_MONTH_FIRST = re.compile(r"^([^\W\d_]+)\.?\s*(\d{1,2})(?:st|nd|rd|th)?,?$")
+# the day, then the month's name (which may hold a space and digits: "tháng 8", "thg 8"),
+# with the particles CLDR's patterns put around them ("28. August", "28 de agosto", "aug. 28.",
+# "8월 28일"); the name found is then looked up, so that "28" or "Monday" is no date
+_DAY_FIRST = re.compile(r"^(\d{1,2})\.?\s*(?:de\s+)?(\S.*?)\.?$")
+_MONTH_FIRST = re.compile(r"^(\S.*?)\.?\s*(\d{1,2})(?:st|nd|rd|th|일)?[.,]?$")
 _DAYS_IN = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
 
 
@@ -70,14 +101,23 @@ def parse_day_month(value: Any, column: str | None = None, line: int | None = No
                     ) -> DayMonth | dt.date | None:
     """A Studio date: a :class:`DayMonth` when it has no year, else a ``date``; None when blank.
 
-    English ("28 August", "Aug 28"), Russian ("28 апреля") and Chinese /
-    Japanese ("9月13日") forms; dates with a year (ISO, US, xlsx dates) are
+    The day and the month's name or abbreviation in one of the :data:`LANGUAGES`, as
+    TikTok writes them in the app's language: "28 August", "Aug 28", "28 апреля",
+    "28 de agosto", "28. August", "28 Agustus", "28 tháng 8", "28 ส.ค.", "8월 28일";
+    and "9月13日" (Chinese, Japanese).  Dates with a year (ISO, US, xlsx dates) are
     returned as dates.
 
     >>> parse_day_month("28 August"), parse_day_month("9月13日"), parse_day_month("28 апреля")
     (DayMonth(month=8, day=28), DayMonth(month=9, day=13), DayMonth(month=4, day=28))
+    >>> parse_day_month("28 de agosto"), parse_day_month("8월 28일")
+    (DayMonth(month=8, day=28), DayMonth(month=8, day=28))
     >>> parse_day_month("2026-07-18")
     datetime.date(2026, 7, 18)
+
+    References
+    ----------
+    Unicode CLDR, month names and date patterns (https://cldr.unicode.org), through
+    Babel (https://babel.pocoo.org).
     """
     text = clean_text(value) if isinstance(value, str) else value
     if text is None or (isinstance(text, str) and text.casefold() in ("undefined", "--")):
@@ -100,12 +140,13 @@ def _day_month_from_text(text: str) -> DayMonth | None:
     m = _CJK.match(text)
     if m and 1 <= int(m[1]) <= 12:
         return DayMonth(int(m[1]), int(m[2]))
+    names, _ = month_table()
     m = _DAY_FIRST.match(text)
-    if m and m[2] in MONTHS:
-        return DayMonth(MONTHS[m[2]], int(m[1]))
+    if m and _month_key(m[2]) in names:
+        return DayMonth(names[_month_key(m[2])], int(m[1]))
     m = _MONTH_FIRST.match(text)
-    if m and m[1] in MONTHS:
-        return DayMonth(MONTHS[m[1]], int(m[2]))
+    if m and _month_key(m[1]) in names:
+        return DayMonth(names[_month_key(m[1])], int(m[2]))
     return None
 
 
