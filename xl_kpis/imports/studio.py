@@ -30,8 +30,8 @@ from .aliases import CONTENT_FIELDS, FOLLOWER_FIELDS, OVERVIEW_FIELDS, Field, He
 from .clean import (CONVERTERS, ExportFormatError, ImportResult, Sheet, cell_location, clean_text, convert_rows,
                     open_table, parse_datetime, sheet_from_bytes, sheet_names, sniff)
 
-__all__ = ["parse_studio", "StudioImport", "DayMonth", "parse_day_month", "infer_years",
-           "latest_on_or_before"]
+__all__ = ["parse_studio", "StudioImport", "DayMonth", "parse_day_month", "LANGUAGES", "month_table",
+           "months_of", "infer_years", "latest_on_or_before"]
 
 
 # --------------------------------------------------------------------------- year-less dates
