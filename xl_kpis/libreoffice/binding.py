@@ -40,12 +40,11 @@ def call_pattern(udf_names):
         re.escape(XLDUDF), "|".join(map(re.escape, names)) or "(?!)"), re.IGNORECASE)
 
 
-def _close(text, i):
-    """Index of the parenthesis closing the one just before ``i``, or -1.
-
-    Texts in double quotes and table references in brackets are skipped.
-    """
-    depth, bracket, n = 1, 0, len(text)
+def _outside(text, i=0, depth=0):
+    """``(index, character, depth)`` of each character of ``text`` from ``i`` that stands
+    outside texts in double quotes and table references in brackets; ``depth`` counts the
+    parentheses open (``depth`` of them before ``i``), after the character."""
+    bracket, n = 0, len(text)
     while i < n:
         ch = text[i]
         if ch == '"':
@@ -55,14 +54,21 @@ def _close(text, i):
             bracket += 1
         elif ch == "]":
             bracket -= 1
-        elif not bracket and ch == "(":
-            depth += 1
-        elif not bracket and ch == ")":
-            depth -= 1
-            if depth == 0:
-                return i
+        elif not bracket:
+            depth += (ch == "(") - (ch == ")")
+            yield i, ch, depth
         i += 1
-    return -1
+
+
+def _close(text, i):
+    """Index of the parenthesis closing the one just before ``i``, or -1.
+
+    Texts in double quotes and table references in brackets are skipped.
+
+    >>> _close('F(")";T[a(b]+G(1))', 2), _close("F(1", 2)
+    (17, -1)
+    """
+    return next((j for j, ch, depth in _outside(text, i, 1) if depth == 0), -1)
 
 
 def split_args(text):
@@ -71,24 +77,11 @@ def split_args(text):
     >>> split_args('A1;T[[#This Row];[x]];F(1;2);"a;b"')
     ['A1', 'T[[#This Row];[x]]', 'F(1;2)', '"a;b"']
     """
-    out, depth, bracket, start, i = [], 0, 0, 0, 0
-    while i < len(text):
-        ch = text[i]
-        if ch == '"':
-            j = text.find('"', i + 1)
-            i = len(text) if j < 0 else j
-        elif ch == "[":
-            bracket += 1
-        elif ch == "]":
-            bracket -= 1
-        elif not bracket and ch == "(":
-            depth += 1
-        elif not bracket and ch == ")":
-            depth -= 1
-        elif not bracket and not depth and ch == ";":
+    out, start = [], 0
+    for i, ch, depth in _outside(text):
+        if ch == ";" and not depth:
             out.append(text[start:i])
             start = i + 1
-        i += 1
     out.append(text[start:])
     return out
 
