@@ -769,20 +769,28 @@ def _add_error(err: np.ndarray | None, where: np.ndarray, code: str) -> np.ndarr
 
 def _v_number(v: _Vec) -> tuple[np.ndarray, np.ndarray | None]:
     """Each row as a number in arithmetic (:func:`_number`), and its error (or None)."""
-    err = v.error()
     text = np.flatnonzero(v.kind == _K_TEXT)
     if not text.size:
-        return v.num, err
+        return v.num, v.error()
     num = v.num.copy()
-    if err is None:
+    return num, _read_texts(v, text, _number, num)
+
+
+def _read_texts(v: _Vec, text: np.ndarray, read: Callable[[Any], Any], out: np.ndarray
+                ) -> np.ndarray | None:
+    """The rows ``text`` of ``v`` (its text rows) read by ``read`` (:func:`_number`,
+    :func:`_logical`) into ``out``, or, where ``read`` gives an error's text, as that error;
+    returns the error of each row (``v``'s own and those), or None when no row has one."""
+    err = v.error()
+    if text.size and err is None:
         err = np.full(len(v), None, dtype=object)
     for i in text:
-        x = _number(v.obj[i])
+        x = read(v.obj[i])
         if isinstance(x, str):
             err[i] = x
         else:
-            num[i] = x
-    return num, err
+            out[i] = x
+    return err
 
 
 def _v_arith(op: Callable[[Any, Any], Any], a: _Vec, b: _Vec) -> _Vec:
@@ -864,17 +872,8 @@ def _v_compare(op: Callable[[Any, Any], Any], a: _Vec, b: _Vec) -> _Vec:
 
 def _v_logical(v: _Vec) -> tuple[np.ndarray, np.ndarray | None]:
     """Each row as a condition (:func:`_logical`) and its error (or None)."""
-    err = v.error()
     truth = v.num != 0.0
-    text = np.flatnonzero(v.kind == _K_TEXT)
-    if text.size and err is None:
-        err = np.full(len(v), None, dtype=object)
-    for i in text:
-        x = _logical(v.obj[i])
-        if isinstance(x, str):
-            err[i] = x
-        else:
-            truth[i] = x
+    err = _read_texts(v, np.flatnonzero(v.kind == _K_TEXT), _logical, truth)
     return truth & (v.kind != _K_BLANK), err
 
 
