@@ -584,10 +584,22 @@ def _with_error_cells(book: bytes, ev: Evaluation) -> bytes:
         xml = re.sub(rf'<c r="(?P<ref>{refs})"(?P<attrs>[^>]*?)\s*(?:/>|>(?P<inner>.*?)</c>)',
                      cell, data[parts[sheet]].decode("utf-8"))
         data[parts[sheet]] = xml.encode("utf-8")
+    return _repacked(infos, data)
+
+
+def _repacked(infos: list[zipfile.ZipInfo], parts: Mapping[str, bytes]) -> bytes:
+    """The package of ``parts`` (name -> bytes, in that order), each part stamped as its
+    entry of ``infos`` (the package they were read from) and a new part as the first."""
+    known = {i.filename: i for i in infos}
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as z:
-        for info in infos:
-            z.writestr(info, data[info.filename], compress_type=info.compress_type)
+        for name, content in parts.items():
+            info = known.get(name)
+            if info is None:          # a new part, stamped like the others
+                info = zipfile.ZipInfo(name, infos[0].date_time)
+                info.compress_type = infos[0].compress_type
+                info.external_attr = infos[0].external_attr
+            z.writestr(info, content)
     return out.getvalue()
 
 
@@ -675,18 +687,7 @@ def _lite_package(data: bytes, arrays: Mapping[str, Mapping[str, Any]],
     properties = {"main.py": litecode.main_py(), "pyodideVersion": officejs.PYODIDE_VERSION,
                   "addinVersion": officejs.ADDIN_VERSION,
                   "requirements.txt": litecode.requirements_txt()}
-    parts = officejs.add_webextension(parts, properties, function_ids(ev))
-    known = {i.filename: i for i in infos}
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as z:
-        for name, content in parts.items():
-            info = known.get(name)
-            if info is None:          # a new part, stamped like the others
-                info = zipfile.ZipInfo(name, infos[0].date_time)
-                info.compress_type = infos[0].compress_type
-                info.external_attr = infos[0].external_attr
-            z.writestr(info, content)
-    return out.getvalue()
+    return _repacked(infos, officejs.add_webextension(parts, properties, function_ids(ev)))
 
 
 def _with_chart_caches(book: bytes, ev: Evaluation) -> bytes:
@@ -706,11 +707,7 @@ def _with_chart_caches(book: bytes, ev: Evaluation) -> bytes:
     if all(new[p] is data[p] for p in new):
         return book
     data.update(new)
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as z:
-        for info in infos:
-            z.writestr(info, data[info.filename], compress_type=info.compress_type)
-    return out.getvalue()
+    return _repacked(infos, data)
 
 
 def build_workbook(path: str | Path, demo: bool = False, seed: int | None = None,
