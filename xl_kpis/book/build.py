@@ -588,8 +588,8 @@ def _with_error_cells(book: bytes, ev: Evaluation) -> bytes:
 
 
 def _repacked(infos: list[zipfile.ZipInfo], parts: Mapping[str, bytes]) -> bytes:
-    """The package of ``parts`` (name -> bytes, in that order), each part stamped as its
-    entry of ``infos`` (the package they were read from) and a new part as the first."""
+    """The package of ``parts`` (name -> bytes, in that order): each part stamped as its
+    entry of ``infos`` (the package they were read from), a new part as the first entry is."""
     known = {i.filename: i for i in infos}
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as z:
