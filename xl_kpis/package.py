@@ -90,21 +90,30 @@ def check_members(infos: Iterable[zipfile.ZipInfo], name: str = "the package",
             raise PackageError(f"{name}: {i.filename} uses compression method "
                                f"{i.compress_type}, not deflate")
         size = i.file_size
-        if size > RATIO_FLOOR and size > MAX_RATIO * max(i.compress_size, 1):
-            ratio = size // max(i.compress_size, 1)
-            raise PackageError(f"{name}: {i.filename} inflates {ratio:,} times its size "
-                               f"({size >> 20:,} MiB; a zip bomb?)")
+        if size > RATIO_FLOOR and _past_ratio(size, i.compress_size):
+            raise _bomb(f"{name}: {i.filename}", size, i.compress_size)
         total += size
         packed += i.compress_size
         if total > max_total:
             text = (f"{name}: inflates to more than {max_total >> 20:,} MiB, the most xl-kpis "
                     "reads from one file")
-            if total > MAX_RATIO * max(packed, 1):
+            if _past_ratio(total, packed):
                 raise PackageError(text + " (a zip bomb?)")
             raise TooLarge(text)
-    if total > RATIO_FLOOR and total > MAX_RATIO * max(packed, 1):
-        raise PackageError(f"{name}: inflates {total // max(packed, 1):,} times its size "
-                           f"({total >> 20:,} MiB; a zip bomb?)")
+    if total > RATIO_FLOOR and _past_ratio(total, packed):
+        raise _bomb(f"{name}:", total, packed)
+
+
+def _past_ratio(size: int, packed: int) -> bool:
+    """Whether ``size`` bytes inflated from ``packed`` bytes is more than :data:`MAX_RATIO`
+    times: a zip bomb's ratio, not a real file's."""
+    return size > MAX_RATIO * max(packed, 1)
+
+
+def _bomb(what: str, size: int, packed: int) -> PackageError:
+    """The refusal of ``what`` (a package, a member) that inflates past the ratio."""
+    return PackageError(f"{what} inflates {size // max(packed, 1):,} times its size "
+                        f"({size >> 20:,} MiB; a zip bomb?)")
 
 
 _DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, zipfile.LargeZipFile,
