@@ -142,11 +142,13 @@ def _day_month_from_text(text: str) -> DayMonth | None:
         return DayMonth(int(m[1]), int(m[2]))
     names, _ = month_table()
     m = _DAY_FIRST.match(text)
-    if m and _month_key(m[2]) in names:
-        return DayMonth(names[_month_key(m[2])], int(m[1]))
+    month = m and names.get(_month_key(m[2]))
+    if month:
+        return DayMonth(month, int(m[1]))
     m = _MONTH_FIRST.match(text)
-    if m and _month_key(m[1]) in names:
-        return DayMonth(names[_month_key(m[1])], int(m[2]))
+    month = m and names.get(_month_key(m[1]))
+    if month:
+        return DayMonth(month, int(m[2]))
     return None
 
 
